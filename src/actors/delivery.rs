@@ -1,0 +1,260 @@
+//! The delivery actor: one per webhook.
+//!
+//! It works in waves: claim the webhook's due deliveries (one query, oldest
+//! first), send them (at most `max_in_flight` at once, started in commit
+//! order), decide each outcome with the [`RetryPolicy`], and write the whole
+//! wave back in one transaction. A wave stops at its first failure, so a dead
+//! endpoint gets one attempt per wave rather than the whole backlog. Waves
+//! start when the router enqueues something ([`Wake`]), when a retry falls
+//! due, and on a one-second tick. Nothing is kept only in memory: a pending
+//! retry is a row with a `next_attempt_at`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::StreamExt;
+
+use crate::retry::{RetryPolicy, Verdict};
+use crate::sender::{Attempt, Sender, Target};
+use crate::signing::SigningKey;
+use crate::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError, Webhook, WebhookHealth};
+
+/// Deliveries claimed per wave.
+const WAVE_SIZE: usize = 64;
+/// How often an idle actor looks for due retries.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What every delivery actor shares.
+#[derive(Clone)]
+pub struct DeliveryContext {
+    pub store: Store,
+    pub sender: Sender,
+    pub policy: Arc<RetryPolicy>,
+    pub auto_disable_after: u32,
+    pub auto_disable_min_failing: Duration,
+    pub max_in_flight: usize,
+    /// Set at shutdown: start no new waves.
+    pub stopping: Arc<AtomicBool>,
+    /// Waves in flight, across all actors (shutdown waits for 0).
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+/// Something was enqueued for this webhook.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// The webhook's row changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateWebhook(pub Webhook);
+
+pub struct DeliveryActor {
+    webhook: Webhook,
+    target: Option<Target>,
+    shared: DeliveryContext,
+    busy: bool,
+    again: bool,
+}
+
+impl DeliveryActor {
+    pub fn new(webhook: Webhook, shared: DeliveryContext) -> DeliveryActor {
+        let target = make_target(&webhook);
+        DeliveryActor { webhook, target, shared, busy: false, again: false }
+    }
+
+    fn wake(&mut self, ctx: &mut Context<Self>) {
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            if !self.busy {
+                ctx.stop();
+            }
+            return;
+        }
+        if !self.webhook.is_active {
+            return;
+        }
+        let Some(target) = self.target.clone() else { return };
+        if self.busy {
+            self.again = true;
+            return;
+        }
+        self.busy = true;
+        self.again = false;
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let wave = run_wave(self.shared.clone(), self.webhook.id, self.webhook.failed_attempts, target);
+        ctx.spawn(wave.into_actor(self).map(|outcome, act, ctx| {
+            act.busy = false;
+            act.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            match outcome {
+                Ok(outcome) => {
+                    act.webhook.failed_attempts = outcome.failed_attempts;
+                    if outcome.disabled {
+                        act.webhook.is_active = false;
+                    }
+                    if let Some(delay) = outcome.next_retry.filter(|d| *d < TICK) {
+                        ctx.run_later(delay, |act, ctx| act.wake(ctx));
+                    }
+                    if act.again || (outcome.claimed == WAVE_SIZE && !outcome.stopped_on_failure) {
+                        act.wake(ctx);
+                    }
+                }
+                Err(e) => tracing::warn!(webhook_id = act.webhook.id, error = %e, "delivery wave failed; retrying on the next tick"),
+            }
+        }));
+    }
+}
+
+impl Actor for DeliveryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TICK, |act, ctx| act.wake(ctx));
+        self.wake(ctx);
+    }
+}
+
+impl Handler<Wake> for DeliveryActor {
+    type Result = ();
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.wake(ctx);
+    }
+}
+
+impl Handler<UpdateWebhook> for DeliveryActor {
+    type Result = ();
+    fn handle(&mut self, UpdateWebhook(webhook): UpdateWebhook, ctx: &mut Context<Self>) {
+        self.target = make_target(&webhook);
+        self.webhook = webhook;
+        self.wake(ctx);
+    }
+}
+
+fn make_target(webhook: &Webhook) -> Option<Target> {
+    match SigningKey::from_secret(&webhook.secret) {
+        Ok(key) => Some(Target { url: webhook.url.clone(), keys: vec![key] }),
+        Err(e) => {
+            tracing::error!(webhook_id = webhook.id, error = %e, "webhook secret is unusable; its deliveries wait until the secret is fixed");
+            None
+        }
+    }
+}
+
+struct WaveOutcome {
+    claimed: usize,
+    failed_attempts: u32,
+    disabled: bool,
+    stopped_on_failure: bool,
+    next_retry: Option<Duration>,
+}
+
+async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32, target: Target) -> Result<WaveOutcome, StoreError> {
+    let due = shared.store.claim_due(webhook_id, WAVE_SIZE).await?;
+    let claimed = due.len();
+    let mut outcome = WaveOutcome { claimed, failed_attempts, disabled: false, stopped_on_failure: false, next_retry: None };
+    if due.is_empty() {
+        return Ok(outcome);
+    }
+    let sender = &shared.sender;
+    let target = &target;
+    let mut attempts = futures_util::stream::iter(due)
+        .map(|d| async move {
+            let attempt = sender.attempt(target, &d.event_id, &d.event_type, &d.payload).await;
+            (d, attempt)
+        })
+        .buffered(shared.max_in_flight);
+    let mut records = Vec::new();
+    let mut failing = failed_attempts > 0;
+    while let Some((delivery, attempt)) = attempts.next().await {
+        let verdict = decide(&shared.policy, &delivery, &attempt);
+        log_attempt(webhook_id, &delivery, &attempt, verdict);
+        let record = record(&delivery, &attempt, verdict);
+        records.push(record);
+        match verdict {
+            Verdict::Delivered => {
+                outcome.failed_attempts = 0;
+                failing = false;
+            }
+            Verdict::DisableWebhook => {
+                outcome.failed_attempts += 1;
+                outcome.disabled = true;
+                failing = true;
+            }
+            Verdict::RetryAfter(delay) => {
+                outcome.failed_attempts += 1;
+                outcome.next_retry = Some(outcome.next_retry.map_or(delay, |d| d.min(delay)));
+                failing = true;
+            }
+            Verdict::GiveUp => {
+                outcome.failed_attempts += 1;
+                failing = true;
+            }
+        }
+        if verdict != Verdict::Delivered {
+            outcome.stopped_on_failure = true;
+            break;
+        }
+    }
+    drop(attempts);
+    if !outcome.disabled && outcome.failed_attempts >= shared.auto_disable_after {
+        let failing_for = if shared.auto_disable_min_failing.is_zero() {
+            Duration::MAX
+        } else {
+            shared.store.failing_for(webhook_id).await?.unwrap_or(Duration::ZERO)
+        };
+        outcome.disabled = failing_for >= shared.auto_disable_min_failing;
+    }
+    if outcome.disabled {
+        tracing::warn!(
+            webhook_id,
+            failed_attempts = outcome.failed_attempts,
+            "webhook deactivated: too many consecutive failed attempts (or 410 Gone); re-activate it once the endpoint works"
+        );
+    }
+    let health = WebhookHealth { webhook_id, failed_attempts: outcome.failed_attempts, failing, disable: outcome.disabled };
+    shared.store.record_attempts(&records, health).await?;
+    Ok(outcome)
+}
+
+fn decide(policy: &RetryPolicy, delivery: &DueDelivery, attempt: &Attempt) -> Verdict {
+    if attempt.permanent {
+        return Verdict::GiveUp;
+    }
+    policy.decide(&attempt.result, delivery.attempts + 1, attempt.retry_after, &mut rand::rng())
+}
+
+fn record(delivery: &DueDelivery, attempt: &Attempt, verdict: Verdict) -> AttemptRecord {
+    let (status, retry_in) = match verdict {
+        Verdict::Delivered => (DeliveryStatus::Delivered, None),
+        Verdict::RetryAfter(delay) => (DeliveryStatus::Pending, Some(delay)),
+        Verdict::GiveUp | Verdict::DisableWebhook => (DeliveryStatus::Failed, None),
+    };
+    AttemptRecord {
+        delivery_id: delivery.id,
+        status,
+        response_status: attempt.response_status,
+        response_body: attempt.response_body.clone(),
+        error: attempt.error.clone(),
+        duration_ms: u32::try_from(attempt.duration.as_millis()).unwrap_or(u32::MAX),
+        retry_in,
+    }
+}
+
+fn log_attempt(webhook_id: u64, delivery: &DueDelivery, attempt: &Attempt, verdict: Verdict) {
+    let duration_ms = attempt.duration.as_millis() as u64;
+    let status = attempt.response_status.unwrap_or(0);
+    match verdict {
+        Verdict::Delivered => tracing::info!(webhook_id, event_id = %delivery.event_id, status, duration_ms, "delivered"),
+        _ => tracing::warn!(
+            webhook_id,
+            event_id = %delivery.event_id,
+            status,
+            duration_ms,
+            attempt = delivery.attempts + 1,
+            error = attempt.error.as_deref().unwrap_or(""),
+            verdict = ?verdict,
+            "delivery attempt failed"
+        ),
+    }
+}

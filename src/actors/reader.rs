@@ -1,0 +1,290 @@
+//! The binlog reader actor.
+//!
+//! Connects as a replica, resumes at the checkpoint, feeds every event to the
+//! [`Decoder`], and sends committed transactions to the router in batches: a
+//! batch closes when the stream has nothing more ready or when it is large.
+//! It waits for the router to store each batch before reading on, so a slow
+//! state database slows the reader instead of filling memory.
+//!
+//! Failures are split: a lost connection, a dead (silent) server or an
+//! unreachable state database are transient, retried with backoff from the
+//! last stored position; a purged position or undecodable data are definite
+//! and stop rowhook with a message saying what to do.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::{FutureExt, StreamExt};
+use mysql_async::prelude::*;
+use mysql_async::BinlogStreamRequest;
+use tokio::sync::{oneshot, watch};
+
+use super::router::{CommitBatch, Router};
+use crate::decoder::{DecodeError, Decoded, Decoder, Position, Transaction};
+use crate::mapping::Mapper;
+use crate::schema::{self, SchemaError, TableSchema};
+
+/// A batch closes at this many transactions ...
+const MAX_BATCH_TRANSACTIONS: usize = 2000;
+/// ... or this many events.
+const MAX_BATCH_EVENTS: usize = 1000;
+
+/// Errors that stop the reader for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    #[error("the binlog position {position} is no longer on the server (purged?): {message}. Choose a new start explicitly with `rowhook run --reset-position current` (or `earliest`); events in between are not delivered")]
+    PositionLost { position: Position, message: String },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("replication refused by the server: {0}")]
+    Refused(String),
+}
+
+/// Everything the reader needs, fixed at start.
+#[derive(Clone)]
+pub struct ReaderSettings {
+    pub source: mysql_async::Opts,
+    pub database: String,
+    pub server_id: u32,
+    pub heartbeat: Duration,
+    pub is_mariadb: bool,
+    pub mapper: Arc<Mapper>,
+    pub tables: HashMap<String, TableSchema>,
+    /// `(database, table)` of rowhook's webhooks table when it is in the source.
+    pub webhooks_table: Option<(String, String)>,
+}
+
+/// What the reader shows the world (for /readyz).
+#[derive(Debug, Clone, Default)]
+pub struct ReaderStatus {
+    pub connected: bool,
+    pub last_error: Option<String>,
+    pub position: Position,
+}
+
+pub struct Reader {
+    settings: ReaderSettings,
+    start: Position,
+    router: Addr<Router>,
+    status: watch::Sender<ReaderStatus>,
+    shutdown: watch::Receiver<bool>,
+    done: Option<oneshot::Sender<Result<(), ReaderError>>>,
+}
+
+impl Reader {
+    pub fn new(
+        settings: ReaderSettings,
+        start: Position,
+        router: Addr<Router>,
+        status: watch::Sender<ReaderStatus>,
+        shutdown: watch::Receiver<bool>,
+        done: oneshot::Sender<Result<(), ReaderError>>,
+    ) -> Reader {
+        Reader { settings, start, router, status, shutdown, done: Some(done) }
+    }
+}
+
+impl Actor for Reader {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let run = read_forever(
+            self.settings.clone(),
+            self.start.clone(),
+            self.router.clone(),
+            self.status.clone(),
+            self.shutdown.clone(),
+        );
+        ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
+            if let Some(done) = act.done.take() {
+                let _ = done.send(result);
+            }
+            ctx.stop();
+        }));
+    }
+}
+
+/// Transient or definite?
+enum SessionError {
+    Transient(String),
+    Definite(ReaderError),
+}
+
+async fn read_forever(
+    settings: ReaderSettings,
+    mut position: Position,
+    router: Addr<Router>,
+    status: watch::Sender<ReaderStatus>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ReaderError> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match session(&settings, &mut position, &router, &status, &mut shutdown, &mut backoff).await {
+            Ok(()) => return Ok(()),
+            Err(SessionError::Definite(e)) => {
+                status.send_modify(|s| {
+                    s.connected = false;
+                    s.last_error = Some(e.to_string());
+                });
+                return Err(e);
+            }
+            Err(SessionError::Transient(_)) if *shutdown.borrow() => return Ok(()),
+            Err(SessionError::Transient(message)) => {
+                tracing::warn!(error = %message, retry_in = ?backoff, "binlog connection lost; reconnecting");
+                status.send_modify(|s| {
+                    s.connected = false;
+                    s.last_error = Some(message);
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn transient(e: impl std::fmt::Display) -> SessionError {
+    SessionError::Transient(e.to_string())
+}
+
+/// One connection's worth of reading. Returns Ok on shutdown.
+async fn session(
+    settings: &ReaderSettings,
+    position: &mut Position,
+    router: &Addr<Router>,
+    status: &watch::Sender<ReaderStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> Result<(), SessionError> {
+    let mut conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
+    if settings.is_mariadb {
+        // Without it MariaDB rewrites GTID events into BEGIN queries.
+        conn.query_drop("SET @mariadb_slave_capability = 4").await.map_err(transient)?;
+    }
+    let heartbeat_ns = settings.heartbeat.as_nanos() as u64;
+    conn.query_drop(format!("SET @master_heartbeat_period = {heartbeat_ns}")).await.map_err(transient)?;
+    let mut info_conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
+
+    let request = BinlogStreamRequest::new(settings.server_id)
+        .with_filename(position.file.as_bytes())
+        .with_pos(position.pos);
+    let mut stream = conn.get_binlog_stream(request).await.map_err(|e| classify(e, position))?;
+    let mut decoder = Decoder::new(settings.mapper.clone(), &settings.database, settings.tables.clone(), position.clone());
+    if let Some((db, table)) = &settings.webhooks_table {
+        decoder.watch_webhooks(db, table);
+    }
+    tracing::info!(position = %position, "reading the binlog");
+    status.send_modify(|s| {
+        s.connected = true;
+        s.last_error = None;
+        s.position = position.clone();
+    });
+
+    let read_timeout = settings.heartbeat * 3;
+    let mut batch: Vec<Transaction> = Vec::new();
+    let mut batch_events = 0;
+    loop {
+        let next = if batch.is_empty() {
+            tokio::select! {
+                next = tokio::time::timeout(read_timeout, stream.next()) => match next {
+                    Ok(next) => next,
+                    Err(_) => return Err(transient(format!("no event or heartbeat for {read_timeout:?}"))),
+                },
+                _ = shutdown.changed() => return Ok(()),
+            }
+        } else {
+            match stream.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    flush(router, &mut batch, position, status, shutdown).await?;
+                    batch_events = 0;
+                    continue;
+                }
+            }
+        };
+        let event = match next {
+            Some(Ok(event)) => event,
+            Some(Err(e)) => return Err(classify(e, position)),
+            None => return Err(transient("the server closed the binlog stream")),
+        };
+        let decoded = decoder.feed(&event, |id| stream.get_tme(id)).map_err(|e| SessionError::Definite(e.into()))?;
+        match decoded {
+            Decoded::Commit(transaction) => {
+                *backoff = Duration::from_millis(500);
+                batch_events += transaction.events.len();
+                batch.push(transaction);
+                if batch.len() >= MAX_BATCH_TRANSACTIONS || batch_events >= MAX_BATCH_EVENTS {
+                    flush(router, &mut batch, position, status, shutdown).await?;
+                    batch_events = 0;
+                }
+            }
+            Decoded::SchemaChanged(tables) => {
+                tracing::info!(tables = ?tables, "schema change of mapped tables; reloading their columns");
+                let names: Vec<String> = settings.mapper.tables().map(str::to_string).collect();
+                match schema::load_tables(&mut info_conn, &settings.database, &names, settings.is_mariadb).await {
+                    Ok(tables) => decoder.set_tables(tables),
+                    Err(SchemaError::Query(e)) => return Err(transient(e)),
+                    Err(e) => return Err(transient(e)),
+                }
+            }
+            Decoded::Heartbeat | Decoded::Nothing => {}
+        }
+    }
+}
+
+/// Hands the batch to the router and waits until it is stored; retries while
+/// the state database is unreachable (reading no further meanwhile).
+async fn flush(
+    router: &Addr<Router>,
+    batch: &mut Vec<Transaction>,
+    position: &mut Position,
+    status: &watch::Sender<ReaderStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let Some(end) = batch.last().map(|t| t.end.clone()) else { return Ok(()) };
+    let transactions = Arc::new(std::mem::take(batch));
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match router.send(CommitBatch { transactions: Arc::clone(&transactions) }).await {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot store deliveries; holding the reader");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return Err(transient("shutdown while the state database was unreachable")),
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(transient(format!("router gone: {e}"))),
+        }
+    }
+    *position = end;
+    status.send_modify(|s| s.position = position.clone());
+    Ok(())
+}
+
+fn classify(e: mysql_async::Error, position: &Position) -> SessionError {
+    if let mysql_async::Error::Server(server) = &e {
+        match server.code {
+            // ER_MASTER_FATAL_ERROR_READING_BINLOG: purged or unknown position.
+            1236 => {
+                return SessionError::Definite(ReaderError::PositionLost {
+                    position: position.clone(),
+                    message: server.message.clone(),
+                })
+            }
+            1045 | 1227 => {
+                return SessionError::Definite(ReaderError::Refused(format!(
+                    "{} (the user needs REPLICATION SLAVE: GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO ...)",
+                    server.message
+                )))
+            }
+            _ => {}
+        }
+    }
+    transient(e)
+}

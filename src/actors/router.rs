@@ -1,0 +1,220 @@
+//! The router actor: events to deliveries.
+//!
+//! For each batch of committed transactions from the reader it picks, per
+//! event, the active webhooks subscribed to its type, and stores those
+//! deliveries together with the new checkpoint in one state-database
+//! transaction; then it wakes the delivery actors concerned. A batch that maps
+//! to nothing (rowhook's own writes come back through the binlog this way)
+//! moves the checkpoint lazily, at most every [`IDLE_CHECKPOINT_EVERY`]:
+//! writing it for every such transaction would feed itself forever.
+//!
+//! The router owns one [`DeliveryActor`] per webhook and keeps them in step
+//! with the `webhooks` table ([`ReloadWebhooks`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::delivery::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
+use crate::decoder::{Position, Transaction};
+use crate::store::{NewDelivery, StoreError, Webhook};
+
+/// The longest a checkpoint lags behind while nothing maps.
+pub const IDLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+
+/// Committed transactions, in binlog order. Answered once stored.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct CommitBatch {
+    pub transactions: Arc<Vec<Transaction>>,
+}
+
+/// Re-read the `webhooks` table and update the delivery actors.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct ReloadWebhooks;
+
+/// Write a checkpoint held back by laziness (at shutdown).
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct FlushCheckpoint;
+
+pub struct Router {
+    delivery: DeliveryContext,
+    webhooks: HashMap<u64, (Webhook, Addr<DeliveryActor>)>,
+    unsaved_checkpoint: Option<(Position, Option<String>)>,
+    last_checkpoint_write: Instant,
+    /// Poll the webhooks table when its changes do not come through the binlog.
+    poll_webhooks: Option<Duration>,
+}
+
+impl Router {
+    pub fn new(delivery: DeliveryContext, poll_webhooks: Option<Duration>) -> Router {
+        Router {
+            delivery,
+            webhooks: HashMap::new(),
+            unsaved_checkpoint: None,
+            last_checkpoint_write: Instant::now(),
+            poll_webhooks,
+        }
+    }
+
+    fn apply_webhooks(&mut self, list: Vec<Webhook>) {
+        let mut seen = std::collections::HashSet::new();
+        for webhook in list {
+            seen.insert(webhook.id);
+            match self.webhooks.get_mut(&webhook.id) {
+                Some((known, addr)) => {
+                    if *known != webhook {
+                        *known = webhook.clone();
+                        addr.do_send(UpdateWebhook(webhook));
+                    }
+                }
+                None => {
+                    tracing::info!(webhook_id = webhook.id, url = %webhook.url, active = webhook.is_active, "webhook loaded");
+                    let addr = DeliveryActor::new(webhook.clone(), self.delivery.clone()).start();
+                    self.webhooks.insert(webhook.id, (webhook, addr));
+                }
+            }
+        }
+        self.webhooks.retain(|id, _| {
+            let keep = seen.contains(id);
+            if !keep {
+                tracing::info!(webhook_id = id, "webhook removed");
+            }
+            keep // dropping the last Addr stops the actor
+        });
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(every) = self.poll_webhooks {
+            ctx.run_interval(every, |_, ctx| ctx.notify(ReloadWebhooks));
+        }
+    }
+}
+
+impl Handler<ReloadWebhooks> for Router {
+    type Result = AtomicResponse<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, _: ReloadWebhooks, _: &mut Context<Self>) -> Self::Result {
+        let store = self.delivery.store.clone();
+        AtomicResponse::new(Box::pin(async move { store.load_webhooks().await }.into_actor(self).map(
+            |loaded, act, _| {
+                act.apply_webhooks(loaded?);
+                Ok(())
+            },
+        )))
+    }
+}
+
+impl Handler<CommitBatch> for Router {
+    type Result = AtomicResponse<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, batch: CommitBatch, _: &mut Context<Self>) -> Self::Result {
+        let store = self.delivery.store.clone();
+        let reload = batch.transactions.iter().any(|t| t.webhooks_changed);
+        let load = async move { if reload { store.load_webhooks().await.map(Some) } else { Ok(None) } };
+        AtomicResponse::new(Box::pin(load.into_actor(self).then(move |loaded, act, _| {
+            let prepared = loaded.map(|loaded| {
+                if let Some(list) = loaded {
+                    act.apply_webhooks(list);
+                }
+                act.fan_out(batch)
+            });
+            let store = act.delivery.store.clone();
+            async move {
+                match prepared? {
+                    Plan::Nothing => Ok(Vec::new()),
+                    Plan::Store { transactions, targets, checkpoint, gtid } => {
+                        let deliveries: Vec<NewDelivery<'_>> = targets
+                            .iter()
+                            .map(|&(t, e, webhook_id)| {
+                                let event = &transactions[t].events[e];
+                                NewDelivery { webhook_id, event_id: &event.id, event_type: &event.event_type, payload: &event.body }
+                            })
+                            .collect();
+                        store.commit_batch(&deliveries, &checkpoint, gtid.as_deref()).await?;
+                        let mut woken: Vec<u64> = targets.iter().map(|t| t.2).collect();
+                        woken.sort_unstable();
+                        woken.dedup();
+                        Ok(woken)
+                    }
+                }
+            }
+            .into_actor(act)
+            .map(|stored: Result<Vec<u64>, StoreError>, act, _| {
+                let woken = stored?;
+                for id in woken {
+                    if let Some((_, addr)) = act.webhooks.get(&id) {
+                        // A full mailbox already holds a Wake: dropping this one loses nothing.
+                        let _ = addr.try_send(Wake);
+                    }
+                }
+                Ok(())
+            })
+        })))
+    }
+}
+
+/// What a batch needs stored.
+enum Plan {
+    Nothing,
+    Store {
+        transactions: Arc<Vec<Transaction>>,
+        /// (transaction index, event index, webhook id)
+        targets: Vec<(usize, usize, u64)>,
+        checkpoint: Position,
+        gtid: Option<String>,
+    },
+}
+
+impl Router {
+    fn fan_out(&mut self, batch: CommitBatch) -> Plan {
+        let Some(last) = batch.transactions.last() else { return Plan::Nothing };
+        let checkpoint = last.end.clone();
+        let gtid = last.gtid.clone();
+        let mut targets = Vec::new();
+        for (t, transaction) in batch.transactions.iter().enumerate() {
+            for (e, event) in transaction.events.iter().enumerate() {
+                for (webhook, _) in self.webhooks.values() {
+                    if webhook.is_active && webhook.subscribes_to(&event.event_type) {
+                        targets.push((t, e, webhook.id));
+                    }
+                }
+            }
+        }
+        // Commit order per webhook follows the delivery ids: insert in binlog order.
+        targets.sort_by_key(|&(t, e, w)| (t, e, w));
+        if targets.is_empty() && self.last_checkpoint_write.elapsed() < IDLE_CHECKPOINT_EVERY {
+            self.unsaved_checkpoint = Some((checkpoint, gtid));
+            return Plan::Nothing;
+        }
+        self.unsaved_checkpoint = None;
+        self.last_checkpoint_write = Instant::now();
+        Plan::Store { transactions: batch.transactions, targets, checkpoint, gtid }
+    }
+}
+
+impl Handler<FlushCheckpoint> for Router {
+    type Result = AtomicResponse<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, _: FlushCheckpoint, _: &mut Context<Self>) -> Self::Result {
+        let store = self.delivery.store.clone();
+        let unsaved = self.unsaved_checkpoint.take();
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some((position, gtid)) = unsaved {
+                    store.save_checkpoint(&position, gtid.as_deref()).await?;
+                }
+                Ok(())
+            }
+            .into_actor(self),
+        ))
+    }
+}

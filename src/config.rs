@@ -1,0 +1,446 @@
+//! Typed configuration: one TOML file, every key overridable from the
+//! environment as `ROWHOOK__SECTION__KEY`.
+//!
+//! Layers, lowest first: serde defaults, the file, the environment. Unknown
+//! keys are refused (`deny_unknown_fields`), durations are strings such as
+//! `"5s"` or `"2h"`, and [`Config::validate`] checks what serde cannot (an
+//! empty retry schedule, a rule without operations, ...) with messages that
+//! name the offending key. Checking the rules against the live schema happens
+//! in [`crate::schema`], because it needs the database.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} not found (pass --config PATH)")]
+    Missing { path: String },
+    #[error("config: {0}")]
+    Parse(#[from] config::ConfigError),
+    #[error("config: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+/// The whole configuration of one rowhook process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The event rules: which row changes become which events.
+    #[serde(default)]
+    pub events: Vec<EventRule>,
+}
+
+/// The database whose binlog rowhook reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `mysql://user:password@host:port/database`; the database holds the mapped tables.
+    pub url: String,
+    /// Replica server id, unique among all replicas of the source.
+    #[serde(default = "default_server_id")]
+    pub server_id: u32,
+    /// Where to begin when there is no checkpoint yet.
+    #[serde(default)]
+    pub start: StartAt,
+    /// How often the server sends a heartbeat while idle; no event for three
+    /// periods means the connection is dead.
+    #[serde(default = "default_heartbeat", with = "humantime_serde")]
+    pub heartbeat: Duration,
+}
+
+fn default_server_id() -> u32 {
+    // "RH" in ASCII, far from the small ids servers usually get.
+    0x5248_0001
+}
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Where reading starts when no checkpoint exists.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// The server's current binlog position: only changes from now on.
+    #[default]
+    Current,
+    /// The oldest binlog the server still has.
+    Earliest,
+}
+
+/// Where rowhook keeps webhooks, deliveries and its checkpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Defaults to the source database.
+    pub url: Option<String>,
+}
+
+/// The HTTP server (admin API, metrics, health).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// Access to the admin API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token for `/api/*`.
+    pub token: Option<String>,
+}
+
+/// How deliveries are made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Time allowed for a whole attempt (connect, send, response).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Delays between attempts; its length is the number of retries.
+    #[serde(deserialize_with = "duration_list")]
+    pub retry_schedule: Vec<Duration>,
+    /// Random spread applied to each delay, as a fraction (0.2 = ±20%).
+    pub retry_jitter: f64,
+    /// Consecutive failed attempts after which a webhook is deactivated.
+    pub auto_disable_after: u32,
+    /// ... and only once it has been failing at least this long.
+    #[serde(with = "humantime_serde")]
+    pub auto_disable_min_failing: Duration,
+    /// Larger event bodies are not sent; the delivery is recorded as failed.
+    pub max_payload_bytes: usize,
+    /// How much of a receiver's answer is kept in the delivery history.
+    pub max_response_bytes: usize,
+    /// Requests in flight per webhook; 1 keeps strict commit order.
+    pub max_in_flight: usize,
+    /// Permit loopback, private and link-local targets (tests, demos, intranets).
+    pub allow_private_targets: bool,
+    /// How long shutdown waits for deliveries in flight.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let secs = Duration::from_secs;
+        DeliveryConfig {
+            timeout: secs(10),
+            connect_timeout: secs(5),
+            // Svix's schedule: 8 attempts over about 28 hours.
+            retry_schedule: vec![
+                secs(5),
+                secs(5 * 60),
+                secs(30 * 60),
+                secs(2 * 3600),
+                secs(5 * 3600),
+                secs(10 * 3600),
+                secs(10 * 3600),
+            ],
+            retry_jitter: 0.2,
+            auto_disable_after: 10,
+            auto_disable_min_failing: secs(5 * 60),
+            max_payload_bytes: 256 * 1024,
+            max_response_bytes: 20 * 1024,
+            max_in_flight: 1,
+            allow_private_targets: false,
+            shutdown_timeout: secs(10),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `rowhook=debug`, ...
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into() }
+    }
+}
+
+/// A row operation in the binlog.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Insert => "insert",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// One `[[events]]` rule: row changes of `table` with one of `operations`
+/// that meet every condition become an event of `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRule {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub table: String,
+    pub operations: Vec<Operation>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The payload allowlist: output name -> column.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// For updates: add a `changes` object of changed columns.
+    pub changes: Option<ChangesSpec>,
+}
+
+/// A test on one column's value. Exactly one test per condition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub column: String,
+    /// The row's value (after image; before image for deletes) equals this.
+    pub equals: Option<serde_json::Value>,
+    pub not_equals: Option<serde_json::Value>,
+    /// The value is (true) or is not (false) NULL.
+    pub is_null: Option<bool>,
+    /// `"not_null"`: an insert with a value, or an update from NULL to a value.
+    /// `"null"`: an update from a value to NULL.
+    pub became: Option<Became>,
+    /// An update changed (true) or did not change (false) this column.
+    pub changed: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Became {
+    NotNull,
+    Null,
+}
+
+/// The `changes` object of update events.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesSpec {
+    /// Only these columns are reported (default: all).
+    pub columns: Option<Vec<String>>,
+    /// Columns never reported; an update that changes nothing else emits no event.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+impl Config {
+    /// Reads `path` and the `ROWHOOK__*` environment, then validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::Missing { path: path.display().to_string() });
+        }
+        let raw = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(environment())
+            .build()?;
+        let config: Config = raw.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML string (no environment): for tests.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()?;
+        let config: Config = raw.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The state database URL: `[state] url`, else the source.
+    pub fn state_url(&self) -> &str {
+        self.state.url.as_deref().unwrap_or(&self.source.url)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let source = url::Url::parse(&self.source.url)
+            .map_err(|e| invalid("source.url", format!("not a URL: {e}")))?;
+        if source.scheme() != "mysql" {
+            return Err(invalid("source.url", "must start with mysql://"));
+        }
+        if source.path().trim_start_matches('/').is_empty() {
+            return Err(invalid("source.url", "must name the database, as in mysql://user@host:3306/helpdesk"));
+        }
+        if let Some(state) = &self.state.url {
+            let state = url::Url::parse(state).map_err(|e| invalid("state.url", format!("not a URL: {e}")))?;
+            if state.scheme() != "mysql" || state.path().trim_start_matches('/').is_empty() {
+                return Err(invalid("state.url", "must be mysql://user@host:port/database"));
+            }
+        }
+        if self.source.server_id == 0 {
+            return Err(invalid("source.server_id", "must be a non-zero id unique among the source's replicas"));
+        }
+        if self.source.heartbeat < Duration::from_millis(100) {
+            return Err(invalid("source.heartbeat", "must be at least 100ms"));
+        }
+        let d = &self.delivery;
+        if d.timeout.is_zero() {
+            return Err(invalid("delivery.timeout", "must be more than 0s"));
+        }
+        if d.connect_timeout.is_zero() {
+            return Err(invalid("delivery.connect_timeout", "must be more than 0s"));
+        }
+        if !(0.0..1.0).contains(&d.retry_jitter) {
+            return Err(invalid("delivery.retry_jitter", "must be at least 0 and below 1"));
+        }
+        if d.auto_disable_after == 0 {
+            return Err(invalid("delivery.auto_disable_after", "must be at least 1"));
+        }
+        if d.max_in_flight == 0 || d.max_in_flight > 64 {
+            return Err(invalid("delivery.max_in_flight", "must be between 1 and 64"));
+        }
+        if d.max_payload_bytes < 1024 {
+            return Err(invalid("delivery.max_payload_bytes", "must be at least 1024"));
+        }
+        for (i, rule) in self.events.iter().enumerate() {
+            let key = format!("events[{i}] ({})", rule.event_type);
+            if rule.event_type.is_empty() || rule.event_type.len() > 100 {
+                return Err(invalid(format!("events[{i}].type"), "must be 1 to 100 characters"));
+            }
+            if rule.table.is_empty() {
+                return Err(invalid(format!("{key}.table"), "must not be empty"));
+            }
+            if rule.operations.is_empty() {
+                return Err(invalid(format!("{key}.operations"), "needs at least one of insert, update, delete"));
+            }
+            if rule.changes.is_some() && rule.operations != [Operation::Update] {
+                return Err(invalid(format!("{key}.changes"), "only applies to rules with operations = [\"update\"]"));
+            }
+            for (j, c) in rule.conditions.iter().enumerate() {
+                let tests = [c.equals.is_some(), c.not_equals.is_some(), c.is_null.is_some(), c.became.is_some(), c.changed.is_some()];
+                if tests.iter().filter(|t| **t).count() != 1 {
+                    return Err(invalid(
+                        format!("{key}.conditions[{j}]"),
+                        "needs exactly one of equals, not_equals, is_null, became, changed",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list of duration strings such as `["5s", "5m"]`.
+fn duration_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let items: Vec<String> = Vec::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| humantime::parse_duration(s.trim()).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}"))))
+        .collect()
+}
+
+/// The `ROWHOOK__SECTION__KEY` environment source.
+fn environment() -> config::Environment {
+    config::Environment::with_prefix("ROWHOOK")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("delivery.retry_schedule")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[source]
+url = "mysql://root@127.0.0.1:3306/helpdesk"
+"#;
+
+    #[test]
+    fn defaults_follow_the_seed_and_svix() {
+        let c = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.delivery.timeout, Duration::from_secs(10));
+        assert_eq!(c.delivery.auto_disable_after, 10);
+        assert_eq!(c.delivery.retry_schedule.len(), 7);
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.source.start, StartAt::Current);
+        assert_eq!(c.state_url(), "mysql://root@127.0.0.1:3306/helpdesk");
+        assert!(!c.delivery.allow_private_targets);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let err = Config::from_toml(&format!("{MINIMAL}\n[delivery]\ntimeuot = \"5s\"\n")).unwrap_err();
+        assert!(err.to_string().contains("timeuot"), "{err}");
+    }
+
+    #[test]
+    fn bad_durations_are_refused() {
+        let err = Config::from_toml(&format!("{MINIMAL}\n[delivery]\ntimeout = \"ten seconds\"\n")).unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn conditions_need_exactly_one_test() {
+        let text = format!(
+            "{MINIMAL}\n[[events]]\ntype = \"x.y\"\ntable = \"t\"\noperations = [\"insert\"]\nconditions = [{{ column = \"a\" }}]\n"
+        );
+        let err = Config::from_toml(&text).unwrap_err();
+        assert!(err.to_string().contains("conditions[0]"), "{err}");
+    }
+
+    #[test]
+    fn source_url_must_name_a_database() {
+        let err = Config::from_toml("[source]\nurl = \"mysql://root@localhost:3306\"\n").unwrap_err();
+        assert!(err.to_string().contains("source.url"), "{err}");
+    }
+
+    #[test]
+    fn shipped_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = Config::from_toml(&text).unwrap();
+        let types: Vec<&str> = c.events.iter().map(|r| r.event_type.as_str()).collect();
+        for t in ["thread.created", "thread.updated", "thread.deleted", "email.received", "email.sent", "note.added"] {
+            assert!(types.contains(&t), "{t} missing from config/rowhook.toml");
+        }
+    }
+}

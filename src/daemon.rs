@@ -1,0 +1,211 @@
+//! Starting and stopping the whole daemon.
+//!
+//! [`run`] checks everything it can before it reads a single event (state
+//! database migrated, source reachable, binlog settings, grants, rules against
+//! the live schema), then starts the actors and the HTTP server, and waits for
+//! the shutdown signal or a definite reader error. Shutdown stops the reader
+//! first, flushes the checkpoint, gives deliveries in flight a deadline, then
+//! stops the HTTP server. [`check`] runs the same checks and reports.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use mysql_async::prelude::*;
+use tokio::sync::{oneshot, watch};
+
+use crate::actors::delivery::DeliveryContext;
+use crate::actors::http::{self, HttpState};
+use crate::actors::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
+use crate::actors::router::{FlushCheckpoint, ReloadWebhooks, Router};
+use crate::config::{Config, StartAt};
+use crate::decoder::Position;
+use crate::mapping::Mapper;
+use crate::retry::RetryPolicy;
+use crate::schema::{self, SchemaError, ServerInfo, TableSchema};
+use crate::sender::Sender;
+use crate::store::{Store, StoreError};
+
+/// Why rowhook could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot connect to the source database {target}: {source}")]
+    Connect { target: String, source: mysql_async::Error },
+    #[error("source URL: {0}")]
+    SourceUrl(String),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("the source has no binary logs: is log_bin on?")]
+    NoBinlog,
+}
+
+/// Where reading starts when there is no checkpoint, or when the operator says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetPosition {
+    Current,
+    Earliest,
+}
+
+/// What the startup checks found.
+pub struct Checked {
+    pub server: ServerInfo,
+    pub database: String,
+    pub tables: std::collections::HashMap<String, TableSchema>,
+    pub source_opts: mysql_async::Opts,
+}
+
+/// The checks `run` and `rowhook check-config` share.
+pub async fn check(config: &Config) -> Result<Checked, RunError> {
+    let source_opts = mysql_async::Opts::from_url(&config.source.url).map_err(|e| RunError::SourceUrl(e.to_string()))?;
+    let target = format!("{}:{}", source_opts.ip_or_hostname(), source_opts.tcp_port());
+    let database = source_opts.db_name().unwrap_or_default().to_string();
+    let mut conn = mysql_async::Conn::new(source_opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+    let server = schema::check_server(&mut conn).await?;
+    let names: Vec<String> = config.events.iter().map(|r| r.table.clone()).collect();
+    let tables = schema::load_tables(&mut conn, &database, &names, server.is_mariadb).await?;
+    schema::check_rules(&config.events, &database, &tables)?;
+    let _ = conn.disconnect().await;
+    Ok(Checked { server, database, tables, source_opts })
+}
+
+/// The source's position now (current) or its oldest binlog (earliest).
+async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<Position, RunError> {
+    let target = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+    let position = match at {
+        ResetPosition::Current => {
+            let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await.map_err(StoreError::from)?;
+            row.and_then(|r| Some(Position { file: r.get(0)?, pos: r.get(1)? }))
+        }
+        ResetPosition::Earliest => {
+            let row: Option<mysql_async::Row> = conn.query_first("SHOW BINARY LOGS").await.map_err(StoreError::from)?;
+            row.and_then(|r| Some(Position { file: r.get(0)?, pos: 4 }))
+        }
+    };
+    let _ = conn.disconnect().await;
+    position.ok_or(RunError::NoBinlog)
+}
+
+/// Runs rowhook until `shutdown` resolves or the reader stops for good.
+/// Must be called inside an actix system (actors need its runtime).
+pub async fn run(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+    reset: Option<ResetPosition>,
+) -> Result<(), RunError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = Store::new(config.state_url())?;
+    store.check_migrated().await?;
+    let checked = check(&config).await?;
+    tracing::info!(
+        server = %checked.server.version,
+        database = %checked.database,
+        rules = config.events.len(),
+        full_row_metadata = checked.server.full_row_metadata,
+        "source checked"
+    );
+
+    let start = match (reset, store.load_checkpoint().await?) {
+        (None, Some(position)) => position,
+        (reset, _) => {
+            let at = reset.unwrap_or(match config.source.start {
+                StartAt::Current => ResetPosition::Current,
+                StartAt::Earliest => ResetPosition::Earliest,
+            });
+            let position = server_position(&checked.source_opts, at).await?;
+            // Saved at once: a restart before the first event must not skip what happened meanwhile.
+            store.save_checkpoint(&position, None).await?;
+            tracing::info!(position = %position, "starting from a new position");
+            position
+        }
+    };
+
+    // The webhooks table's changes come through this binlog when the state
+    // database lives on the source server; otherwise the router polls it.
+    let state_opts = mysql_async::Opts::from_url(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
+    let same_server = state_opts.ip_or_hostname() == checked.source_opts.ip_or_hostname()
+        && state_opts.tcp_port() == checked.source_opts.tcp_port();
+    let webhooks_table = same_server.then(|| (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string()));
+    let poll = (!same_server).then_some(Duration::from_secs(1));
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let d = &config.delivery;
+    let delivery = DeliveryContext {
+        store: store.clone(),
+        sender: Sender::new(d)?,
+        policy: Arc::new(RetryPolicy {
+            schedule: d.retry_schedule.clone(),
+            jitter: d.retry_jitter,
+            ..RetryPolicy::default()
+        }),
+        auto_disable_after: d.auto_disable_after,
+        auto_disable_min_failing: d.auto_disable_min_failing,
+        max_in_flight: d.max_in_flight,
+        stopping: stopping.clone(),
+        in_flight: in_flight.clone(),
+    };
+    let router = Router::new(delivery, poll).start();
+    router.send(ReloadWebhooks).await.map_err(|_| StoreError::Url("router stopped".into()))??;
+
+    let (status_tx, status_rx) = watch::channel(ReaderStatus { position: start.clone(), ..Default::default() });
+    let (stop_reader, stop_rx) = watch::channel(false);
+    let (done_tx, done_rx) = oneshot::channel();
+    let settings = ReaderSettings {
+        source: checked.source_opts.clone(),
+        database: checked.database.clone(),
+        server_id: config.source.server_id,
+        heartbeat: config.source.heartbeat,
+        is_mariadb: checked.server.is_mariadb,
+        mapper: Arc::new(Mapper::new(&config.events)),
+        tables: checked.tables,
+        webhooks_table,
+    };
+    Reader::new(settings, start, router.clone(), status_tx, stop_rx, done_tx).start();
+
+    let server = http::serve(listener, HttpState { reader: status_rx, store: store.clone() })?;
+    let server_handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(listen = ?config.http.listen, "rowhook running");
+
+    let mut done_rx = done_rx;
+    let reader_result = tokio::select! {
+        _ = shutdown => None,
+        result = &mut done_rx => Some(result.unwrap_or(Ok(()))),
+    };
+
+    // Stop: the reader first, then the checkpoint, then deliveries, then HTTP.
+    tracing::info!("stopping");
+    let _ = stop_reader.send(true);
+    let reader_result = match reader_result {
+        Some(result) => result,
+        None => tokio::time::timeout(Duration::from_secs(5), done_rx).await.ok().and_then(Result::ok).unwrap_or(Ok(())),
+    };
+    if let Ok(Err(e)) = router.send(FlushCheckpoint).await {
+        tracing::warn!(error = %e, "could not save the last checkpoint; the next start re-reads a little");
+    }
+    stopping.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + config.delivery.shutdown_timeout;
+    while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = in_flight.load(Ordering::SeqCst);
+    if left > 0 {
+        tracing::warn!(waves = left, "deliveries still in flight at the deadline stay pending and are sent after the next start");
+    }
+    server_handle.stop(true).await;
+    drop(router);
+    let _ = tokio::time::timeout(Duration::from_secs(2), store.disconnect()).await;
+    reader_result.map_err(RunError::from)
+}

@@ -1,0 +1,596 @@
+//! Binlog events in, committed transactions of typed events out.
+//!
+//! The [`Decoder`] is a state machine fed one binlog event at a time, from a
+//! live replication stream or from a binlog file (the fixture tests). It
+//! tracks the position, groups row events into transactions (GTID/BEGIN ...
+//! XID/COMMIT), decodes the rows of mapped tables only (other tables' rows are
+//! never parsed), runs them through the [`Mapper`] and, at each commit, hands
+//! back a [`Transaction`] with the events and the position just after it: the
+//! checkpoint that resumes after this transaction.
+//!
+//! Event ids come from binlog coordinates: `evt_<file number>_<position of the
+//! rows event>_<row index>_<rule index>`. They are the same on every retry and
+//! after a restart (reading always resumes at a transaction boundary), unique,
+//! and contain no `.`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_common::binlog::consts::EventType;
+use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
+use mysql_common::binlog::events::OptionalMetadataField;
+use mysql_common::binlog::row::BinlogRow;
+use mysql_common::constants::ColumnType;
+use serde::Serialize;
+
+use crate::config::Operation;
+use crate::mapping::{Mapper, RowChange, RowImage};
+use crate::schema::TableSchema;
+use crate::value::{self, ColumnKind};
+
+/// Where reading resumes: the position of the next event to read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Position {
+    pub file: String,
+    pub pos: u64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+/// One event ready for delivery: its id, type and serialized body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    pub id: String,
+    pub event_type: Arc<str>,
+    /// The exact bytes sent: `{"id", "type", "timestamp", "data"}`.
+    pub body: String,
+}
+
+/// A committed source transaction, reduced to what rowhook needs.
+#[derive(Debug, Clone, Default)]
+pub struct Transaction {
+    /// Resume here to continue after this transaction.
+    pub end: Position,
+    /// The MariaDB GTID (`domain-server-sequence`), when the server logs one.
+    pub gtid: Option<String>,
+    /// Commit time, seconds since the epoch.
+    pub timestamp: u32,
+    pub events: Vec<OutgoingEvent>,
+    /// The transaction changed rowhook's `webhooks` table.
+    pub webhooks_changed: bool,
+    /// Rows of mapped tables seen, by (table, operation): for metrics.
+    pub rows_seen: usize,
+}
+
+/// What one binlog event amounted to.
+#[derive(Debug)]
+pub enum Decoded {
+    Nothing,
+    Commit(Transaction),
+    Heartbeat,
+    /// A DDL statement touched these mapped tables: reload their columns.
+    SchemaChanged(Vec<String>),
+}
+
+/// Why the stream cannot be decoded further. All of these stop the reader:
+/// skipping would lose or mislabel data.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("statement-based DML for `{database}` at {position}: rowhook needs binlog_format=ROW ({query})")]
+    StatementBased { database: String, position: Position, query: String },
+    #[error("compressed binlog event (type {event_type}) at {position}: turn log_bin_compress off on the server")]
+    Compressed { event_type: u8, position: Position },
+    #[error("row of `{table}` at {position} has {found} columns but the schema known to rowhook has {expected}: log binlog_row_metadata=FULL or restart rowhook after the schema change")]
+    ColumnCountMismatch { table: String, position: Position, found: usize, expected: usize },
+    #[error("rows event for unknown table id {table_id} at {position}: the stream did not start at a transaction boundary")]
+    MissingTableMap { table_id: u64, position: Position },
+}
+
+/// The wire envelope of an event.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: &'a str,
+    data: &'a serde_json::Value,
+}
+
+/// A mapped event waiting for its transaction's commit (which gives the timestamp).
+struct PendingEvent {
+    id: String,
+    event_type: Arc<str>,
+    data: serde_json::Value,
+}
+
+/// The decoding state machine; see the module docs.
+pub struct Decoder {
+    mapper: Arc<Mapper>,
+    database: String,
+    /// Column facts per mapped table, from information_schema.
+    tables: HashMap<String, TableSchema>,
+    /// Rowhook's own `webhooks` table, when its changes come through this binlog.
+    webhooks_table: Option<(String, String)>,
+    position: Position,
+    /// The next ROTATE is the stream's first (fake) one, whose name may carry
+    /// checksum bytes: keep the file we asked for instead.
+    first_rotate: bool,
+    in_transaction: bool,
+    explicit_begin: bool,
+    gtid: Option<String>,
+    pending: Vec<PendingEvent>,
+    webhooks_changed: bool,
+    rows_seen: usize,
+    /// Rows that could not be decoded (logged with their coordinates).
+    pub row_errors: u64,
+}
+
+impl Decoder {
+    pub fn new(mapper: Arc<Mapper>, database: &str, tables: HashMap<String, TableSchema>, start: Position) -> Decoder {
+        Decoder {
+            mapper,
+            database: database.to_string(),
+            tables,
+            webhooks_table: None,
+            position: start,
+            first_rotate: true,
+            in_transaction: false,
+            explicit_begin: false,
+            gtid: None,
+            pending: Vec::new(),
+            webhooks_changed: false,
+            rows_seen: 0,
+            row_errors: 0,
+        }
+    }
+
+    /// Also report changes of `database.table` (rowhook's webhooks table).
+    pub fn watch_webhooks(&mut self, database: &str, table: &str) {
+        self.webhooks_table = Some((database.to_string(), table.to_string()));
+    }
+
+    /// Replaces the known columns of the mapped tables (after DDL).
+    pub fn set_tables(&mut self, tables: HashMap<String, TableSchema>) {
+        self.tables = tables;
+    }
+
+    /// The position after the last event fed.
+    pub fn position(&self) -> &Position {
+        &self.position
+    }
+
+    /// Feeds one event; `table_map` looks up the TABLE_MAP events seen so far.
+    pub fn feed<'t>(
+        &mut self,
+        event: &Event,
+        table_map: impl Fn(u64) -> Option<&'t TableMapEvent<'static>>,
+    ) -> Result<Decoded, DecodeError> {
+        let header = event.header();
+        let event_type = header.event_type_raw();
+        let event_start = Position {
+            file: self.position.file.clone(),
+            pos: u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size())),
+        };
+        if header.log_pos() != 0 {
+            self.position.pos = u64::from(header.log_pos());
+        }
+        match event_type {
+            // MariaDB's own events, which mysql_common leaves undecoded.
+            MARIADB_GTID => {
+                self.begin();
+                self.gtid = mariadb_gtid(event.data(), header.server_id());
+                return Ok(Decoded::Nothing);
+            }
+            MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST | MARIADB_START_ENCRYPTION => {
+                return Ok(Decoded::Nothing)
+            }
+            t if (MARIADB_QUERY_COMPRESSED..=MARIADB_DELETE_ROWS_COMPRESSED_V1).contains(&t) => {
+                return Err(DecodeError::Compressed { event_type: t, position: event_start });
+            }
+            _ => {}
+        }
+        if event_type == EventType::HEARTBEAT_EVENT as u8 {
+            return Ok(Decoded::Heartbeat);
+        }
+        let data = match event.read_data() {
+            Ok(Some(data)) => data,
+            Ok(None) => return Ok(Decoded::Nothing),
+            Err(e) => {
+                self.row_errors += 1;
+                tracing::error!(position = %event_start, event_type, error = %e, "cannot parse binlog event; skipped");
+                return Ok(Decoded::Nothing);
+            }
+        };
+        match data {
+            EventData::RotateEvent(rotate) => {
+                let name = rotate.name().to_string();
+                if self.first_rotate && !self.position.file.is_empty() {
+                    // Keep the requested file name (see `first_rotate`).
+                } else {
+                    self.position.file = name;
+                }
+                self.first_rotate = false;
+                self.position.pos = rotate.position();
+                Ok(Decoded::Nothing)
+            }
+            EventData::GtidEvent(_) | EventData::AnonymousGtidEvent(_) => {
+                self.begin();
+                Ok(Decoded::Nothing)
+            }
+            EventData::QueryEvent(query) => {
+                let text = query.query();
+                let trimmed = text.trim_start();
+                let keyword = first_word(trimmed);
+                match keyword.as_str() {
+                    "BEGIN" => {
+                        self.begin();
+                        self.explicit_begin = true;
+                        Ok(Decoded::Nothing)
+                    }
+                    "COMMIT" => Ok(self.commit(header.timestamp())),
+                    "ROLLBACK" => {
+                        self.reset();
+                        Ok(Decoded::Nothing)
+                    }
+                    "INSERT" | "UPDATE" | "DELETE" | "REPLACE" => {
+                        let schema = query.schema();
+                        if schema == self.database || trimmed.contains(&format!("`{}`.", self.database)) {
+                            return Err(DecodeError::StatementBased {
+                                database: self.database.clone(),
+                                position: event_start,
+                                query: trimmed.chars().take(120).collect(),
+                            });
+                        }
+                        Ok(self.statement_end(header.timestamp()))
+                    }
+                    _ => {
+                        // DDL and other statements: each is its own transaction.
+                        let touched: Vec<String> = if matches!(keyword.as_str(), "ALTER" | "CREATE" | "DROP" | "RENAME" | "TRUNCATE")
+                        {
+                            self.mapper
+                                .tables()
+                                .filter(|t| contains_identifier(trimmed, t))
+                                .map(str::to_string)
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let decoded = self.statement_end(header.timestamp());
+                        if !touched.is_empty() {
+                            return Ok(Decoded::SchemaChanged(touched));
+                        }
+                        Ok(decoded)
+                    }
+                }
+            }
+            EventData::XidEvent(_) => Ok(self.commit(header.timestamp())),
+            EventData::RowsEvent(rows) => {
+                self.rows_event(&rows, &event_start, &table_map)?;
+                Ok(Decoded::Nothing)
+            }
+            _ => Ok(Decoded::Nothing),
+        }
+    }
+
+    fn begin(&mut self) {
+        self.reset();
+        self.in_transaction = true;
+    }
+
+    fn reset(&mut self) {
+        self.in_transaction = false;
+        self.explicit_begin = false;
+        self.gtid = None;
+        self.pending.clear();
+        self.webhooks_changed = false;
+        self.rows_seen = 0;
+    }
+
+    /// A statement outside BEGIN/COMMIT (DDL) ends its transaction.
+    fn statement_end(&mut self, timestamp: u32) -> Decoded {
+        if self.explicit_begin {
+            Decoded::Nothing
+        } else {
+            self.commit(timestamp)
+        }
+    }
+
+    fn commit(&mut self, timestamp: u32) -> Decoded {
+        let stamp = rfc3339(timestamp);
+        let events = self
+            .pending
+            .drain(..)
+            .map(|p| {
+                let body = serde_json::to_string(&Envelope { id: &p.id, event_type: &p.event_type, timestamp: &stamp, data: &p.data })
+                    .unwrap_or_default();
+                OutgoingEvent { id: p.id, event_type: p.event_type, body }
+            })
+            .collect();
+        let transaction = Transaction {
+            end: self.position.clone(),
+            gtid: self.gtid.take(),
+            timestamp,
+            events,
+            webhooks_changed: self.webhooks_changed,
+            rows_seen: self.rows_seen,
+        };
+        self.reset();
+        Decoded::Commit(transaction)
+    }
+
+    fn rows_event<'t>(
+        &mut self,
+        rows: &RowsEventData<'_>,
+        event_start: &Position,
+        table_map: &impl Fn(u64) -> Option<&'t TableMapEvent<'static>>,
+    ) -> Result<(), DecodeError> {
+        let Some(tme) = table_map(rows.table_id()) else {
+            return Err(DecodeError::MissingTableMap { table_id: rows.table_id(), position: event_start.clone() });
+        };
+        let database = tme.database_name();
+        let table = tme.table_name();
+        if let Some((db, t)) = &self.webhooks_table {
+            if database == db.as_str() && table == t.as_str() {
+                self.webhooks_changed |= webhook_rows_changed(rows, tme);
+                return Ok(());
+            }
+        }
+        if database != self.database.as_str() || !self.mapper.is_mapped(&table) {
+            return Ok(()); // not decoded: nobody maps this table
+        }
+        let operation = match rows {
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Operation::Insert,
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Operation::Delete,
+            _ => Operation::Update,
+        };
+        let schema = self.tables.get(table.as_ref());
+        let mut layout: Option<Layout> = None;
+        for (index, row) in rows.rows(tme).enumerate() {
+            let (before, after) = match row {
+                Ok(pair) => pair,
+                Err(e) => {
+                    self.row_errors += 1;
+                    tracing::error!(table = %table, position = %event_start, row = index, error = %e, "cannot decode row; skipped");
+                    continue;
+                }
+            };
+            let Some(sample) = after.as_ref().or(before.as_ref()) else { continue };
+            if layout.is_none() {
+                layout = Some(Layout::new(sample, tme, schema, &table, event_start)?);
+            }
+            let Some(layout) = layout.as_ref() else { continue };
+            let before = before.map(|r| layout.image(&r));
+            let after = after.map(|r| layout.image(&r));
+            self.rows_seen += 1;
+            let change = RowChange { table: &table, operation, before: before.as_ref(), after: after.as_ref() };
+            for mapped in self.mapper.map(&change) {
+                self.pending.push(PendingEvent {
+                    id: event_id(&event_start.file, event_start.pos, index, mapped.rule),
+                    event_type: mapped.event_type,
+                    data: mapped.data,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names and JSON kinds of a rows event's columns, derived once per event.
+struct Layout {
+    columns: Vec<(Arc<str>, ColumnKind)>,
+}
+
+impl Layout {
+    fn new(
+        sample: &BinlogRow,
+        tme: &TableMapEvent<'_>,
+        schema: Option<&TableSchema>,
+        table: &str,
+        position: &Position,
+    ) -> Result<Layout, DecodeError> {
+        let columns = sample.columns_ref();
+        let has_names = columns.first().is_some_and(|c| !c.name_str().starts_with('@'));
+        if !has_names {
+            let expected = schema.map_or(0, |s| s.columns.len());
+            if expected != columns.len() {
+                return Err(DecodeError::ColumnCountMismatch {
+                    table: table.to_string(),
+                    position: position.clone(),
+                    found: columns.len(),
+                    expected,
+                });
+            }
+        }
+        let (mut enums, mut sets) = (Vec::new(), Vec::new());
+        for field in tme.iter_optional_meta().flatten() {
+            match field {
+                OptionalMetadataField::EnumStrValue(values) => {
+                    for v in values.iter_values().flatten() {
+                        enums.push(v.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
+                    }
+                }
+                OptionalMetadataField::SetStrValue(values) => {
+                    for v in values.iter_values().flatten() {
+                        sets.push(v.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (mut enum_i, mut set_i) = (0, 0);
+        let mut out = Vec::with_capacity(columns.len());
+        for (i, column) in columns.iter().enumerate() {
+            let name: Arc<str> = if has_names {
+                Arc::from(column.name_str().as_ref())
+            } else {
+                schema.and_then(|s| s.columns.get(i)).map_or_else(|| Arc::from(format!("@{i}")), |c| c.name.clone())
+            };
+            let info = schema.and_then(|s| s.columns.iter().position(|c| c.name == name).map(|p| (p, &s.columns[p])));
+            let kind = match column.column_type() {
+                ColumnType::MYSQL_TYPE_TINY
+                | ColumnType::MYSQL_TYPE_SHORT
+                | ColumnType::MYSQL_TYPE_INT24
+                | ColumnType::MYSQL_TYPE_LONG
+                | ColumnType::MYSQL_TYPE_LONGLONG => ColumnKind::Integer,
+                ColumnType::MYSQL_TYPE_DECIMAL | ColumnType::MYSQL_TYPE_NEWDECIMAL => ColumnKind::Decimal,
+                ColumnType::MYSQL_TYPE_FLOAT | ColumnType::MYSQL_TYPE_DOUBLE => ColumnKind::Float,
+                ColumnType::MYSQL_TYPE_YEAR => ColumnKind::Year,
+                ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => ColumnKind::Date,
+                ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => ColumnKind::DateTime,
+                ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => ColumnKind::Timestamp,
+                ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => ColumnKind::Time,
+                ColumnType::MYSQL_TYPE_BIT => ColumnKind::Bit,
+                ColumnType::MYSQL_TYPE_JSON => ColumnKind::Json,
+                ColumnType::MYSQL_TYPE_ENUM => {
+                    let values = enums.get(enum_i).cloned().or_else(|| info.and_then(|(p, _)| schema?.enum_values(p)));
+                    enum_i += 1;
+                    ColumnKind::Enum(values.unwrap_or_default().into())
+                }
+                ColumnType::MYSQL_TYPE_SET => {
+                    let values = sets.get(set_i).cloned().or_else(|| info.and_then(|(p, _)| schema?.enum_values(p)));
+                    set_i += 1;
+                    ColumnKind::Set(values.unwrap_or_default().into())
+                }
+                ColumnType::MYSQL_TYPE_VARCHAR
+                | ColumnType::MYSQL_TYPE_VAR_STRING
+                | ColumnType::MYSQL_TYPE_STRING
+                | ColumnType::MYSQL_TYPE_TINY_BLOB
+                | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+                | ColumnType::MYSQL_TYPE_LONG_BLOB
+                | ColumnType::MYSQL_TYPE_BLOB => {
+                    if info.is_some_and(|(_, c)| c.is_json) {
+                        ColumnKind::Json
+                    } else {
+                        let charset = column.character_set();
+                        let binary_by_schema = info.is_some_and(|(_, c)| {
+                            matches!(c.data_type.as_str(), "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
+                        });
+                        if charset == value::BINARY_CHARSET || (charset == 0 && binary_by_schema) {
+                            ColumnKind::Binary
+                        } else {
+                            ColumnKind::Text { charset }
+                        }
+                    }
+                }
+                _ => ColumnKind::Other,
+            };
+            out.push((name, kind));
+        }
+        Ok(Layout { columns: out })
+    }
+
+    fn image(&self, row: &BinlogRow) -> RowImage {
+        let columns = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind))| {
+                let value = row.as_ref(i).map_or(serde_json::Value::Null, |v| value::to_json(v, kind));
+                (name.clone(), value)
+            })
+            .collect();
+        RowImage { columns }
+    }
+}
+
+/// Did a rows event of the webhooks table change anything the router uses?
+/// Rowhook's own bookkeeping (failed_attempts, last_triggered_at) does not count,
+/// otherwise every delivery would make the router reload.
+fn webhook_rows_changed(rows: &RowsEventData<'_>, tme: &TableMapEvent<'_>) -> bool {
+    if !matches!(rows, RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_)) {
+        return true;
+    }
+    for row in rows.rows(tme) {
+        let Ok((Some(before), Some(after))) = row else { return true };
+        for (i, column) in after.columns_ref().iter().enumerate() {
+            let name = column.name_str();
+            let bookkeeping = matches!(name.as_ref(), "failed_attempts" | "last_triggered_at" | "updated_at" | "failing_since");
+            // Without column names, every change counts.
+            if !bookkeeping && before.as_ref(i) != after.as_ref(i) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+const MARIADB_ANNOTATE_ROWS: u8 = 160;
+const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
+const MARIADB_GTID: u8 = 162;
+const MARIADB_GTID_LIST: u8 = 163;
+const MARIADB_START_ENCRYPTION: u8 = 164;
+const MARIADB_QUERY_COMPRESSED: u8 = 165;
+const MARIADB_DELETE_ROWS_COMPRESSED_V1: u8 = 171;
+
+/// `domain-server-sequence` from a MariaDB GTID event body
+/// (sequence u64, domain u32, flags u8; little-endian).
+fn mariadb_gtid(data: &[u8], server_id: u32) -> Option<String> {
+    let sequence = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
+    let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
+    Some(format!("{domain}-{server_id}-{sequence}"))
+}
+
+/// `evt_<file number>_<pos>_<row>_<rule>`; the file number is the binlog
+/// file's numeric extension (`binlog.000042` -> `000042`).
+pub fn event_id(file: &str, pos: u64, row: usize, rule: usize) -> String {
+    let number = file.rsplit_once('.').map_or(file, |(_, ext)| ext);
+    let number: String = number.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("evt_{number}_{pos}_{row}_{rule}")
+}
+
+fn first_word(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c == '(' || c == '/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// Whether `sql` mentions `name` as an identifier (bare or back-quoted).
+fn contains_identifier(sql: &str, name: &str) -> bool {
+    sql.match_indices(name).any(|(i, _)| {
+        let before = sql[..i].chars().next_back();
+        let after = sql[i + name.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        boundary(before) && boundary(after)
+    })
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(secs: u32) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::from(secs))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_stable_and_dot_free() {
+        assert_eq!(event_id("binlog.000042", 1234, 3, 0), "evt_000042_1234_3_0");
+        assert!(!event_id("mysql-bin.000001", 4, 0, 1).contains('.'));
+    }
+
+    #[test]
+    fn identifiers_and_keywords() {
+        assert!(contains_identifier("ALTER TABLE `threads` ADD x INT", "threads"));
+        assert!(!contains_identifier("ALTER TABLE threads_archive ADD x INT", "threads"));
+        assert_eq!(first_word("insert into t values (1)"), "INSERT");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn mariadb_gtid_body() {
+        let mut body = 42u64.to_le_bytes().to_vec();
+        body.extend(1u32.to_le_bytes());
+        body.push(0);
+        assert_eq!(mariadb_gtid(&body, 7).as_deref(), Some("1-7-42"));
+        assert_eq!(mariadb_gtid(&[1, 2], 7), None);
+    }
+}

@@ -1,0 +1,35 @@
+//! rowhook: outgoing webhooks from a MySQL/MariaDB application's binlog,
+//! without a line of change to the application.
+//!
+//! # Layout
+//!
+//! Plain modules hold the domain logic, each with its unit tests:
+//! - [`config`]: the TOML file and `ROWHOOK__*` overrides, validated.
+//! - [`schema`]: server settings, grants and mapped tables' columns, checked at start.
+//! - [`decoder`]: binlog events -> committed transactions of typed events.
+//! - [`value`]: column values -> exact JSON.
+//! - [`mapping`]: the `[[events]]` rules: row changes -> event payloads.
+//! - [`signing`]: HMAC-SHA256 signatures (the seed's and Standard Webhooks').
+//! - [`retry`]: what follows a failed attempt (schedule, jitter, Retry-After).
+//! - [`ssrf`]: no deliveries to private addresses unless allowed.
+//! - [`sender`]: one signed POST and what came back.
+//! - [`store`]: the state database (queue, history, checkpoint), migrations.
+//!
+//! [`actors`] sequences them: reader -> router -> one delivery actor per
+//! webhook, plus the HTTP server. [`daemon::run`] starts it all on a listener
+//! and a shutdown signal the caller provides, so tests run the real daemon
+//! in-process on port 0.
+
+pub mod actors;
+pub mod config;
+pub mod daemon;
+pub mod decoder;
+pub mod listen;
+pub mod mapping;
+pub mod retry;
+pub mod schema;
+pub mod sender;
+pub mod signing;
+pub mod ssrf;
+pub mod store;
+pub mod value;

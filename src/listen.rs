@@ -1,0 +1,62 @@
+//! `rowhook listen`: a small receiver that verifies and prints deliveries.
+//!
+//! For subscribers checking their setup and for `make demo`: it verifies the
+//! Standard Webhooks signature (`webhook-signature`, timestamp within five
+//! minutes) and the seed's `X-Webhook-Signature`, prints each event as
+//! readable JSON with its verdict, and answers 200, or 401 when a signature
+//! does not verify.
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+use crate::signing::{self, SigningKey};
+
+/// Serves on `listen` until Ctrl-C.
+pub async fn listen(secret: &str, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let key = SigningKey::from_secret(secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+    println!("rowhook listen: receiving on http://{listen}/ (any path), verifying signatures");
+    HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(key.clone()))
+            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+            .default_service(web::post().to(receive))
+    })
+    .workers(1)
+    .bind(listen)?
+    .run()
+    .await?;
+    Ok(())
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+async fn receive(req: HttpRequest, body: web::Bytes, key: web::Data<SigningKey>) -> HttpResponse {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let standard = signing::verify_standard(
+        &key,
+        header(&req, "webhook-signature"),
+        header(&req, "webhook-id"),
+        header(&req, "webhook-timestamp"),
+        &body,
+        now,
+        Duration::from_secs(300),
+    );
+    let seed = signing::verify_seed(&key, header(&req, "x-webhook-signature"), &body);
+    let verdict = match (&standard, &seed) {
+        (Ok(()), Ok(())) => "signatures OK (webhook-signature, X-Webhook-Signature)".to_string(),
+        (Err(e), _) => format!("BAD webhook-signature: {e}"),
+        (_, Err(e)) => format!("BAD X-Webhook-Signature: {e}"),
+    };
+    let pretty = serde_json::from_slice::<serde_json::Value>(&body)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+    println!("--- {} {} -> {verdict}\n{pretty}", header(&req, "x-webhook-event"), header(&req, "webhook-id"));
+    if standard.is_ok() && seed.is_ok() {
+        HttpResponse::Ok().body("ok")
+    } else {
+        HttpResponse::Unauthorized().body(verdict)
+    }
+}

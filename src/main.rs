@@ -1,0 +1,134 @@
+//! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use rowhook::config::Config;
+use rowhook::daemon::{self, ResetPosition};
+use rowhook::store::Store;
+
+#[derive(Parser)]
+#[command(name = "rowhook", version, about = "Webhooks from a MySQL/MariaDB binlog, without changing the application")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read the binlog and deliver webhooks until stopped (SIGTERM, Ctrl-C).
+    Run {
+        #[arg(long, default_value = "config/rowhook.toml")]
+        config: PathBuf,
+        /// Ignore the checkpoint and start here (after a purged binlog, for instance).
+        #[arg(long, value_enum)]
+        reset_position: Option<Reset>,
+    },
+    /// Create or update rowhook's tables in the state database (safe to repeat).
+    Migrate {
+        #[arg(long, default_value = "config/rowhook.toml")]
+        config: PathBuf,
+    },
+    /// Check the config against the live schema and server settings.
+    CheckConfig {
+        #[arg(long, default_value = "config/rowhook.toml")]
+        config: PathBuf,
+    },
+    /// Receive webhooks, verify their signatures and print them.
+    Listen {
+        #[arg(long, env = "ROWHOOK_LISTEN_SECRET")]
+        secret: String,
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Reset {
+    Current,
+    Earliest,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = actix_rt::System::new().block_on(async move { dispatch(cli.command).await });
+    if let Err(e) = result {
+        eprintln!("rowhook: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .with_context(|| format!("log.level {:?}", config.log.level))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    Ok(config)
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { config, reset_position } => {
+            let config = load(&config)?;
+            let listener = std::net::TcpListener::bind(config.http.listen)
+                .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+            let reset = reset_position.map(|r| match r {
+                Reset::Current => ResetPosition::Current,
+                Reset::Earliest => ResetPosition::Earliest,
+            });
+            daemon::run(config, listener, shutdown_signal(), reset).await?;
+            Ok(())
+        }
+        Command::Migrate { config } => {
+            let config = load(&config)?;
+            let store = Store::new(config.state_url())?;
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("state database is up to date");
+            } else {
+                for m in applied {
+                    println!("applied {m}");
+                }
+            }
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let config = load(&config)?;
+            let checked = daemon::check(&config).await?;
+            println!(
+                "ok: {} at database `{}`; binlog ROW/FULL{}; {} rules on {} tables",
+                checked.server.version,
+                checked.database,
+                if checked.server.full_row_metadata { ", column names in the binlog" } else { ", column names from information_schema" },
+                config.events.len(),
+                checked.tables.len()
+            );
+            for rule in &config.events {
+                let ops: Vec<&str> = rule.operations.iter().map(|o| o.as_str()).collect();
+                println!("  {:<16} <- {} {}", rule.event_type, rule.table, ops.join("/"));
+            }
+            Ok(())
+        }
+        Command::Listen { secret, listen } => rowhook::listen::listen(&secret, listen).await,
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

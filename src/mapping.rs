@@ -1,0 +1,276 @@
+//! From row changes to typed events: a pure function driven by the
+//! `[[events]]` rules of the configuration.
+//!
+//! A [`RowChange`] (table, operation, before and after images as JSON) goes
+//! through every rule of its table; each rule whose operation matches and
+//! whose conditions all hold yields one [`MappedEvent`] whose `data` holds only
+//! the allowlisted `fields` (and, for updates with `changes`, the changed
+//! columns). Columns a rule does not name never leave the database.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use crate::config::{Became, Condition, EventRule, Operation};
+
+/// One row image: column name -> value, in table order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowImage {
+    pub columns: Vec<(Arc<str>, Json)>,
+}
+
+impl RowImage {
+    pub fn get(&self, column: &str) -> Option<&Json> {
+        self.columns.iter().find(|(name, _)| &**name == column).map(|(_, v)| v)
+    }
+}
+
+/// One row changed by one statement.
+#[derive(Debug, Clone, Copy)]
+pub struct RowChange<'a> {
+    pub table: &'a str,
+    pub operation: Operation,
+    /// Present for updates and deletes.
+    pub before: Option<&'a RowImage>,
+    /// Present for inserts and updates.
+    pub after: Option<&'a RowImage>,
+}
+
+/// An event produced by one rule from one row change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedEvent {
+    /// Index of the rule in the configuration (part of the event id).
+    pub rule: usize,
+    pub event_type: Arc<str>,
+    pub data: Json,
+}
+
+/// The rules, indexed by table.
+#[derive(Debug, Default)]
+pub struct Mapper {
+    by_table: HashMap<String, Vec<(usize, Arc<str>, EventRule)>>,
+}
+
+impl Mapper {
+    pub fn new(rules: &[EventRule]) -> Mapper {
+        let mut by_table: HashMap<String, Vec<_>> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            by_table
+                .entry(rule.table.clone())
+                .or_default()
+                .push((i, Arc::from(rule.event_type.as_str()), rule.clone()));
+        }
+        Mapper { by_table }
+    }
+
+    /// Does any rule read this table? Rows of other tables are not decoded.
+    pub fn is_mapped(&self, table: &str) -> bool {
+        self.by_table.contains_key(table)
+    }
+
+    /// The tables the rules read.
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.by_table.keys().map(String::as_str)
+    }
+
+    /// All events one row change produces (often none).
+    pub fn map(&self, change: &RowChange<'_>) -> Vec<MappedEvent> {
+        let Some(rules) = self.by_table.get(change.table) else { return Vec::new() };
+        rules
+            .iter()
+            .filter(|(_, _, rule)| rule.operations.contains(&change.operation))
+            .filter(|(_, _, rule)| rule.conditions.iter().all(|c| condition_holds(c, change)))
+            .filter_map(|(i, event_type, rule)| {
+                build_data(rule, change).map(|data| MappedEvent { rule: *i, event_type: event_type.clone(), data })
+            })
+            .collect()
+    }
+}
+
+/// The image conditions and fields read: after, else before (deletes).
+fn current<'a>(change: &RowChange<'a>) -> Option<&'a RowImage> {
+    change.after.or(change.before)
+}
+
+fn condition_holds(condition: &Condition, change: &RowChange<'_>) -> bool {
+    let now = current(change).and_then(|row| row.get(&condition.column));
+    let before = change.before.and_then(|row| row.get(&condition.column));
+    if let Some(expected) = &condition.equals {
+        return now.is_some_and(|v| loosely_equal(v, expected));
+    }
+    if let Some(expected) = &condition.not_equals {
+        return now.is_some_and(|v| !loosely_equal(v, expected));
+    }
+    if let Some(want_null) = condition.is_null {
+        return now.is_some_and(|v| v.is_null() == want_null);
+    }
+    if let Some(became) = condition.became {
+        let was_null = before.is_none_or(Json::is_null);
+        let is_null = now.is_none_or(Json::is_null);
+        return match (change.operation, became) {
+            (Operation::Insert, Became::NotNull) => !is_null,
+            (Operation::Update, Became::NotNull) => was_null && !is_null,
+            (Operation::Update, Became::Null) => !was_null && is_null,
+            _ => false,
+        };
+    }
+    if let Some(want_changed) = condition.changed {
+        return change.operation == Operation::Update && (before != now) == want_changed;
+    }
+    false
+}
+
+/// JSON equality, except that a number and its decimal text compare equal
+/// (`1` equals `"1"`), so rules need not know how a column is encoded.
+fn loosely_equal(value: &Json, expected: &Json) -> bool {
+    if value == expected {
+        return true;
+    }
+    match (value, expected) {
+        (Json::String(s), Json::Number(n)) | (Json::Number(n), Json::String(s)) => s == &n.to_string(),
+        (Json::Bool(b), Json::Number(n)) | (Json::Number(n), Json::Bool(b)) => n.as_u64() == Some(u64::from(*b)),
+        _ => false,
+    }
+}
+
+/// The payload of one event, or None when an update rule's `changes` is empty.
+fn build_data(rule: &EventRule, change: &RowChange<'_>) -> Option<Json> {
+    let row = current(change);
+    let mut data = Map::new();
+    for (output, column) in &rule.fields {
+        let value = row.and_then(|r| r.get(column)).cloned().unwrap_or(Json::Null);
+        data.insert(output.clone(), value);
+    }
+    if let (Some(spec), Some(before), Some(after)) = (&rule.changes, change.before, change.after) {
+        let mut changes = Map::new();
+        for (name, new) in &after.columns {
+            let listed = spec.columns.as_ref().is_none_or(|cols| cols.iter().any(|c| **c == **name));
+            if !listed || spec.ignore.iter().any(|c| **c == **name) {
+                continue;
+            }
+            let old = before.get(name).unwrap_or(&Json::Null);
+            if old != new {
+                changes.insert(name.to_string(), serde_json::json!({ "old": old, "new": new }));
+            }
+        }
+        if changes.is_empty() {
+            return None;
+        }
+        data.insert("changes".to_string(), Json::Object(changes));
+    }
+    Some(Json::Object(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::json;
+
+    fn shipped() -> Mapper {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
+        let config = Config::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
+        Mapper::new(&config.events)
+    }
+
+    fn row(pairs: &[(&str, Json)]) -> RowImage {
+        RowImage { columns: pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect() }
+    }
+
+    fn thread(status: &str, updated: &str) -> RowImage {
+        row(&[
+            ("id", json!(7)),
+            ("subject", json!("Printer on fire")),
+            ("status", json!(status)),
+            ("assigned_to", Json::Null),
+            ("created_at", json!("2026-11-28T10:00:00Z")),
+            ("updated_at", json!(updated)),
+        ])
+    }
+
+    fn email(direction: &str, sent_at: Json) -> RowImage {
+        row(&[
+            ("id", json!(3)),
+            ("thread_id", json!(7)),
+            ("direction", json!(direction)),
+            ("subject", json!("Re: Printer")),
+            ("from_address", json!("a@example.com")),
+            ("to_addresses", json!(["b@example.com"])),
+            ("body_text", json!("secret body")),
+            ("sent_at", sent_at),
+            ("received_at", json!("2026-11-28T10:00:00")),
+        ])
+    }
+
+    fn types(events: &[MappedEvent]) -> Vec<&str> {
+        events.iter().map(|e| &*e.event_type).collect()
+    }
+
+    #[test]
+    fn thread_insert_gives_thread_created_with_allowlisted_fields() {
+        let after = thread("open", "2026-11-28T10:00:00Z");
+        let events = shipped().map(&RowChange { table: "threads", operation: Operation::Insert, before: None, after: Some(&after) });
+        assert_eq!(types(&events), ["thread.created"]);
+        assert_eq!(
+            events[0].data,
+            json!({"thread_id": 7, "subject": "Printer on fire", "status": "open", "created_at": "2026-11-28T10:00:00Z"})
+        );
+    }
+
+    #[test]
+    fn thread_update_reports_changes_but_not_updated_at_alone() {
+        let before = thread("open", "2026-11-28T10:00:00Z");
+        let after = thread("closed", "2026-11-28T11:00:00Z");
+        let m = shipped();
+        let events = m.map(&RowChange { table: "threads", operation: Operation::Update, before: Some(&before), after: Some(&after) });
+        assert_eq!(types(&events), ["thread.updated"]);
+        assert_eq!(
+            events[0].data,
+            json!({"thread_id": 7, "updated_at": "2026-11-28T11:00:00Z", "changes": {"status": {"old": "open", "new": "closed"}}})
+        );
+        let touched = thread("open", "2026-11-28T12:00:00Z");
+        let none = m.map(&RowChange { table: "threads", operation: Operation::Update, before: Some(&before), after: Some(&touched) });
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn thread_delete_uses_the_before_image() {
+        let before = thread("open", "x");
+        let events = shipped().map(&RowChange { table: "threads", operation: Operation::Delete, before: Some(&before), after: None });
+        assert_eq!(types(&events), ["thread.deleted"]);
+        assert_eq!(events[0].data, json!({"thread_id": 7, "subject": "Printer on fire"}));
+    }
+
+    #[test]
+    fn emails_by_direction_and_sent_at() {
+        let m = shipped();
+        let incoming = email("incoming", Json::Null);
+        let e = m.map(&RowChange { table: "emails", operation: Operation::Insert, before: None, after: Some(&incoming) });
+        assert_eq!(types(&e), ["email.received"]);
+        assert_eq!(e[0].data["from"], "a@example.com");
+        assert!(e[0].data.get("body_text").is_none());
+
+        let draft = email("outgoing", Json::Null);
+        assert!(m.map(&RowChange { table: "emails", operation: Operation::Insert, before: None, after: Some(&draft) }).is_empty());
+        let sent = email("outgoing", json!("2026-11-28T10:05:00"));
+        let e = m.map(&RowChange { table: "emails", operation: Operation::Update, before: Some(&draft), after: Some(&sent) });
+        assert_eq!(types(&e), ["email.sent"]);
+        assert_eq!(e[0].data["to"], json!(["b@example.com"]));
+        // Sent already: a later update is no second email.sent.
+        assert!(m.map(&RowChange { table: "emails", operation: Operation::Update, before: Some(&sent), after: Some(&sent) }).is_empty());
+        // Inserted as sent.
+        let e = m.map(&RowChange { table: "emails", operation: Operation::Insert, before: None, after: Some(&sent) });
+        assert_eq!(types(&e), ["email.sent"]);
+    }
+
+    #[test]
+    fn unmapped_tables_and_loose_equality() {
+        let m = shipped();
+        assert!(!m.is_mapped("users"));
+        assert!(m.is_mapped("notes"));
+        assert!(loosely_equal(&json!("1"), &json!(1)));
+        assert!(loosely_equal(&json!(1), &json!(true)));
+        assert!(!loosely_equal(&json!("incoming"), &json!("outgoing")));
+    }
+}

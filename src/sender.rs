@@ -1,0 +1,181 @@
+//! One delivery attempt: a signed POST, and what came back.
+//!
+//! [`Sender::attempt`] builds the headers of DESIGN.md (the seed's
+//! `X-Webhook-Event` / `X-Webhook-Signature` and Standard Webhooks'
+//! `webhook-id` / `webhook-timestamp` / `webhook-signature`), sends the stored
+//! body byte for byte, and reads at most `max_response_bytes` of the answer.
+//! It never fails: every outcome, including a refused private address or an
+//! oversized payload, becomes an [`Attempt`] to record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::DeliveryConfig;
+use crate::retry::{parse_retry_after, AttemptResult};
+use crate::signing::{self, SigningKey};
+use crate::ssrf;
+
+pub const USER_AGENT: &str = concat!("rowhook/", env!("CARGO_PKG_VERSION"));
+
+/// What happened on one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub result: AttemptResult,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+    pub retry_after: Option<Duration>,
+    /// The attempt was never made and never can be (payload too large, bad URL).
+    pub permanent: bool,
+}
+
+impl Attempt {
+    fn refused(error: String, permanent: bool) -> Attempt {
+        Attempt {
+            result: AttemptResult::Connect,
+            response_status: None,
+            response_body: None,
+            error: Some(error),
+            duration: Duration::ZERO,
+            retry_after: None,
+            permanent,
+        }
+    }
+}
+
+/// Where and how to send for one webhook.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    /// Current key first; during a secret rotation, older keys follow.
+    pub keys: Vec<SigningKey>,
+}
+
+/// The shared HTTP client and the limits that apply to every attempt.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    allow_private: bool,
+    max_payload_bytes: usize,
+    max_response_bytes: usize,
+}
+
+impl Sender {
+    pub fn new(config: &DeliveryConfig) -> Result<Sender, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(8)
+            .dns_resolver(Arc::new(ssrf::GuardedResolver { allow_private: config.allow_private_targets }))
+            .build()?;
+        Ok(Sender {
+            client,
+            allow_private: config.allow_private_targets,
+            max_payload_bytes: config.max_payload_bytes,
+            max_response_bytes: config.max_response_bytes,
+        })
+    }
+
+    /// Sends `body` for event `event_id` of `event_type` to `target`.
+    pub async fn attempt(&self, target: &Target, event_id: &str, event_type: &str, body: &str) -> Attempt {
+        if body.len() > self.max_payload_bytes {
+            return Attempt::refused(
+                format!(
+                    "payload of {} bytes exceeds max_payload_bytes ({}); not sent",
+                    body.len(),
+                    self.max_payload_bytes
+                ),
+                true,
+            );
+        }
+        let url = match url::Url::parse(&target.url) {
+            Ok(url) => url,
+            Err(e) => return Attempt::refused(format!("invalid webhook URL {:?}: {e}", target.url), true),
+        };
+        if let Err(e) = ssrf::check_url(&url, self.allow_private) {
+            return Attempt::refused(e.to_string(), false);
+        }
+        let timestamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let mut request = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-webhook-event", event_type)
+            .header("webhook-id", event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signing::standard_signature_header(&target.keys, event_id, timestamp, body.as_bytes()));
+        if let Some(key) = target.keys.first() {
+            request = request.header("x-webhook-signature", signing::seed_signature(key, body.as_bytes()));
+        }
+        let started = Instant::now();
+        let response = request.body(body.to_string()).send().await;
+        let mut response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                let result = if e.is_timeout() { AttemptResult::Timeout } else { AttemptResult::Connect };
+                return Attempt {
+                    result,
+                    response_status: None,
+                    response_body: None,
+                    error: Some(describe(&e)),
+                    duration: started.elapsed(),
+                    retry_after: None,
+                    permanent: false,
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        // Read a bounded prefix of the answer; the rest is dropped with the connection.
+        let mut body = Vec::new();
+        let mut error = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = self.max_response_bytes.saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() >= self.max_response_bytes {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(format!("reading the response: {}", describe(&e)));
+                    break;
+                }
+            }
+        }
+        Attempt {
+            result: AttemptResult::Status(status),
+            response_status: Some(status),
+            response_body: Some(String::from_utf8_lossy(&body).into_owned()),
+            error,
+            duration: started.elapsed(),
+            retry_after,
+            permanent: false,
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

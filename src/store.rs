@@ -1,0 +1,331 @@
+//! The state database: webhooks, the delivery queue and history, the checkpoint.
+//!
+//! The database is the queue. The router inserts a `webhook_deliveries` row
+//! per (event, subscribed webhook) and moves the checkpoint in the same
+//! transaction ([`Store::commit_batch`]), so a crash can neither lose an event
+//! nor enqueue one twice (the unique key on `(webhook_id, event_id)` guards
+//! the rest). Delivery actors claim due rows in batches ([`Store::claim_due`])
+//! and write each batch's attempts back in one transaction
+//! ([`Store::record_attempts`]). Memory stays bounded whatever the backlog:
+//! the backlog lives here. Times are the database's (`NOW(3)`), so clocks of
+//! several hosts never disagree about what is due.
+
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::{Pool, TxOpts};
+
+use crate::decoder::Position;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// State database failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database: {0}")]
+    Db(#[from] mysql_async::Error),
+    #[error("state database URL: {0}")]
+    Url(String),
+    #[error("migrations: {0}")]
+    Migrate(#[from] refinery::Error),
+    #[error("the state database is not migrated ({applied} of {known} migrations applied): run `rowhook migrate`")]
+    NotMigrated { applied: usize, known: usize },
+}
+
+/// A webhook as the `webhooks` table holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: u64,
+    pub url: String,
+    /// Subscribed event types; `"*"` means all.
+    pub events: Vec<String>,
+    pub secret: String,
+    pub is_active: bool,
+    pub failed_attempts: u32,
+}
+
+impl Webhook {
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.events.iter().any(|e| e == event_type || e == "*")
+    }
+}
+
+/// A delivery to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub webhook_id: u64,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub payload: &'a str,
+}
+
+/// A delivery due for an attempt.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: u64,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// Delivery states in `webhook_deliveries.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    Delivered,
+    /// Gave up (schedule exhausted, payload too large, webhook gone).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The outcome of one attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: u64,
+    pub status: DeliveryStatus,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: u32,
+    /// When status is Pending: the delay before the next attempt.
+    pub retry_in: Option<Duration>,
+}
+
+/// The webhook's health after a batch of attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookHealth {
+    pub webhook_id: u64,
+    pub failed_attempts: u32,
+    /// Start of the current failing streak (None after a success).
+    pub failing: bool,
+    pub disable: bool,
+}
+
+/// Connection pool to the state database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+const CHECKPOINT_NAME: &str = "source";
+
+impl Store {
+    pub fn new(url: &str) -> Result<Store, StoreError> {
+        let opts = mysql_async::Opts::from_url(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let constraints = mysql_async::PoolConstraints::new(1, 16).unwrap_or_default();
+        let opts = mysql_async::OptsBuilder::from_opts(opts)
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints))
+            .init(vec!["SET time_zone = '+00:00'"]);
+        Ok(Store { pool: Pool::new(opts) })
+    }
+
+    /// Applies the embedded migrations; harmless when they are applied already.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut pool = self.pool.clone();
+        let report = embedded::migrations::runner().run_async(&mut pool).await?;
+        Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+    }
+
+    /// Fails with advice when migrations are missing.
+    pub async fn check_migrated(&self) -> Result<(), StoreError> {
+        let mut pool = self.pool.clone();
+        let runner = embedded::migrations::runner();
+        let known = runner.get_migrations().len();
+        let applied = match runner.get_applied_migrations_async(&mut pool).await {
+            Ok(applied) => applied.len(),
+            Err(_) => 0,
+        };
+        if applied < known {
+            return Err(StoreError::NotMigrated { applied, known });
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    pub async fn load_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let rows: Vec<(u64, String, String, String, Option<bool>, Option<i64>)> = conn
+            .query("SELECT id, url, CAST(events AS CHAR), secret, is_active, failed_attempts FROM webhooks ORDER BY id")
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, url, events, secret, is_active, failed)| {
+                let events = serde_json::from_str::<Vec<String>>(&events).unwrap_or_else(|_| {
+                    tracing::warn!(webhook_id = id, events = %events, "webhooks.events is not a JSON array of strings; the webhook gets no events");
+                    Vec::new()
+                });
+                Webhook {
+                    id,
+                    url,
+                    events,
+                    secret,
+                    is_active: is_active.unwrap_or(true),
+                    failed_attempts: u32::try_from(failed.unwrap_or(0)).unwrap_or(0),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn load_checkpoint(&self) -> Result<Option<Position>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<(String, u64)> = conn
+            .exec_first("SELECT binlog_file, binlog_pos FROM rowhook_checkpoints WHERE name = ?", (CHECKPOINT_NAME,))
+            .await?;
+        Ok(row.map(|(file, pos)| Position { file, pos }))
+    }
+
+    pub async fn save_checkpoint(&self, position: &Position, gtid: Option<&str>) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        upsert_checkpoint(&mut conn, position, gtid).await
+    }
+
+    /// Enqueues deliveries and moves the checkpoint, atomically.
+    pub async fn commit_batch(
+        &self,
+        deliveries: &[NewDelivery<'_>],
+        checkpoint: &Position,
+        gtid: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        for chunk in deliveries.chunks(500) {
+            let rows = vec!["(?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
+            let sql = format!(
+                "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
+                 VALUES {rows} ON DUPLICATE KEY UPDATE id = id"
+            );
+            let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 4);
+            for d in chunk {
+                params.push(d.webhook_id.into());
+                params.push(d.event_id.into());
+                params.push(d.event_type.into());
+                params.push(d.payload.into());
+            }
+            tx.exec_drop(sql, params).await?;
+        }
+        upsert_checkpoint(&mut tx, checkpoint, gtid).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` deliveries of one webhook that are due, oldest first.
+    pub async fn claim_due(&self, webhook_id: u64, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let rows: Vec<(u64, Option<String>, String, String, Option<i64>)> = conn
+            .exec(
+                "SELECT id, event_id, event_type, CAST(payload AS CHAR), attempts FROM webhook_deliveries \
+                 WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at <= NOW(3) ORDER BY id LIMIT ?",
+                (webhook_id, limit as u64),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, event_id, event_type, payload, attempts)| DueDelivery {
+                id,
+                event_id: event_id.unwrap_or_else(|| format!("delivery_{id}")),
+                event_type,
+                payload,
+                attempts: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Writes a batch of attempts and the webhook's health in one transaction.
+    pub async fn record_attempts(&self, records: &[AttemptRecord], health: WebhookHealth) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        let params = records.iter().map(|r| {
+            let retry_us = r.retry_in.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            (
+                r.status.as_str(),
+                r.response_status,
+                r.response_body.as_deref(),
+                r.error.as_deref(),
+                r.duration_ms,
+                retry_us,
+                retry_us,
+                r.status.as_str(),
+                r.delivery_id,
+            )
+        });
+        tx.exec_batch(
+            "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, response_status = ?, response_body = ?, \
+             last_error = ?, duration_ms = ?, last_attempt_at = NOW(3), \
+             next_attempt_at = IF(? IS NULL, NULL, DATE_ADD(NOW(3), INTERVAL ? MICROSECOND)), \
+             delivered_at = IF(? = 'delivered', NOW(), delivered_at) WHERE id = ?",
+            params,
+        )
+        .await?;
+        tx.exec_drop(
+            "UPDATE webhooks SET failed_attempts = ?, last_triggered_at = NOW(), \
+             failing_since = IF(?, COALESCE(failing_since, NOW()), NULL), is_active = IF(?, 0, is_active) WHERE id = ?",
+            (health.failed_attempts, health.failing, health.disable, health.webhook_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How long the webhook has been failing, per the database.
+    pub async fn failing_for(&self, webhook_id: u64) -> Result<Option<Duration>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let secs: Option<Option<i64>> = conn
+            .exec_first("SELECT TIMESTAMPDIFF(SECOND, failing_since, NOW()) FROM webhooks WHERE id = ?", (webhook_id,))
+            .await?;
+        Ok(secs.flatten().map(|s| Duration::from_secs(s.max(0) as u64)))
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.pool.disconnect().await;
+    }
+}
+
+async fn upsert_checkpoint<Q: Queryable>(conn: &mut Q, position: &Position, gtid: Option<&str>) -> Result<(), StoreError> {
+    conn.exec_drop(
+        "INSERT INTO rowhook_checkpoints (name, binlog_file, binlog_pos, gtid) VALUES (?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), gtid = VALUES(gtid)",
+        (CHECKPOINT_NAME, &position.file, position.pos, gtid),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_and_exact_subscriptions() {
+        let mut w = Webhook {
+            id: 1,
+            url: "https://example.com".into(),
+            events: vec!["thread.created".into()],
+            secret: "s".into(),
+            is_active: true,
+            failed_attempts: 0,
+        };
+        assert!(w.subscribes_to("thread.created"));
+        assert!(!w.subscribes_to("note.added"));
+        w.events = vec!["*".into()];
+        assert!(w.subscribes_to("note.added"));
+    }
+}
