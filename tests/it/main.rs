@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one private MariaDB (started on first use,
+//! a database per test), real HTTP receivers on ephemeral ports.
+
+mod harness_selftest;
+mod pipeline;
+mod rowhook;
+mod startup;
+mod support;

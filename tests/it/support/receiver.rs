@@ -1,0 +1,230 @@
+//! A real HTTP server that records every request it gets and answers as told.
+//!
+//! It is driven by the current tokio runtime (`#[actix_rt::test]` or `#[tokio::test]`), with one
+//! worker, on a port chosen by the OS. Every path and method is accepted and recorded; the answer
+//! is `200 ok` unless [`Receiver::set_status`] / [`Receiver::set_delay`] say otherwise.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    /// The path without the query string, e.g. `/hook`.
+    pub path: String,
+    /// Header names are lowercase; repeated headers appear once per value, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// When the request (head and body) had arrived, before any configured delay.
+    pub at: Instant,
+}
+
+impl Received {
+    /// The first value of a header (name matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON. Panics with the body text when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "request body to {} is not JSON ({e}): {}",
+                self.path,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as (lossy) UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+struct Behaviour {
+    status: u16,
+    delay: Duration,
+}
+
+struct Shared {
+    behaviour: Mutex<Behaviour>,
+    received: Mutex<Vec<Received>>,
+}
+
+/// A recording HTTP server. Stopped by [`Receiver::stop`] or, less gracefully, on drop.
+pub struct Receiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    handle: ServerHandle,
+}
+
+async fn record(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Arc<Shared>>,
+) -> HttpResponse {
+    let at = Instant::now();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    shared
+        .received
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Received {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            headers,
+            body: body.to_vec(),
+            at,
+        });
+    let (status, delay) = {
+        let b = shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
+        (b.status, b.delay)
+    };
+    if !delay.is_zero() {
+        actix_rt::time::sleep(delay).await;
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = if status.is_success() {
+        "ok".to_string()
+    } else {
+        format!("status {status}")
+    };
+    HttpResponse::build(status)
+        .content_type("text/plain")
+        .body(text)
+}
+
+impl Receiver {
+    /// Starts a receiver on 127.0.0.1 (free port) answering `200 ok` to everything.
+    pub async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver to 127.0.0.1:0");
+        let addr = listener.local_addr().expect("receiver local address");
+        let shared = Arc::new(Shared {
+            behaviour: Mutex::new(Behaviour {
+                status: 200,
+                delay: Duration::ZERO,
+            }),
+            received: Mutex::new(Vec::new()),
+        });
+        let data = web::Data::new(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .default_service(web::to(record))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .listen(listener)
+        .expect("receiver listen")
+        .run();
+        let handle = server.handle();
+        // tokio::spawn (not actix_rt::spawn) so it also works under #[tokio::test].
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                eprintln!("test receiver stopped with an error: {e}");
+            }
+        });
+        Receiver {
+            addr,
+            shared,
+            handle,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/hook`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.addr.port())
+    }
+
+    /// `http://127.0.0.1:PORT` (no path), for tests that need other paths.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Answers every later request with this status.
+    pub fn set_status(&self, status: u16) {
+        self.shared
+            .behaviour
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .status = status;
+    }
+
+    /// Waits this long before answering every later request (zero: answer at once).
+    pub fn set_delay(&self, d: Duration) {
+        self.shared
+            .behaviour
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .delay = d;
+    }
+
+    /// All requests recorded so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear(&self) {
+        self.shared
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Waits (polling every 20 ms) until at least `n` requests arrived or `timeout` passed;
+    /// returns everything received. Does not panic: the caller asserts on the result.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.received();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server (in-flight requests are dropped) and frees its port.
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        // Sends the stop command right away; completion is not awaited.
+        drop(self.handle.stop(false));
+    }
+}
