@@ -434,6 +434,33 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
     }
 
     #[test]
+    fn environment_overrides_the_file() {
+        // The only test that reads the environment (Config::load), so no other test sees these.
+        let dir = std::env::temp_dir().join(format!("rowhook-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rowhook.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        std::env::set_var("ROWHOOK__SOURCE__URL", "mysql://rowhook@db.internal:3307/app");
+        std::env::set_var("ROWHOOK__HTTP__LISTEN", "0.0.0.0:9090");
+        std::env::set_var("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true");
+        std::env::set_var("ROWHOOK__DELIVERY__RETRY_SCHEDULE", "1s,2m");
+        let loaded = Config::load(&path);
+        std::env::set_var("ROWHOOK__DELIVERY__TIMEOUTT", "1s");
+        let misspelled = Config::load(&path);
+        for key in ["SOURCE__URL", "HTTP__LISTEN", "DELIVERY__ALLOW_PRIVATE_TARGETS", "DELIVERY__RETRY_SCHEDULE", "DELIVERY__TIMEOUTT"] {
+            std::env::remove_var(format!("ROWHOOK__{key}"));
+        }
+        let c = loaded.unwrap();
+        assert_eq!(c.source.url, "mysql://rowhook@db.internal:3307/app");
+        assert_eq!(c.http.listen, "0.0.0.0:9090".parse().unwrap());
+        assert!(c.delivery.allow_private_targets);
+        assert_eq!(c.delivery.retry_schedule, [Duration::from_secs(1), Duration::from_secs(120)]);
+        let err = misspelled.unwrap_err();
+        assert!(err.to_string().contains("timeoutt"), "an unknown environment key is refused by name: {err}");
+        assert!(Config::load(&dir.join("missing.toml")).unwrap_err().to_string().contains("--config"));
+    }
+
+    #[test]
     fn shipped_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
         let text = std::fs::read_to_string(path).unwrap();

@@ -2,6 +2,7 @@
 //! a database per test), real HTTP receivers on ephemeral ports.
 
 mod harness_selftest;
+mod migrations;
 mod pipeline;
 mod rowhook;
 mod startup;

@@ -344,3 +344,52 @@ async fn kill_9_of_the_binary_loses_nothing() {
     let _ = child.wait();
     assert_all_notes(&got, 1000);
 }
+
+#[actix_rt::test]
+async fn gone_disables_the_webhook_at_once() {
+    let mut db = TestDb::new("gone").await;
+    let gone = Receiver::start().await;
+    gone.set_status(410);
+    let webhook = db.add_webhook(&gone.url(), &["note.added"], SECRET, true).await;
+    let rowhook = InProcess::start(test_config(&db.url)).await;
+
+    db.exec("INSERT INTO notes (thread_id, user_id, content) VALUES (1, 1, 'x')").await;
+    gone.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    db.exec("INSERT INTO notes (thread_id, user_id, content) VALUES (1, 1, 'y')").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(gone.received().len(), 1, "no retry and nothing more after 410 Gone");
+    let active: Option<bool> = db.conn.exec_first("SELECT is_active FROM webhooks WHERE id = ?", (webhook,)).await.unwrap();
+    assert_eq!(active, Some(false));
+    let rows = db.deliveries(webhook).await;
+    assert_eq!((rows[0].1.as_str(), rows[0].2, rows[0].3), ("failed", 1, Some(410)));
+    rowhook.stop().await.expect("clean stop");
+}
+
+#[actix_rt::test]
+async fn private_targets_are_refused_by_default_and_recorded() {
+    let mut db = TestDb::new("ssrf").await;
+    let receiver = Receiver::start().await;
+    let by_ip = db.add_webhook(&receiver.url(), &["note.added"], SECRET, true).await;
+    let by_name = db.add_webhook(&receiver.url().replace("127.0.0.1", "localhost"), &["note.added"], SECRET, true).await;
+    let mut config = test_config(&db.url);
+    config.delivery.allow_private_targets = false;
+    config.delivery.auto_disable_after = 100;
+    let rowhook = InProcess::start(config).await;
+
+    db.exec("INSERT INTO notes (thread_id, user_id, content) VALUES (1, 1, 'x')").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receiver.received().is_empty(), "nothing reaches a loopback address");
+    for webhook in [by_ip, by_name] {
+        let (attempts, error): (i64, Option<String>) = db
+            .conn
+            .exec_first("SELECT attempts, last_error FROM webhook_deliveries WHERE webhook_id = ?", (webhook,))
+            .await
+            .unwrap()
+            .expect("a delivery row");
+        assert!(attempts >= 1, "the refusal is a recorded attempt");
+        let error = error.unwrap_or_default();
+        assert!(error.contains("allow_private_targets"), "the error says how to allow it: {error}");
+    }
+    rowhook.stop().await.expect("clean stop");
+}

@@ -58,3 +58,21 @@ async fn an_unreachable_database_is_named() {
     let err = check(&test_config(&format!("mysql://root@127.0.0.1:{port}/helpdesk"))).await.err().expect("refused");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+#[actix_rt::test]
+async fn binlog_off_and_partial_row_images_are_refused() {
+    let server = MariaDb::start_private(&["--skip-log-bin"]);
+    let mut conn = mysql_async::Conn::from_url(server.root_url()).await.unwrap();
+    conn.query_drop("CREATE DATABASE helpdesk").await.unwrap();
+    let err = check(&test_config(&server.url("helpdesk"))).await.err().expect("refused");
+    assert!(matches!(err, RunError::Schema(SchemaError::BinlogOff)), "{err}");
+    assert!(err.to_string().contains("log_bin"), "{err}");
+    drop(server);
+
+    let server = MariaDb::start_private(&["--binlog-row-image=MINIMAL"]);
+    let mut conn = mysql_async::Conn::from_url(server.root_url()).await.unwrap();
+    conn.query_drop("CREATE DATABASE helpdesk").await.unwrap();
+    let err = check(&test_config(&server.url("helpdesk"))).await.err().expect("refused");
+    assert!(matches!(err, RunError::Schema(SchemaError::NotFullImage(_))), "{err}");
+    assert!(err.to_string().contains("binlog_row_image=FULL"), "{err}");
+}
