@@ -114,11 +114,24 @@ fn default_listen() -> SocketAddr {
 }
 
 /// Access to the admin API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Bearer token for `/api/*`.
     pub token: Option<String>,
+    /// After a secret rotation, how long deliveries carry the old secret's signature too.
+    #[serde(default = "default_rotation_overlap", with = "humantime_serde")]
+    pub secret_rotation_overlap: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { token: None, secret_rotation_overlap: default_rotation_overlap() }
+    }
+}
+
+fn default_rotation_overlap() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 /// How deliveries are made.
@@ -151,6 +164,9 @@ pub struct DeliveryConfig {
     /// How long shutdown waits for deliveries in flight.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Finished deliveries older than this are pruned from the history.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -177,6 +193,7 @@ impl Default for DeliveryConfig {
             max_in_flight: 1,
             allow_private_targets: false,
             shutdown_timeout: secs(10),
+            retention: secs(30 * 24 * 3600),
         }
     }
 }
@@ -187,12 +204,24 @@ impl Default for DeliveryConfig {
 pub struct LogConfig {
     /// A tracing filter: `info`, `rowhook=debug`, ...
     pub level: String,
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into() }
+        LogConfig { level: "info".into(), format: LogFormat::Text }
     }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A row operation in the binlog.

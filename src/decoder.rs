@@ -62,8 +62,10 @@ pub struct Transaction {
     pub events: Vec<OutgoingEvent>,
     /// The transaction changed rowhook's `webhooks` table.
     pub webhooks_changed: bool,
-    /// Rows of mapped tables seen, by (table, operation): for metrics.
+    /// Rows of mapped tables seen.
     pub rows_seen: usize,
+    /// Rows of mapped tables per rows event: (table, operation, rows), for metrics.
+    pub rows_by_table: Vec<(Arc<str>, Operation, usize)>,
 }
 
 /// What one binlog event amounted to.
@@ -125,6 +127,7 @@ pub struct Decoder {
     pending: Vec<PendingEvent>,
     webhooks_changed: bool,
     rows_seen: usize,
+    rows_by_table: Vec<(Arc<str>, Operation, usize)>,
     /// Rows that could not be decoded (logged with their coordinates).
     pub row_errors: u64,
 }
@@ -144,6 +147,7 @@ impl Decoder {
             pending: Vec::new(),
             webhooks_changed: false,
             rows_seen: 0,
+            rows_by_table: Vec::new(),
             row_errors: 0,
         }
     }
@@ -288,6 +292,7 @@ impl Decoder {
         self.pending.clear();
         self.webhooks_changed = false;
         self.rows_seen = 0;
+        self.rows_by_table.clear();
     }
 
     /// A statement outside BEGIN/COMMIT (DDL) ends its transaction.
@@ -317,6 +322,7 @@ impl Decoder {
             events,
             webhooks_changed: self.webhooks_changed,
             rows_seen: self.rows_seen,
+            rows_by_table: std::mem::take(&mut self.rows_by_table),
         };
         self.reset();
         Decoded::Commit(transaction)
@@ -349,6 +355,7 @@ impl Decoder {
         };
         let schema = self.tables.get(table.as_ref());
         let mut layout: Option<Layout> = None;
+        let rows_before = self.rows_seen;
         for (index, row) in rows.rows(tme).enumerate() {
             let (before, after) = match row {
                 Ok(pair) => pair,
@@ -374,6 +381,10 @@ impl Decoder {
                     data: mapped.data,
                 });
             }
+        }
+        let rows = self.rows_seen - rows_before;
+        if rows > 0 {
+            self.rows_by_table.push((Arc::from(table.as_ref()), operation, rows));
         }
         Ok(())
     }

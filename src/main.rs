@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use rowhook::config::Config;
+use rowhook::config::{Config, LogFormat};
 use rowhook::daemon::{self, ResetPosition};
 use rowhook::store::Store;
 
@@ -64,7 +64,11 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .with_context(|| format!("log.level {:?}", config.log.level))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     Ok(config)
 }
 
