@@ -11,22 +11,36 @@
 //! Event ids come from binlog coordinates: `evt_<file number>_<position of the
 //! rows event>_<row index>_<rule index>`. They are the same on every retry and
 //! after a restart (reading always resumes at a transaction boundary), unique,
-//! and contain no `.`.
+//! and contain no `.`. Events inside a MySQL TRANSACTION_PAYLOAD (binlog
+//! transaction compression) carry no position of their own: their rows take
+//! the payload's position and a row index counted across the whole payload.
+//!
+//! GTIDs (MariaDB): the decoder keeps the GTID state, the last GTID of every
+//! replication domain (`0-1-42,1-1-7`), starting from the state it is given
+//! ([`Decoder::set_gtid_state`]) and from GTID_LIST events; every
+//! [`Transaction`] carries the state after it, which the checkpoint stores and
+//! a restart resumes from.
+//!
+//! MySQL partial JSON updates (`binlog_row_value_options=PARTIAL_JSON`) are
+//! resolved against the before image into the full new document; a diff that
+//! does not apply makes the value null and counts a row error (logged with
+//! its coordinates).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use mysql_common::binlog::consts::EventType;
 use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_common::binlog::events::OptionalMetadataField;
 use mysql_common::binlog::row::BinlogRow;
+use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use serde::Serialize;
 
 use crate::config::Operation;
 use crate::mapping::{Mapper, RowChange, RowImage};
 use crate::schema::TableSchema;
-use crate::value::{self, ColumnKind};
+use crate::value::{self, Charset, ColumnKind};
 
 /// Where reading resumes: the position of the next event to read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -55,7 +69,8 @@ pub struct OutgoingEvent {
 pub struct Transaction {
     /// Resume here to continue after this transaction.
     pub end: Position,
-    /// The MariaDB GTID (`domain-server-sequence`), when the server logs one.
+    /// The MariaDB GTID state after this transaction (`domain-server-sequence`
+    /// of the last transaction of every domain, comma-separated), when known.
     pub gtid: Option<String>,
     /// Commit time, seconds since the epoch.
     pub timestamp: u32,
@@ -123,7 +138,19 @@ pub struct Decoder {
     first_rotate: bool,
     in_transaction: bool,
     explicit_begin: bool,
-    gtid: Option<String>,
+    /// The GTID state: the last GTID per domain, as (server, sequence).
+    gtid_state: BTreeMap<u32, (u32, u64)>,
+    /// The current transaction's GTID (domain, server, sequence).
+    gtid: Option<(u32, u32, u64)>,
+    /// The first ROTATE's name when no file was asked for (GTID resume):
+    /// fixed up at the FORMAT_DESCRIPTION that follows (checksum bytes).
+    pending_rotate_name: Option<Vec<u8>>,
+    /// Inside a TRANSACTION_PAYLOAD: its position and the rows seen in it.
+    payload: Option<(u64, usize)>,
+    /// DATETIME values get this offset (`[source] time_zone`).
+    datetime_offset: Option<Arc<str>>,
+    /// The binlog comes from MariaDB (per its FORMAT_DESCRIPTION).
+    is_mariadb: bool,
     pending: Vec<PendingEvent>,
     webhooks_changed: bool,
     rows_seen: usize,
@@ -143,7 +170,12 @@ impl Decoder {
             first_rotate: true,
             in_transaction: false,
             explicit_begin: false,
+            gtid_state: BTreeMap::new(),
             gtid: None,
+            pending_rotate_name: None,
+            payload: None,
+            datetime_offset: None,
+            is_mariadb: false,
             pending: Vec::new(),
             webhooks_changed: false,
             rows_seen: 0,
@@ -162,6 +194,21 @@ impl Decoder {
         self.tables = tables;
     }
 
+    /// Starts from this GTID state (`0-1-42,1-1-7`); unparsable parts are ignored.
+    pub fn set_gtid_state(&mut self, state: &str) {
+        self.gtid_state = parse_gtid_state(state);
+    }
+
+    /// The GTID state after the last committed transaction (empty: unknown).
+    pub fn gtid_state(&self) -> String {
+        format_gtid_state(&self.gtid_state)
+    }
+
+    /// DATETIME values get this UTC offset (`+02:00`, `Z`); None: no offset.
+    pub fn set_datetime_offset(&mut self, offset: Option<&str>) {
+        self.datetime_offset = offset.map(Arc::from);
+    }
+
     /// The position after the last event fed.
     pub fn position(&self) -> &Position {
         &self.position
@@ -175,23 +222,36 @@ impl Decoder {
     ) -> Result<Decoded, DecodeError> {
         let header = event.header();
         let event_type = header.event_type_raw();
-        let event_start = Position {
+        let mut event_start = Position {
             file: self.position.file.clone(),
             pos: u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size())),
         };
         if header.log_pos() != 0 {
             self.position.pos = u64::from(header.log_pos());
+            self.payload = None;
+        } else if let Some((payload_pos, _)) = self.payload {
+            // An event inside a TRANSACTION_PAYLOAD: it has no position of its own.
+            event_start.pos = payload_pos;
         }
         match event_type {
+            TRANSACTION_PAYLOAD if header.log_pos() != 0 => {
+                self.payload = Some((event_start.pos, 0));
+                return Ok(Decoded::Nothing);
+            }
             // MariaDB's own events, which mysql_common leaves undecoded.
             MARIADB_GTID => {
                 self.begin();
                 self.gtid = mariadb_gtid(event.data(), header.server_id());
                 return Ok(Decoded::Nothing);
             }
-            MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST | MARIADB_START_ENCRYPTION => {
-                return Ok(Decoded::Nothing)
+            MARIADB_GTID_LIST => {
+                // The state at the start of a binlog file: adopt what we do not know yet.
+                for (domain, server, sequence) in mariadb_gtid_list(event.data()).unwrap_or_default() {
+                    self.gtid_state.entry(domain).or_insert((server, sequence));
+                }
+                return Ok(Decoded::Nothing);
             }
+            MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_START_ENCRYPTION => return Ok(Decoded::Nothing),
             t if (MARIADB_QUERY_COMPRESSED..=MARIADB_DELETE_ROWS_COMPRESSED_V1).contains(&t) => {
                 return Err(DecodeError::Compressed { event_type: t, position: event_start });
             }
@@ -214,11 +274,27 @@ impl Decoder {
                 let name = rotate.name().to_string();
                 if self.first_rotate && !self.position.file.is_empty() {
                     // Keep the requested file name (see `first_rotate`).
+                } else if self.first_rotate {
+                    self.pending_rotate_name = Some(rotate.name_raw().to_vec());
+                    self.position.file = name;
                 } else {
                     self.position.file = name;
                 }
                 self.first_rotate = false;
                 self.position.pos = rotate.position();
+                Ok(Decoded::Nothing)
+            }
+            EventData::FormatDescriptionEvent(fde) => {
+                self.is_mariadb = fde.server_version().to_ascii_lowercase().contains("mariadb");
+                if let Some(mut name) = self.pending_rotate_name.take() {
+                    // The fake ROTATE came before the server said it checksums events.
+                    if matches!(fde.footer().get_checksum_alg(), Ok(Some(alg)) if alg != mysql_common::binlog::consts::BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_OFF)
+                        && name.len() > 4
+                    {
+                        name.truncate(name.len() - 4);
+                        self.position.file = String::from_utf8_lossy(&name).into_owned();
+                    }
+                }
                 Ok(Decoded::Nothing)
             }
             EventData::GtidEvent(_) | EventData::AnonymousGtidEvent(_) => {
@@ -231,7 +307,9 @@ impl Decoder {
                 let keyword = first_word(trimmed);
                 match keyword.as_str() {
                     "BEGIN" => {
+                        let gtid = self.gtid.take();
                         self.begin();
+                        self.gtid = gtid;
                         self.explicit_begin = true;
                         Ok(Decoded::Nothing)
                     }
@@ -315,9 +393,13 @@ impl Decoder {
                 OutgoingEvent { id: p.id, event_type: p.event_type, body }
             })
             .collect();
+        if let Some((domain, server, sequence)) = self.gtid.take() {
+            self.gtid_state.insert(domain, (server, sequence));
+        }
+        let gtid = (!self.gtid_state.is_empty()).then(|| format_gtid_state(&self.gtid_state));
         let transaction = Transaction {
             end: self.position.clone(),
-            gtid: self.gtid.take(),
+            gtid,
             timestamp,
             events,
             webhooks_changed: self.webhooks_changed,
@@ -356,7 +438,12 @@ impl Decoder {
         let schema = self.tables.get(table.as_ref());
         let mut layout: Option<Layout> = None;
         let rows_before = self.rows_seen;
+        // Inside a transaction payload, rows are numbered across the payload.
+        let first_index = self.payload.map_or(0, |(_, rows)| rows);
+        let mut rows_in_event = 0;
         for (index, row) in rows.rows(tme).enumerate() {
+            let index = first_index + index;
+            rows_in_event += 1;
             let (before, after) = match row {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -367,11 +454,16 @@ impl Decoder {
             };
             let Some(sample) = after.as_ref().or(before.as_ref()) else { continue };
             if layout.is_none() {
-                layout = Some(Layout::new(sample, tme, schema, &table, event_start)?);
+                layout = Some(Layout::new(sample, tme, schema, &table, event_start, self.datetime_offset.as_ref(), self.is_mariadb)?);
             }
             let Some(layout) = layout.as_ref() else { continue };
-            let before = before.map(|r| layout.image(&r));
-            let after = after.map(|r| layout.image(&r));
+            let mut diff_errors = Vec::new();
+            let before = before.map(|r| layout.image(&r, None, &mut diff_errors));
+            let after = after.map(|r| layout.image(&r, before.as_ref(), &mut diff_errors));
+            for error in diff_errors {
+                self.row_errors += 1;
+                tracing::error!(table = %table, position = %event_start, row = index, error = %error, "partial JSON update not resolved; the value is delivered as null");
+            }
             self.rows_seen += 1;
             let change = RowChange { table: &table, operation, before: before.as_ref(), after: after.as_ref() };
             for mapped in self.mapper.map(&change) {
@@ -381,6 +473,9 @@ impl Decoder {
                     data: mapped.data,
                 });
             }
+        }
+        if let Some((_, rows)) = self.payload.as_mut() {
+            *rows += rows_in_event;
         }
         let rows = self.rows_seen - rows_before;
         if rows > 0 {
@@ -402,6 +497,8 @@ impl Layout {
         schema: Option<&TableSchema>,
         table: &str,
         position: &Position,
+        datetime_offset: Option<&Arc<str>>,
+        is_mariadb: bool,
     ) -> Result<Layout, DecodeError> {
         let columns = sample.columns_ref();
         let has_names = columns.first().is_some_and(|c| !c.name_str().starts_with('@'));
@@ -432,6 +529,8 @@ impl Layout {
                 _ => {}
             }
         }
+        let full_image = columns.len() as u64 == tme.columns_count();
+        let collations = column_collations(tme, is_mariadb);
         let (mut enum_i, mut set_i) = (0, 0);
         let mut out = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
@@ -441,21 +540,28 @@ impl Layout {
                 schema.and_then(|s| s.columns.get(i)).map_or_else(|| Arc::from(format!("@{i}")), |c| c.name.clone())
             };
             let info = schema.and_then(|s| s.columns.iter().position(|c| c.name == name).map(|p| (p, &s.columns[p])));
+            let unsigned = column.flags().contains(mysql_common::constants::ColumnFlags::UNSIGNED_FLAG)
+                || info.is_some_and(|(_, c)| c.column_type.to_ascii_lowercase().contains("unsigned"));
+            let integer = |bits: u8| if unsigned { ColumnKind::Unsigned(bits) } else { ColumnKind::Integer };
             let kind = match column.column_type() {
-                ColumnType::MYSQL_TYPE_TINY
-                | ColumnType::MYSQL_TYPE_SHORT
-                | ColumnType::MYSQL_TYPE_INT24
-                | ColumnType::MYSQL_TYPE_LONG
-                | ColumnType::MYSQL_TYPE_LONGLONG => ColumnKind::Integer,
+                ColumnType::MYSQL_TYPE_TINY => integer(8),
+                ColumnType::MYSQL_TYPE_SHORT => integer(16),
+                ColumnType::MYSQL_TYPE_INT24 if unsigned => ColumnKind::Unsigned(24),
+                ColumnType::MYSQL_TYPE_INT24 => ColumnKind::SignedInt24,
+                ColumnType::MYSQL_TYPE_LONG => integer(32),
+                ColumnType::MYSQL_TYPE_LONGLONG => integer(64),
                 ColumnType::MYSQL_TYPE_DECIMAL | ColumnType::MYSQL_TYPE_NEWDECIMAL => ColumnKind::Decimal,
                 ColumnType::MYSQL_TYPE_FLOAT | ColumnType::MYSQL_TYPE_DOUBLE => ColumnKind::Float,
                 ColumnType::MYSQL_TYPE_YEAR => ColumnKind::Year,
                 ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => ColumnKind::Date,
-                ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => ColumnKind::DateTime,
+                ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => {
+                    ColumnKind::DateTime { offset: datetime_offset.cloned() }
+                }
                 ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => ColumnKind::Timestamp,
                 ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => ColumnKind::Time,
                 ColumnType::MYSQL_TYPE_BIT => ColumnKind::Bit,
                 ColumnType::MYSQL_TYPE_JSON => ColumnKind::Json,
+                ColumnType::MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry,
                 ColumnType::MYSQL_TYPE_ENUM => {
                     let values = enums.get(enum_i).cloned().or_else(|| info.and_then(|(p, _)| schema?.enum_values(p)));
                     enum_i += 1;
@@ -466,24 +572,31 @@ impl Layout {
                     set_i += 1;
                     ColumnKind::Set(values.unwrap_or_default().into())
                 }
-                ColumnType::MYSQL_TYPE_VARCHAR
+                column_type @ (ColumnType::MYSQL_TYPE_VARCHAR
                 | ColumnType::MYSQL_TYPE_VAR_STRING
                 | ColumnType::MYSQL_TYPE_STRING
                 | ColumnType::MYSQL_TYPE_TINY_BLOB
                 | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
                 | ColumnType::MYSQL_TYPE_LONG_BLOB
-                | ColumnType::MYSQL_TYPE_BLOB => {
+                | ColumnType::MYSQL_TYPE_BLOB) => {
                     if info.is_some_and(|(_, c)| c.is_json) {
                         ColumnKind::Json
                     } else {
-                        let charset = column.character_set();
+                        let collation = if full_image { collations.get(i).copied().unwrap_or(0) } else { column.character_set() };
                         let binary_by_schema = info.is_some_and(|(_, c)| {
                             matches!(c.data_type.as_str(), "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
                         });
-                        if charset == value::BINARY_CHARSET || (charset == 0 && binary_by_schema) {
-                            ColumnKind::Binary
+                        if collation == value::BINARY_CHARSET || (collation == 0 && binary_by_schema) {
+                            // BINARY(n): the binlog drops trailing zero bytes, SELECT shows them.
+                            let pad_to = (column_type == ColumnType::MYSQL_TYPE_STRING && full_image)
+                                .then(|| tme.get_column_metadata(i).and_then(string_length))
+                                .flatten();
+                            ColumnKind::Binary { pad_to }
                         } else {
-                            ColumnKind::Text { charset }
+                            let charset = Charset::from_collation(collation)
+                                .or_else(|| info.and_then(|(_, c)| c.charset.as_deref()).map(Charset::from_name))
+                                .unwrap_or(Charset::Utf8);
+                            ColumnKind::Text(charset)
                         }
                     }
                 }
@@ -494,18 +607,83 @@ impl Layout {
         Ok(Layout { columns: out })
     }
 
-    fn image(&self, row: &BinlogRow) -> RowImage {
+    /// One row image as JSON. Partial JSON updates in an after image are
+    /// resolved against `before`; those that cannot be become null and an
+    /// entry in `errors`.
+    fn image(&self, row: &BinlogRow, before: Option<&RowImage>, errors: &mut Vec<value::JsonDiffError>) -> RowImage {
         let columns = self
             .columns
             .iter()
             .enumerate()
             .map(|(i, (name, kind))| {
-                let value = row.as_ref(i).map_or(serde_json::Value::Null, |v| value::to_json(v, kind));
+                let value = match row.as_ref(i) {
+                    None => serde_json::Value::Null,
+                    Some(BinlogValue::JsonDiff(diffs)) => {
+                        let old = before.and_then(|b| b.columns.get(i)).filter(|(n, _)| n == name).map(|(_, v)| v);
+                        match old {
+                            Some(old) => value::apply_json_diffs(old, diffs).unwrap_or_else(|e| {
+                                errors.push(e);
+                                serde_json::Value::Null
+                            }),
+                            None => {
+                                errors.push(value::JsonDiffError { path: "$".into(), reason: "no before image" });
+                                serde_json::Value::Null
+                            }
+                        }
+                    }
+                    Some(v) => value::to_json(v, kind),
+                };
                 (name.clone(), value)
             })
             .collect();
         RowImage { columns }
     }
+}
+
+/// The collation id of every column of a table map (0: not a text column or
+/// not logged). mysql_common assigns the logged charsets to CHAR, VARCHAR and
+/// BLOB columns only, as MySQL does; MariaDB also logs one (binary) for
+/// GEOMETRY columns, which would shift every text column after one.
+fn column_collations(tme: &TableMapEvent<'_>, is_mariadb: bool) -> Vec<u16> {
+    let count = usize::try_from(tme.columns_count()).unwrap_or(0);
+    let mut out = vec![0u16; count];
+    let text_columns: Vec<usize> = (0..count)
+        .filter(|&i| match tme.get_column_type(i) {
+            Ok(Some(t)) => t.is_character_type() || (is_mariadb && t == ColumnType::MYSQL_TYPE_GEOMETRY),
+            _ => false,
+        })
+        .collect();
+    for field in tme.iter_optional_meta().flatten() {
+        match field {
+            OptionalMetadataField::DefaultCharset(charsets) => {
+                for &i in &text_columns {
+                    out[i] = charsets.default_charset();
+                }
+                for other in charsets.iter_non_default().flatten() {
+                    if let Some(&i) = usize::try_from(other.column_index()).ok().and_then(|k| text_columns.get(k)) {
+                        out[i] = other.charset();
+                    }
+                }
+            }
+            OptionalMetadataField::ColumnCharset(charsets) => {
+                for (&i, charset) in text_columns.iter().zip(charsets.iter_charsets()) {
+                    out[i] = charset.unwrap_or(0);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The declared byte length of a CHAR/BINARY column from its table-map
+/// metadata (as mysql_common reads it).
+fn string_length(meta: &[u8]) -> Option<usize> {
+    let (byte0, byte1) = (usize::from(*meta.first()?), usize::from(*meta.get(1)?));
+    if byte0 == 0 {
+        return None;
+    }
+    Some(if (byte0 & 0x30) != 0x30 { byte1 | (((byte0 & 0x30) ^ 0x30) << 4) } else { byte1 })
 }
 
 /// Did a rows event of the webhooks table change anything the router uses?
@@ -529,6 +707,7 @@ fn webhook_rows_changed(rows: &RowsEventData<'_>, tme: &TableMapEvent<'_>) -> bo
     false
 }
 
+const TRANSACTION_PAYLOAD: u8 = 40;
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
 const MARIADB_GTID: u8 = 162;
@@ -539,10 +718,46 @@ const MARIADB_DELETE_ROWS_COMPRESSED_V1: u8 = 171;
 
 /// `domain-server-sequence` from a MariaDB GTID event body
 /// (sequence u64, domain u32, flags u8; little-endian).
-fn mariadb_gtid(data: &[u8], server_id: u32) -> Option<String> {
+fn mariadb_gtid(data: &[u8], server_id: u32) -> Option<(u32, u32, u64)> {
     let sequence = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
     let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
-    Some(format!("{domain}-{server_id}-{sequence}"))
+    Some((domain, server_id, sequence))
+}
+
+/// The GTIDs of a MariaDB GTID_LIST event body: a count (u32, low 28 bits),
+/// then (domain u32, server u32, sequence u64) each; little-endian.
+fn mariadb_gtid_list(data: &[u8]) -> Option<Vec<(u32, u32, u64)>> {
+    let count = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?) & 0x0fff_ffff;
+    let mut out = Vec::new();
+    for k in 0..count as usize {
+        let at = 4 + k * 16;
+        let entry = data.get(at..at + 16)?;
+        out.push((
+            u32::from_le_bytes(entry[0..4].try_into().ok()?),
+            u32::from_le_bytes(entry[4..8].try_into().ok()?),
+            u64::from_le_bytes(entry[8..16].try_into().ok()?),
+        ));
+    }
+    Some(out)
+}
+
+/// `0-1-42,1-1-7` -> {0: (1, 42), 1: (1, 7)}; parts that do not parse are skipped.
+pub fn parse_gtid_state(state: &str) -> BTreeMap<u32, (u32, u64)> {
+    state
+        .split(',')
+        .filter_map(|part| {
+            let mut it = part.trim().splitn(3, '-');
+            let domain = it.next()?.parse().ok()?;
+            let server = it.next()?.parse().ok()?;
+            let sequence = it.next()?.parse().ok()?;
+            Some((domain, (server, sequence)))
+        })
+        .collect()
+}
+
+/// The inverse of [`parse_gtid_state`], domains in order.
+pub fn format_gtid_state(state: &BTreeMap<u32, (u32, u64)>) -> String {
+    state.iter().map(|(d, (s, n))| format!("{d}-{s}-{n}")).collect::<Vec<_>>().join(",")
 }
 
 /// `evt_<file number>_<pos>_<row>_<rule>`; the file number is the binlog
@@ -601,7 +816,7 @@ mod tests {
         let mut body = 42u64.to_le_bytes().to_vec();
         body.extend(1u32.to_le_bytes());
         body.push(0);
-        assert_eq!(mariadb_gtid(&body, 7).as_deref(), Some("1-7-42"));
+        assert_eq!(mariadb_gtid(&body, 7), Some((1, 7, 42)));
         assert_eq!(mariadb_gtid(&[1, 2], 7), None);
     }
 }

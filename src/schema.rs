@@ -97,6 +97,9 @@ pub struct ColumnInfo {
     pub column_type: String,
     /// A JSON column (MySQL's type, or MariaDB's LONGTEXT with a json_valid check).
     pub is_json: bool,
+    /// The character set of a text column (`utf8mb4`, `latin1`, ...), for
+    /// servers that do not log it (binlog_row_metadata other than FULL).
+    pub charset: Option<String>,
 }
 
 /// A table's columns in ordinal order.
@@ -166,22 +169,23 @@ pub async fn load_tables(
     let placeholders = vec!["?"; tables.len()].join(",");
     let mut params: Vec<mysql_async::Value> = vec![database.into()];
     params.extend(tables.iter().map(|t| mysql_async::Value::from(t.as_str())));
-    let rows: Vec<(String, String, String, String)> = conn
+    let rows: Vec<(String, String, String, String, Option<String>)> = conn
         .exec(
             format!(
-                "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS \
+                "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ({placeholders}) ORDER BY TABLE_NAME, ORDINAL_POSITION"
             ),
             params.clone(),
         )
         .await?;
-    for (table, name, data_type, column_type) in rows {
+    for (table, name, data_type, column_type, charset) in rows {
         let is_json = data_type.eq_ignore_ascii_case("json");
         result.entry(table).or_default().columns.push(ColumnInfo {
             name: Arc::from(name),
             data_type: data_type.to_ascii_lowercase(),
             column_type,
             is_json,
+            charset,
         });
     }
     if is_mariadb {
@@ -259,7 +263,7 @@ mod tests {
         tables.insert(
             "t".to_string(),
             TableSchema {
-                columns: vec![ColumnInfo { name: "id".into(), data_type: "int".into(), column_type: "int".into(), is_json: false }],
+                columns: vec![ColumnInfo { name: "id".into(), data_type: "int".into(), column_type: "int".into(), is_json: false, charset: None }],
             },
         );
         let err = check_rules(&config.events, "db", &tables).unwrap_err();

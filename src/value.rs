@@ -4,27 +4,34 @@
 //! TIMESTAMP as seconds since the epoch, ENUM as an index, SET as a bitmask,
 //! strings as bytes in the column's character set. [`to_json`] turns each into
 //! the JSON a subscriber expects, driven by the column's [`ColumnKind`], which
-//! the decoder derives once per table map:
+//! the decoder derives once per rows event from the table map and, where the
+//! server logs no metadata, from `information_schema`. The full table, with
+//! examples, is in `docs/types.md`:
 //!
 //! | column | JSON |
 //! |---|---|
 //! | integers (any width, signed or unsigned) | number, exact |
 //! | DECIMAL | string, exact (`"12.50"`) |
-//! | FLOAT, DOUBLE | number (NaN and infinities: null) |
+//! | FLOAT, DOUBLE | number, shortest form that reads back the same (NaN, infinities: null) |
 //! | DATE | `"YYYY-MM-DD"` |
-//! | DATETIME | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"` (no offset: the server's wall clock) |
+//! | DATETIME | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"`, with `[source] time_zone`'s offset when set |
 //! | TIMESTAMP | `"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"` (an instant, UTC) |
 //! | TIME | `"[-]HH:MM:SS[.ffffff]"`, hours beyond 24 kept |
 //! | YEAR | number |
-//! | zero dates (`0000-00-00`) | null |
+//! | zero dates (`0000-00-00`), YEAR 0000 | null |
 //! | CHAR, VARCHAR, TEXT | string, decoded from the column's character set |
-//! | BINARY, VARBINARY, BLOB | base64 string |
+//! | BINARY, VARBINARY, BLOB | base64 string (BINARY(n) padded to n bytes) |
 //! | JSON | the JSON value itself |
 //! | ENUM | its string; SET: array of strings; BIT: number |
+//! | GEOMETRY | lowercase hex of the WKB (without MySQL's 4-byte SRID prefix) |
+//!
+//! Fractions of seconds are printed with six digits when not zero and left
+//! out when zero, whatever the column's precision.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
+use mysql_common::binlog::jsondiff::{JsonDiff, JsonDiffOperation};
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::value::Value;
 use serde_json::Value as Json;
@@ -32,36 +39,214 @@ use serde_json::Value as Json;
 /// The MySQL collation id of the `binary` pseudo character set.
 pub const BINARY_CHARSET: u16 = 63;
 
+/// A character set rowhook decodes text from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// utf8mb4, utf8mb3, ascii, and unknown character sets (invalid bytes become U+FFFD).
+    Utf8,
+    /// MySQL's latin1, which is Windows-1252.
+    Latin1,
+    /// ucs2 and utf16 (big-endian).
+    Utf16Be,
+    Utf16Le,
+    /// utf32 (big-endian).
+    Utf32Be,
+}
+
+impl Charset {
+    /// From a collation id of the table map's metadata (0: unknown).
+    pub fn from_collation(id: u16) -> Option<Charset> {
+        Some(match id {
+            0 => return None,
+            5 | 8 | 15 | 31 | 47 | 48 | 49 | 94 => Charset::Latin1,
+            35 | 90 | 128..=159 => Charset::Utf16Be,
+            54 | 55 | 101..=124 => Charset::Utf16Be,
+            56 | 62 => Charset::Utf16Le,
+            60 | 61 | 160..=183 => Charset::Utf32Be,
+            // MariaDB 10.10+ UCA 14.0.0 collations (2048 + 256 per character set:
+            // utf8mb3, utf8mb4, ucs2, utf16, utf32).
+            2560..=2815 | 2816..=3071 => Charset::Utf16Be,
+            3072..=3327 => Charset::Utf32Be,
+            _ => Charset::Utf8,
+        })
+    }
+
+    /// From `information_schema.COLUMNS.CHARACTER_SET_NAME`.
+    pub fn from_name(name: &str) -> Charset {
+        match name.to_ascii_lowercase().as_str() {
+            "latin1" => Charset::Latin1,
+            "ucs2" | "utf16" => Charset::Utf16Be,
+            "utf16le" => Charset::Utf16Le,
+            "utf32" => Charset::Utf32Be,
+            _ => Charset::Utf8,
+        }
+    }
+}
+
 /// What a column holds, as far as its JSON form is concerned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnKind {
     Integer,
+    /// An UNSIGNED integer of this many bits: a negative value (read without
+    /// signedness metadata) is reinterpreted as unsigned.
+    Unsigned(u8),
+    /// A signed MEDIUMINT: mysql_common 0.37 reads negative ones without
+    /// their sign (-1 arrives as 16777215), so values of 2^23 and up are sign-extended.
+    SignedInt24,
     Decimal,
     Float,
     Year,
     Date,
-    DateTime,
+    /// DATETIME, with the offset of the configured source time zone (`"+02:00"`), if any.
+    DateTime { offset: Option<Arc<str>> },
     Timestamp,
     Time,
     Bit,
-    /// Text in a character set (collation id; 0 when unknown: treated as UTF-8).
-    Text { charset: u16 },
-    Binary,
+    Text(Charset),
+    /// Binary strings; BINARY(n) (`pad_to`) gets back the trailing zero bytes the binlog drops.
+    Binary { pad_to: Option<usize> },
     Json,
     Enum(Arc<[String]>),
     Set(Arc<[String]>),
-    /// Anything else (GEOMETRY, VECTOR): base64 of the raw bytes.
+    /// GEOMETRY: hex of the WKB.
+    Geometry,
+    /// Anything else (VECTOR): base64 of the raw bytes.
     Other,
 }
 
-/// Converts one binlog value of a column of `kind` to JSON.
+/// Converts one binlog value of a column of `kind` to JSON. Partial JSON
+/// updates need the before image: see [`apply_json_diffs`].
 pub fn to_json(value: &BinlogValue<'_>, kind: &ColumnKind) -> Json {
     match value {
         BinlogValue::Value(v) => plain_to_json(v, kind),
-        BinlogValue::Jsonb(j) => Json::try_from(j.clone()).unwrap_or(Json::Null),
-        // Partial JSON updates (MySQL binlog_row_value_options=PARTIAL_JSON)
-        // carry only a diff; rowhook asks servers for full images.
+        BinlogValue::Jsonb(j) => jsonb_to_json(j),
         BinlogValue::JsonDiff(_) => Json::Null,
+    }
+}
+
+/// MySQL's binary JSON as JSON. Opaque scalars follow mysql_common (and
+/// MySQL's own JSON output): DECIMAL as a string, DATE/TIME/DATETIME as
+/// `"YYYY-MM-DD HH:MM:SS.ffffff"`, other types as `"base64:type<N>:<data>"`.
+pub fn jsonb_to_json(j: &mysql_common::binlog::jsonb::Value<'_>) -> Json {
+    match j.clone().parse() {
+        Ok(dom) => Json::from(dom),
+        Err(e) => {
+            tracing::warn!(error = %e, "invalid binary JSON value; delivered as null");
+            Json::Null
+        }
+    }
+}
+
+/// Why a partial JSON update could not be resolved.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot apply the partial JSON update at `{path}`: {reason}")]
+pub struct JsonDiffError {
+    pub path: String,
+    pub reason: &'static str,
+}
+
+/// Resolves a MySQL partial JSON update (`binlog_row_value_options=PARTIAL_JSON`)
+/// to the full new document by applying its diffs to the before image.
+pub fn apply_json_diffs(before: &Json, diffs: &[JsonDiff<'_>]) -> Result<Json, JsonDiffError> {
+    let mut doc = before.clone();
+    for diff in diffs {
+        let path = diff.path_str().into_owned();
+        let fail = |reason| JsonDiffError { path: path.clone(), reason };
+        let steps = parse_json_path(&path).ok_or_else(|| fail("unsupported path"))?;
+        let value = match diff.value() {
+            Some(v) => Some(jsonb_to_json(v)),
+            None => None,
+        };
+        let Some((last, parents)) = steps.split_last() else {
+            // `$` itself.
+            match (diff.operation(), value) {
+                (JsonDiffOperation::REPLACE, Some(v)) => {
+                    doc = v;
+                    continue;
+                }
+                _ => return Err(fail("cannot insert or remove the root")),
+            }
+        };
+        let mut target = &mut doc;
+        for step in parents {
+            target = match (step, target) {
+                (PathStep::Key(k), Json::Object(map)) => map.get_mut(k).ok_or_else(|| fail("missing key"))?,
+                (PathStep::Index(i), Json::Array(items)) => items.get_mut(*i).ok_or_else(|| fail("missing index"))?,
+                _ => return Err(fail("path does not match the document")),
+            };
+        }
+        match (diff.operation(), last, target, value) {
+            (JsonDiffOperation::REPLACE | JsonDiffOperation::INSERT, PathStep::Key(k), Json::Object(map), Some(v)) => {
+                map.insert(k.clone(), v);
+            }
+            (JsonDiffOperation::REPLACE, PathStep::Index(i), Json::Array(items), Some(v)) => {
+                *items.get_mut(*i).ok_or_else(|| fail("missing index"))? = v;
+            }
+            (JsonDiffOperation::INSERT, PathStep::Index(i), Json::Array(items), Some(v)) => {
+                let at = (*i).min(items.len());
+                items.insert(at, v);
+            }
+            (JsonDiffOperation::REMOVE, PathStep::Key(k), Json::Object(map), _) => {
+                map.remove(k).ok_or_else(|| fail("missing key"))?;
+            }
+            (JsonDiffOperation::REMOVE, PathStep::Index(i), Json::Array(items), _) => {
+                if *i >= items.len() {
+                    return Err(fail("missing index"));
+                }
+                items.remove(*i);
+            }
+            _ => return Err(fail("path does not match the document")),
+        }
+    }
+    Ok(doc)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum PathStep {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses the simple JSON paths MySQL writes in diffs: `$`, `.key`,
+/// `."quoted key"`, `[N]`. Wildcards and ranges never appear in diffs.
+fn parse_json_path(path: &str) -> Option<Vec<PathStep>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut steps = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Some(steps);
+        }
+        if let Some(after) = rest.strip_prefix('.') {
+            let after = after.trim_start();
+            if let Some(quoted) = after.strip_prefix('"') {
+                let mut key = String::new();
+                let mut chars = quoted.char_indices();
+                let end = loop {
+                    match chars.next()? {
+                        (i, '"') => break i,
+                        (_, '\\') => key.push(chars.next()?.1),
+                        (_, c) => key.push(c),
+                    }
+                };
+                steps.push(PathStep::Key(key));
+                rest = &quoted[end + 1..];
+            } else {
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                let key = after[..end].trim();
+                if key.is_empty() {
+                    return None;
+                }
+                steps.push(PathStep::Key(key.to_string()));
+                rest = &after[end..];
+            }
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']')?;
+            steps.push(PathStep::Index(after[..end].trim().parse().ok()?));
+            rest = &after[end + 1..];
+        } else {
+            return None;
+        }
     }
 }
 
@@ -71,13 +256,20 @@ fn plain_to_json(v: &Value, kind: &ColumnKind) -> Json {
         Value::Int(i) => match kind {
             ColumnKind::Enum(names) => enum_name(names, *i as u64),
             ColumnKind::Timestamp => timestamp_json(*i, 0),
+            ColumnKind::SignedInt24 if *i >= 1 << 23 => Json::from(*i - (1 << 24)),
+            ColumnKind::Unsigned(bits) if *i < 0 => {
+                let mask = if *bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+                Json::from((*i as u64) & mask)
+            }
             _ => Json::from(*i),
         },
         Value::UInt(u) => match kind {
             ColumnKind::Enum(names) => enum_name(names, *u),
             _ => Json::from(*u),
         },
-        Value::Float(f) => serde_json::Number::from_f64(f64::from(*f)).map(Json::Number).unwrap_or(Json::Null),
+        // An f32 widened to f64 shows its binary error (3.14 -> 3.140000104904175):
+        // go through its shortest decimal form instead, which is what was written.
+        Value::Float(f) => f.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(Json::Null),
         Value::Double(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
         Value::Date(y, mo, d, h, mi, s, us) => date_json(*y, *mo, *d, *h, *mi, *s, *us, kind),
         Value::Time(neg, days, h, mi, s, us) => {
@@ -113,6 +305,9 @@ fn date_json(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, kind: &Column
     }
     match kind {
         ColumnKind::Date => Json::String(format!("{y:04}-{mo:02}-{d:02}")),
+        ColumnKind::DateTime { offset: Some(offset) } => {
+            Json::String(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}{offset}", fraction(us)))
+        }
         _ => Json::String(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}", fraction(us))),
     }
 }
@@ -172,8 +367,18 @@ fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
             Ok(v) => v,
             Err(_) => Json::String(String::from_utf8_lossy(bytes).into_owned()),
         },
-        ColumnKind::Text { charset } => Json::String(decode_text(bytes, *charset)),
-        ColumnKind::Binary | ColumnKind::Other | ColumnKind::Enum(_) => {
+        ColumnKind::Text(charset) => Json::String(decode_text(bytes, *charset)),
+        ColumnKind::Binary { pad_to: Some(n) } if bytes.len() < *n => {
+            let mut padded = bytes.to_vec();
+            padded.resize(*n, 0);
+            Json::String(base64::engine::general_purpose::STANDARD.encode(padded))
+        }
+        ColumnKind::Geometry => {
+            // MySQL's internal form: a 4-byte SRID, then WKB.
+            let wkb = bytes.get(4..).unwrap_or_default();
+            Json::String(wkb.iter().map(|b| format!("{b:02x}")).collect())
+        }
+        ColumnKind::Binary { .. } | ColumnKind::Other | ColumnKind::Enum(_) => {
             Json::String(base64::engine::general_purpose::STANDARD.encode(bytes))
         }
         // Values whose storage form is bytes but whose kind says otherwise
@@ -182,20 +387,31 @@ fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
     }
 }
 
-/// Is this collation id one of the latin1 collations?
-fn is_latin1(charset: u16) -> bool {
-    matches!(charset, 5 | 8 | 15 | 31 | 47 | 48 | 49 | 94)
-}
-
 /// Decodes text bytes of a column in `charset` to a Rust string. Bytes that
 /// are not valid in the character set become U+FFFD rather than failing the row.
-pub fn decode_text(bytes: &[u8], charset: u16) -> String {
-    if is_latin1(charset) {
+pub fn decode_text(bytes: &[u8], charset: Charset) -> String {
+    match charset {
         // MySQL's latin1 is Windows-1252; the bytes 0x80-0x9F differ from
         // ISO-8859-1, the rest map one to one.
-        bytes.iter().map(|b| cp1252(*b)).collect()
-    } else {
-        String::from_utf8_lossy(bytes).into_owned()
+        Charset::Latin1 => bytes.iter().map(|b| cp1252(*b)).collect(),
+        Charset::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+        Charset::Utf16Be | Charset::Utf16Le => {
+            let units = bytes.chunks(2).map(|c| match (charset, c) {
+                (Charset::Utf16Be, [a, b]) => u16::from_be_bytes([*a, *b]),
+                (_, [a, b]) => u16::from_le_bytes([*a, *b]),
+                _ => 0xfffd,
+            });
+            char::decode_utf16(units).map(|c| c.unwrap_or('\u{fffd}')).collect()
+        }
+        Charset::Utf32Be => bytes
+            .chunks(4)
+            .map(|c| {
+                <[u8; 4]>::try_from(c)
+                    .ok()
+                    .and_then(|c| char::from_u32(u32::from_be_bytes(c)))
+                    .unwrap_or('\u{fffd}')
+            })
+            .collect(),
     }
 }
 
@@ -239,9 +455,9 @@ mod tests {
 
     #[test]
     fn datetimes_dates_and_zero_dates() {
-        assert_eq!(v(Value::Date(2024, 2, 29, 23, 59, 58, 123456), ColumnKind::DateTime), "2024-02-29T23:59:58.123456");
+        assert_eq!(v(Value::Date(2024, 2, 29, 23, 59, 58, 123456), ColumnKind::DateTime { offset: None }), "2024-02-29T23:59:58.123456");
         assert_eq!(v(Value::Date(2024, 2, 29, 0, 0, 0, 0), ColumnKind::Date), "2024-02-29");
-        assert_eq!(v(Value::Date(0, 0, 0, 0, 0, 0, 0), ColumnKind::DateTime), Json::Null);
+        assert_eq!(v(Value::Date(0, 0, 0, 0, 0, 0, 0), ColumnKind::DateTime { offset: None }), Json::Null);
     }
 
     #[test]
@@ -260,10 +476,10 @@ mod tests {
 
     #[test]
     fn text_binary_and_json() {
-        assert_eq!(v(Value::Bytes("héllo 🎉".as_bytes().to_vec()), ColumnKind::Text { charset: 45 }), "héllo 🎉");
-        assert_eq!(v(Value::Bytes(vec![0x63, 0x61, 0x66, 0xe9, 0x80]), ColumnKind::Text { charset: 8 }), "café€");
-        assert_eq!(v(Value::Bytes(vec![0xff, 0x00]), ColumnKind::Binary), "/wA=");
-        assert_eq!(v(Value::Bytes(vec![0xff, b'a']), ColumnKind::Text { charset: 45 }), "\u{fffd}a");
+        assert_eq!(v(Value::Bytes("héllo 🎉".as_bytes().to_vec()), ColumnKind::Text(Charset::Utf8)), "héllo 🎉");
+        assert_eq!(v(Value::Bytes(vec![0x63, 0x61, 0x66, 0xe9, 0x80]), ColumnKind::Text(Charset::Latin1)), "café€");
+        assert_eq!(v(Value::Bytes(vec![0xff, 0x00]), ColumnKind::Binary { pad_to: None }), "/wA=");
+        assert_eq!(v(Value::Bytes(vec![0xff, b'a']), ColumnKind::Text(Charset::Utf8)), "\u{fffd}a");
         assert_eq!(
             v(Value::Bytes(br#"["a@example.com"]"#.to_vec()), ColumnKind::Json),
             serde_json::json!(["a@example.com"])

@@ -51,7 +51,7 @@ fn columns(names: &[&str], data_type: &str) -> TableSchema {
     TableSchema {
         columns: names
             .iter()
-            .map(|n| ColumnInfo { name: Arc::from(*n), data_type: data_type.into(), column_type: data_type.into(), is_json: false })
+            .map(|n| ColumnInfo { name: Arc::from(*n), data_type: data_type.into(), column_type: data_type.into(), is_json: false, charset: None })
             .collect(),
     }
 }

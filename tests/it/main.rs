@@ -7,3 +7,4 @@ mod pipeline;
 mod rowhook;
 mod startup;
 mod support;
+mod types;
