@@ -12,20 +12,22 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::signing::{self, SigningKey};
 
-/// Serves on `listen` until Ctrl-C.
+/// Serves on `listen` until Ctrl-C or SIGTERM. The first line printed names
+/// the address actually bound (useful with port 0).
 pub async fn listen(secret: &str, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let key = SigningKey::from_secret(secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
-    println!("rowhook listen: receiving on http://{listen}/ (any path), verifying signatures");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(key.clone()))
             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
             .default_service(web::post().to(receive))
     })
     .workers(1)
-    .bind(listen)?
-    .run()
-    .await?;
+    .bind(listen)
+    .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (--listen): {e}"))?;
+    let bound = server.addrs().first().copied().unwrap_or(listen);
+    println!("rowhook listen: receiving on http://{bound}/ (any path), verifying signatures");
+    server.run().await?;
     Ok(())
 }
 
@@ -44,7 +46,10 @@ async fn receive(req: HttpRequest, body: web::Bytes, key: web::Data<SigningKey>)
         now,
         Duration::from_secs(300),
     );
-    let seed = signing::verify_seed(&key, header(&req, "x-webhook-signature"), &body);
+    let seed = match header(&req, "x-webhook-signature") {
+        "" => Err("missing header".to_string()),
+        given => signing::verify_seed(&key, given, &body).map_err(|e| e.to_string()),
+    };
     let verdict = match (&standard, &seed) {
         (Ok(()), Ok(())) => "signatures OK (webhook-signature, X-Webhook-Signature)".to_string(),
         (Err(e), _) => format!("BAD webhook-signature: {e}"),

@@ -1,5 +1,6 @@
 //! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -64,10 +65,14 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .with_context(|| format!("log.level {:?}", config.log.level))?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: journald, files and log shippers get plain text.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log.format {
         LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).init(),
     }
     Ok(config)
 }

@@ -241,20 +241,34 @@ fn record(delivery: &DueDelivery, attempt: &Attempt, verdict: Verdict) -> Attemp
     }
 }
 
+/// One log line per attempt: webhook id, event id and type, attempt number,
+/// HTTP status (0 when no answer came back: see `error`), duration, and an
+/// outcome named as in `rowhook_delivery_attempts_total`. Never the secret,
+/// the signature headers or the payload.
 fn log_attempt(webhook_id: u64, delivery: &DueDelivery, attempt: &Attempt, verdict: Verdict) {
-    let duration_ms = attempt.duration.as_millis() as u64;
+    let event_id = delivery.event_id.as_str();
+    let event_type = delivery.event_type.as_str();
+    let attempt_number = delivery.attempts + 1;
     let status = attempt.response_status.unwrap_or(0);
+    let duration_ms = u64::try_from(attempt.duration.as_millis()).unwrap_or(u64::MAX);
+    let error = attempt.error.as_deref(); // absent when the receiver answered
     match verdict {
-        Verdict::Delivered => tracing::info!(webhook_id, event_id = %delivery.event_id, status, duration_ms, "delivered"),
-        _ => tracing::warn!(
-            webhook_id,
-            event_id = %delivery.event_id,
-            status,
-            duration_ms,
-            attempt = delivery.attempts + 1,
-            error = attempt.error.as_deref().unwrap_or(""),
-            verdict = ?verdict,
-            "delivery attempt failed"
+        Verdict::Delivered => tracing::info!(
+            webhook_id, event_id = %event_id, event_type = %event_type, attempt = attempt_number, status, duration_ms,
+            outcome = %"delivered", "delivery attempt"
+        ),
+        Verdict::RetryAfter(delay) => tracing::warn!(
+            webhook_id, event_id = %event_id, event_type = %event_type, attempt = attempt_number, status, duration_ms,
+            outcome = %"failed", retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error,
+            "delivery attempt failed; retrying"
+        ),
+        Verdict::GiveUp => tracing::warn!(
+            webhook_id, event_id = %event_id, event_type = %event_type, attempt = attempt_number, status, duration_ms,
+            outcome = %"given_up", error, "delivery attempt failed; no retries left"
+        ),
+        Verdict::DisableWebhook => tracing::warn!(
+            webhook_id, event_id = %event_id, event_type = %event_type, attempt = attempt_number, status, duration_ms,
+            outcome = %"given_up", error, "delivery attempt answered 410 Gone; disabling the webhook"
         ),
     }
 }

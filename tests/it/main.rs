@@ -3,8 +3,10 @@
 
 mod harness_selftest;
 mod migrations;
+mod ops;
 mod pipeline;
 mod rowhook;
 mod startup;
 mod support;
 mod types;
+mod verify;
