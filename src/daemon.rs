@@ -23,6 +23,7 @@ use crate::actors::router::{FlushCheckpoint, ReloadWebhooks, Router};
 use crate::config::{Config, StartAt};
 use crate::decoder::Position;
 use crate::mapping::Mapper;
+use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 use crate::schema::{self, SchemaError, ServerInfo, TableSchema};
 use crate::sender::Sender;
@@ -47,6 +48,8 @@ pub enum RunError {
     Client(#[from] reqwest::Error),
     #[error("the source has no binary logs: is log_bin on?")]
     NoBinlog,
+    #[error("no [admin] token is set, so rowhook listens on loopback addresses only, not {0}: set ROWHOOK__ADMIN__TOKEN or [http] listen = \"127.0.0.1:8080\"")]
+    NoToken(std::net::SocketAddr),
 }
 
 /// Where reading starts when there is no checkpoint, or when the operator says so.
@@ -105,6 +108,10 @@ pub async fn run(
     reset: Option<ResetPosition>,
 ) -> Result<(), RunError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let listen = listener.local_addr()?;
+    if !listen.ip().is_loopback() && config.admin.token.as_deref().is_none_or(str::is_empty) {
+        return Err(RunError::NoToken(listen));
+    }
     let store = Store::new(config.state_url())?;
     store.check_migrated().await?;
     let checked = check(&config).await?;
@@ -139,6 +146,7 @@ pub async fn run(
     let webhooks_table = same_server.then(|| (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string()));
     let poll = (!same_server).then_some(Duration::from_secs(1));
 
+    let metrics = Metrics::new();
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let d = &config.delivery;
@@ -155,6 +163,7 @@ pub async fn run(
         max_in_flight: d.max_in_flight,
         stopping: stopping.clone(),
         in_flight: in_flight.clone(),
+        metrics: metrics.clone(),
     };
     let router = Router::new(delivery, poll).start();
     router.send(ReloadWebhooks).await.map_err(|_| StoreError::Url("router stopped".into()))??;
@@ -171,10 +180,26 @@ pub async fn run(
         mapper: Arc::new(Mapper::new(&config.events)),
         tables: checked.tables,
         webhooks_table,
+        metrics: metrics.clone(),
     };
     Reader::new(settings, start, router.clone(), status_tx, stop_rx, done_tx).start();
 
-    let server = http::serve(listener, HttpState { reader: status_rx, store: store.clone() })?;
+    let mut event_types: Vec<String> = Vec::new();
+    for rule in &config.events {
+        if !event_types.contains(&rule.event_type) {
+            event_types.push(rule.event_type.clone());
+        }
+    }
+    let state = HttpState {
+        reader: status_rx,
+        store: store.clone(),
+        router: router.clone(),
+        metrics,
+        admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
+        event_types: Arc::new(event_types),
+        secret_rotation_overlap: config.admin.secret_rotation_overlap,
+    };
+    let server = http::serve(listener, state)?;
     let server_handle = server.handle();
     actix_rt::spawn(server);
     tracing::info!(listen = ?config.http.listen, "rowhook running");

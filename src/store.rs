@@ -42,6 +42,8 @@ pub struct Webhook {
     /// Subscribed event types; `"*"` means all.
     pub events: Vec<String>,
     pub secret: String,
+    /// The secret before a rotation, while its overlap lasts.
+    pub previous_secret: Option<String>,
     pub is_active: bool,
     pub failed_attempts: u32,
 }
@@ -163,12 +165,15 @@ impl Store {
 
     pub async fn load_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let rows: Vec<(u64, String, String, String, Option<bool>, Option<i64>)> = conn
-            .query("SELECT id, url, CAST(events AS CHAR), secret, is_active, failed_attempts FROM webhooks ORDER BY id")
+        let rows: Vec<(u64, String, String, String, Option<String>, Option<bool>, Option<i64>)> = conn
+            .query(
+                "SELECT id, url, CAST(events AS CHAR), secret, \
+                 IF(previous_secret_expires_at > NOW(), previous_secret, NULL), is_active, failed_attempts FROM webhooks ORDER BY id",
+            )
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, url, events, secret, is_active, failed)| {
+            .map(|(id, url, events, secret, previous_secret, is_active, failed)| {
                 let events = serde_json::from_str::<Vec<String>>(&events).unwrap_or_else(|_| {
                     tracing::warn!(webhook_id = id, events = %events, "webhooks.events is not a JSON array of strings; the webhook gets no events");
                     Vec::new()
@@ -178,6 +183,7 @@ impl Store {
                     url,
                     events,
                     secret,
+                    previous_secret,
                     is_active: is_active.unwrap_or(true),
                     failed_attempts: u32::try_from(failed.unwrap_or(0)).unwrap_or(0),
                 }
@@ -299,6 +305,258 @@ impl Store {
     }
 }
 
+/// A webhook as the admin API shows it (never its secret).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct WebhookView {
+    pub id: u64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    pub failed_attempts: i64,
+    pub last_triggered_at: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// One delivery as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryView {
+    pub id: u64,
+    pub webhook_id: u64,
+    pub event_id: Option<String>,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+    pub last_error: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub next_attempt_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub created_at: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// What `retry_delivery` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    NotFound,
+    /// The delivery's webhook is inactive: nothing queued.
+    Inactive { webhook_id: u64 },
+    Queued { webhook_id: u64 },
+}
+
+/// Filters of the delivery history.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<String>,
+    pub event_type: Option<String>,
+}
+
+const UTC: &str = "'%Y-%m-%dT%H:%i:%sZ'";
+const UTC_MS: &str = "'%Y-%m-%dT%H:%i:%s.%fZ'";
+
+fn webhook_columns() -> String {
+    format!(
+        "id, url, CAST(events AS CHAR), is_active, failed_attempts, DATE_FORMAT(last_triggered_at, {UTC}), \
+         DATE_FORMAT(created_at, {UTC}), DATE_FORMAT(updated_at, {UTC})"
+    )
+}
+
+type WebhookRow = (u64, String, String, Option<bool>, Option<i64>, Option<String>, Option<String>, Option<String>);
+
+fn webhook_view((id, url, events, is_active, failed, triggered, created, updated): WebhookRow) -> WebhookView {
+    WebhookView {
+        id,
+        url,
+        events: serde_json::from_str(&events).unwrap_or_default(),
+        is_active: is_active.unwrap_or(true),
+        failed_attempts: failed.unwrap_or(0),
+        last_triggered_at: triggered,
+        created_at: created,
+        updated_at: updated,
+    }
+}
+
+/// The admin API's queries.
+impl Store {
+    pub async fn create_webhook(&self, url: &str, events: &[String], secret: &str, is_active: bool) -> Result<WebhookView, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+        conn.exec_drop(
+            "INSERT INTO webhooks (url, events, secret, is_active, failed_attempts) VALUES (?, ?, ?, ?, 0)",
+            (url, events, secret, is_active),
+        )
+        .await?;
+        let id = conn.last_insert_id().unwrap_or(0);
+        drop(conn);
+        self.get_webhook(id).await?.ok_or(StoreError::Url("webhook vanished after insert".into()))
+    }
+
+    pub async fn list_webhooks(&self, page: u64, per_page: u64) -> Result<(Vec<WebhookView>, u64), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let total: Option<u64> = conn.query_first("SELECT COUNT(*) FROM webhooks").await?;
+        let rows: Vec<WebhookRow> = conn
+            .exec(format!("SELECT {} FROM webhooks ORDER BY id LIMIT ? OFFSET ?", webhook_columns()), (per_page, (page - 1) * per_page))
+            .await?;
+        Ok((rows.into_iter().map(webhook_view).collect(), total.unwrap_or(0)))
+    }
+
+    pub async fn get_webhook(&self, id: u64) -> Result<Option<WebhookView>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<WebhookRow> =
+            conn.exec_first(format!("SELECT {} FROM webhooks WHERE id = ?", webhook_columns()), (id,)).await?;
+        Ok(row.map(webhook_view))
+    }
+
+    /// Changes what is given; re-activating resets the failure count. False when unknown.
+    pub async fn update_webhook(
+        &self,
+        id: u64,
+        url: Option<&str>,
+        events: Option<&[String]>,
+        is_active: Option<bool>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let events = events.map(|e| serde_json::to_string(e).unwrap_or_else(|_| "[]".into()));
+        conn.exec_drop(
+            "UPDATE webhooks SET url = COALESCE(?, url), events = COALESCE(?, events), \
+             failed_attempts = IF(? = 1 AND NOT is_active, 0, failed_attempts), \
+             failing_since = IF(? = 1 AND NOT is_active, NULL, failing_since), \
+             is_active = COALESCE(?, is_active) WHERE id = ?",
+            (url, events, is_active, is_active, is_active, id),
+        )
+        .await?;
+        let found: Option<u64> = conn.exec_first("SELECT id FROM webhooks WHERE id = ?", (id,)).await?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes a webhook and (by the foreign key) its deliveries. False when unknown.
+    pub async fn delete_webhook(&self, id: u64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop("DELETE FROM webhooks WHERE id = ?", (id,)).await?;
+        Ok(conn.affected_rows() > 0)
+    }
+
+    /// Replaces the secret; the old one keeps signing for `overlap`. False when unknown.
+    pub async fn rotate_secret(&self, id: u64, secret: &str, overlap: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE webhooks SET previous_secret = secret, \
+             previous_secret_expires_at = DATE_ADD(NOW(), INTERVAL ? SECOND), secret = ? WHERE id = ?",
+            (overlap.as_secs(), secret, id),
+        )
+        .await?;
+        Ok(conn.affected_rows() > 0)
+    }
+
+    /// Newest first.
+    pub async fn list_deliveries(
+        &self,
+        webhook_id: u64,
+        filter: &DeliveryFilter,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<DeliveryView>, u64), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let condition = "webhook_id = ? AND (? IS NULL OR status = ?) AND (? IS NULL OR event_type = ?)";
+        let params = (webhook_id, &filter.status, &filter.status, &filter.event_type, &filter.event_type);
+        let total: Option<u64> = conn.exec_first(format!("SELECT COUNT(*) FROM webhook_deliveries WHERE {condition}"), params).await?;
+        type Row = (u64, u64, Option<String>, String, String, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<u64>, Option<String>, Option<String>);
+        let mut rows: Vec<(Row, (Option<String>, Option<String>, String))> = Vec::new();
+        let sql = format!(
+            "SELECT id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, duration_ms, \
+             DATE_FORMAT(next_attempt_at, {UTC_MS}), DATE_FORMAT(last_attempt_at, {UTC_MS}), \
+             DATE_FORMAT(delivered_at, {UTC}), DATE_FORMAT(created_at, {UTC}), CAST(payload AS CHAR) \
+             FROM webhook_deliveries WHERE {condition} ORDER BY id DESC LIMIT ? OFFSET ?"
+        );
+        let raw: Vec<mysql_async::Row> = conn
+            .exec(
+                sql,
+                (webhook_id, &filter.status, &filter.status, &filter.event_type, &filter.event_type, per_page, (page - 1) * per_page),
+            )
+            .await?;
+        for mut r in raw {
+            let head: Row = (
+                r.take(0).unwrap_or(0),
+                r.take(1).unwrap_or(0),
+                r.take(2).unwrap_or(None),
+                r.take(3).unwrap_or_default(),
+                r.take(4).unwrap_or_default(),
+                r.take(5).unwrap_or(None),
+                r.take(6).unwrap_or(None),
+                r.take(7).unwrap_or(None),
+                r.take(8).unwrap_or(None),
+                r.take(9).unwrap_or(None),
+                r.take(10).unwrap_or(None),
+                r.take(11).unwrap_or(None),
+            );
+            let tail = (r.take(12).unwrap_or(None), r.take(13).unwrap_or(None), r.take(14).unwrap_or_default());
+            rows.push((head, tail));
+        }
+        let views = rows
+            .into_iter()
+            .map(|((id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, duration_ms, next, last), (delivered, created, payload))| {
+                DeliveryView {
+                    id,
+                    webhook_id,
+                    event_id,
+                    event_type,
+                    status,
+                    attempts: attempts.unwrap_or(0),
+                    response_status,
+                    response_body,
+                    last_error,
+                    duration_ms,
+                    next_attempt_at: next,
+                    last_attempt_at: last,
+                    delivered_at: delivered,
+                    created_at: created,
+                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+                }
+            })
+            .collect();
+        Ok((views, total.unwrap_or(0)))
+    }
+
+    /// Queues a delivery for an attempt now, whatever its state.
+    pub async fn retry_delivery(&self, delivery_id: u64) -> Result<RetryOutcome, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<(u64, Option<bool>)> = conn
+            .exec_first(
+                "SELECT d.webhook_id, w.is_active FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?",
+                (delivery_id,),
+            )
+            .await?;
+        let Some((webhook_id, active)) = row else { return Ok(RetryOutcome::NotFound) };
+        if active == Some(false) {
+            return Ok(RetryOutcome::Inactive { webhook_id });
+        }
+        conn.exec_drop("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = NOW(3) WHERE id = ?", (delivery_id,))
+            .await?;
+        Ok(RetryOutcome::Queued { webhook_id })
+    }
+
+    /// Queues one event for one webhook (the test event). Returns the delivery id.
+    pub async fn enqueue_one(&self, delivery: &NewDelivery<'_>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
+             VALUES (?, ?, ?, ?, 'pending', 0, NOW(3))",
+            (delivery.webhook_id, delivery.event_id, delivery.event_type, delivery.payload),
+        )
+        .await?;
+        Ok(conn.last_insert_id().unwrap_or(0))
+    }
+
+    /// Pending deliveries per webhook (for /metrics).
+    pub async fn pending_by_webhook(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        Ok(conn.query("SELECT webhook_id, COUNT(*) FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id").await?)
+    }
+}
+
 async fn upsert_checkpoint<Q: Queryable>(conn: &mut Q, position: &Position, gtid: Option<&str>) -> Result<(), StoreError> {
     conn.exec_drop(
         "INSERT INTO rowhook_checkpoints (name, binlog_file, binlog_pos, gtid) VALUES (?, ?, ?, ?) \
@@ -320,6 +578,7 @@ mod tests {
             url: "https://example.com".into(),
             events: vec!["thread.created".into()],
             secret: "s".into(),
+            previous_secret: None,
             is_active: true,
             failed_attempts: 0,
         };

@@ -16,6 +16,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
+use crate::metrics::{self, Metrics};
 use crate::retry::{RetryPolicy, Verdict};
 use crate::sender::{Attempt, Sender, Target};
 use crate::signing::SigningKey;
@@ -39,6 +40,7 @@ pub struct DeliveryContext {
     pub stopping: Arc<AtomicBool>,
     /// Waves in flight, across all actors (shutdown waits for 0).
     pub in_flight: Arc<AtomicUsize>,
+    pub metrics: Metrics,
 }
 
 /// Something was enqueued for this webhook.
@@ -133,7 +135,11 @@ impl Handler<UpdateWebhook> for DeliveryActor {
 
 fn make_target(webhook: &Webhook) -> Option<Target> {
     match SigningKey::from_secret(&webhook.secret) {
-        Ok(key) => Some(Target { url: webhook.url.clone(), keys: vec![key] }),
+        Ok(key) => {
+            // During a rotation's overlap, the previous secret signs too.
+            let previous = webhook.previous_secret.as_deref().and_then(|s| SigningKey::from_secret(s).ok());
+            Some(Target { url: webhook.url.clone(), keys: std::iter::once(key).chain(previous).collect() })
+        }
         Err(e) => {
             tracing::error!(webhook_id = webhook.id, error = %e, "webhook secret is unusable; its deliveries wait until the secret is fixed");
             None
@@ -169,6 +175,7 @@ async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32
     while let Some((delivery, attempt)) = attempts.next().await {
         let verdict = decide(&shared.policy, &delivery, &attempt);
         log_attempt(webhook_id, &delivery, &attempt, verdict);
+        record_metrics(&shared.metrics, webhook_id, &attempt, verdict);
         let record = record(&delivery, &attempt, verdict);
         records.push(record);
         match verdict {
@@ -206,6 +213,7 @@ async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32
         outcome.disabled = failing_for >= shared.auto_disable_min_failing;
     }
     if outcome.disabled {
+        shared.metrics.webhooks_auto_disabled.with_label_values(&[&webhook_id.to_string()]).inc();
         tracing::warn!(
             webhook_id,
             failed_attempts = outcome.failed_attempts,
@@ -215,6 +223,18 @@ async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32
     let health = WebhookHealth { webhook_id, failed_attempts: outcome.failed_attempts, failing, disable: outcome.disabled };
     shared.store.record_attempts(&records, health).await?;
     Ok(outcome)
+}
+
+fn record_metrics(m: &Metrics, webhook_id: u64, attempt: &Attempt, verdict: Verdict) {
+    let outcome = match verdict {
+        Verdict::Delivered => metrics::DELIVERED,
+        Verdict::RetryAfter(_) => metrics::FAILED,
+        Verdict::GiveUp | Verdict::DisableWebhook => metrics::GIVEN_UP,
+    };
+    m.delivery_attempts.with_label_values(&[&webhook_id.to_string(), outcome]).inc();
+    if !attempt.duration.is_zero() {
+        m.delivery_duration.observe(attempt.duration.as_secs_f64());
+    }
 }
 
 fn decide(policy: &RetryPolicy, delivery: &DueDelivery, attempt: &Attempt) -> Verdict {

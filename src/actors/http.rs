@@ -1,32 +1,122 @@
-//! The HTTP server (actix-web): `/healthz` and `/readyz` for now; the admin
-//! API and `/metrics` join it here.
+//! The HTTP server (actix-web): the webhook admin API, `/metrics`,
+//! `/healthz`, `/readyz`.
 //!
-//! It is started on a listener the caller has bound, so tests run the whole
-//! daemon on port 0.
+//! Handlers are thin: they validate with [`crate::validation`], query with
+//! [`crate::store`], and tell the router (so every change takes effect at
+//! once, without a restart). Every answer is JSON of the seed's shape,
+//! `{"success": true, "data": ..., "meta": ...}` or
+//! `{"success": false, "error": "...", "details": {...}}`, including 404s,
+//! 405s, oversized and malformed bodies. `/api/*` needs the bearer token,
+//! compared in constant time. It is started on a listener the caller has
+//! bound, so tests run the whole daemon on port 0.
 
-use actix_web::{web, App, HttpResponse, HttpServer};
-use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
 use super::reader::ReaderStatus;
-use crate::store::Store;
+use super::router::{ReloadWebhooks, Router, WakeWebhook};
+use crate::metrics::Metrics;
+use crate::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError};
+use crate::{signing, validation};
+
+/// The largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route, as (method, path): `GET /api/openapi.json` must describe each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/webhooks"),
+    ("GET", "/api/webhooks"),
+    ("GET", "/api/webhooks/{id}"),
+    ("PUT", "/api/webhooks/{id}"),
+    ("DELETE", "/api/webhooks/{id}"),
+    ("GET", "/api/webhooks/{id}/deliveries"),
+    ("POST", "/api/webhooks/deliveries/{id}/retry"),
+    ("POST", "/api/webhooks/{id}/test"),
+    ("POST", "/api/webhooks/{id}/rotate-secret"),
+    ("GET", "/api/event-types"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/metrics"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+];
+
+/// The OpenAPI 3 document of the API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Shared with the handlers through `app_data`.
 #[derive(Clone)]
 pub struct HttpState {
     pub reader: watch::Receiver<ReaderStatus>,
     pub store: Store,
+    pub router: Addr<Router>,
+    pub metrics: Metrics,
+    /// None: the API is open, which `run` allows on loopback addresses only.
+    pub admin_token: Option<String>,
+    /// The event types the config defines.
+    pub event_types: Arc<Vec<String>>,
+    pub secret_rotation_overlap: Duration,
 }
+
+type State = web::Data<HttpState>;
 
 /// Starts serving on `listener`; stop it through the returned handle.
 pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Result<actix_web::dev::Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
+            .wrap(from_fn(count_requests))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+            .service(
+                web::scope("/api")
+                    .wrap(from_fn(require_token))
+                    .service(
+                        web::resource("/webhooks")
+                            .post(create_webhook)
+                            .get(list_webhooks)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/webhooks/deliveries/{id}/retry")
+                            .post(retry_delivery)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/webhooks/{id}")
+                            .get(get_webhook)
+                            .put(update_webhook)
+                            .delete(delete_webhook)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/webhooks/{id}/deliveries")
+                            .get(list_deliveries)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(web::resource("/webhooks/{id}/test").post(test_event).default_service(web::to(method_not_allowed)))
+                    .service(
+                        web::resource("/webhooks/{id}/rotate-secret")
+                            .post(rotate_secret)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(web::resource("/event-types").get(event_types).default_service(web::to(method_not_allowed)))
+                    .service(web::resource("/openapi.json").get(openapi).default_service(web::to(method_not_allowed))),
+            )
+            .default_service(web::to(not_found))
     })
-    .workers(1)
+    .workers(2)
     .disable_signals()
     .shutdown_timeout(2)
     .listen(listener)?
@@ -34,12 +124,302 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
     Ok(server)
 }
 
+// ---------------------------------------------------------------- responses
+
+fn ok(status: StatusCode, data: Value) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"success": true, "data": data}))
+}
+
+fn ok_paged(data: Value, page: u64, per_page: u64, total: u64) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"success": true, "data": data, "meta": {"page": page, "per_page": per_page, "total": total}}))
+}
+
+fn fail(status: StatusCode, error: impl Into<String>, details: Value) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"success": false, "error": error.into(), "details": details}))
+}
+
+fn invalid(e: validation::FieldError) -> HttpResponse {
+    fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({ e.field.clone(): e.message }))
+}
+
+fn bad_query(e: validation::FieldError) -> HttpResponse {
+    fail(StatusCode::BAD_REQUEST, e.to_string(), json!({ e.field.clone(): e.message }))
+}
+
+fn unavailable(e: StoreError) -> HttpResponse {
+    tracing::warn!(error = %e, "admin request failed on the state database");
+    fail(StatusCode::SERVICE_UNAVAILABLE, "state database unavailable; try again", json!({"reason": e.to_string()}))
+}
+
+async fn not_found() -> HttpResponse {
+    fail(StatusCode::NOT_FOUND, "no such route", json!({}))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed here", req.method()), json!({}))
+}
+
+fn no_webhook(id: &str) -> HttpResponse {
+    fail(StatusCode::NOT_FOUND, format!("webhook {id} not found"), json!({}))
+}
+
+// ---------------------------------------------------------------- middleware
+
+/// Bearer token on `/api/*`, compared in constant time.
+async fn require_token<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let expected = req.app_data::<State>().and_then(|s| s.admin_token.clone());
+    if let Some(expected) = expected {
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
+        if !matches {
+            let reason = if given.is_empty() { "missing bearer token" } else { "wrong bearer token" };
+            let response = fail(
+                StatusCode::UNAUTHORIZED,
+                format!("{reason}: send Authorization: Bearer <[admin] token>"),
+                json!({}),
+            );
+            return Ok(req.into_response(response));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Counts every request by route pattern and status.
+async fn count_requests<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let metrics = req.app_data::<State>().map(|s| s.metrics.clone());
+    let response = next.call(req).await?.map_into_boxed_body();
+    if let Some(metrics) = metrics {
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+        metrics.admin_requests.with_label_values(&[&route, response.status().as_str()]).inc();
+    }
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- input
+
+/// Reads a JSON body: the right content type, at most [`MAX_BODY_BYTES`], well-formed.
+async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, HttpResponse> {
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("application/json") {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "Content-Type must be application/json",
+            json!({"content-type": content_type}),
+        ));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| fail(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"), json!({})))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {MAX_BODY_BYTES} bytes"),
+                json!({"limit": MAX_BODY_BYTES}),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| fail(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"), json!({"body": e.to_string()})))
+}
+
+/// The `{id}` path segment: a positive number, else 404 (no such resource).
+fn path_id(req: &HttpRequest, what: &str) -> Result<u64, HttpResponse> {
+    let raw = req.match_info().get("id").unwrap_or("");
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("{what} {raw:?} not found"), json!({})))
+}
+
+fn query(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Makes the router re-read the webhooks table, so a change applies to the next event.
+async fn reload(state: &HttpState) -> Result<(), HttpResponse> {
+    match state.router.send(ReloadWebhooks).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(unavailable(e)),
+        Err(_) => Err(fail(StatusCode::SERVICE_UNAVAILABLE, "rowhook is stopping", json!({}))),
+    }
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(response) => return response,
+        }
+    };
+}
+
+// ---------------------------------------------------------------- handlers
+
+async fn create_webhook(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
+    let body = tri!(json_body(&req, payload).await);
+    let new = tri!(validation::new_webhook(&body, &state.event_types).map_err(invalid));
+    let secret = new.secret.unwrap_or_else(signing::generate_secret);
+    let view = tri!(state.store.create_webhook(&new.url, &new.events, &secret, new.is_active).await.map_err(unavailable));
+    tri!(reload(&state).await);
+    let mut data = serde_json::to_value(&view).unwrap_or_default();
+    data["secret"] = Value::String(secret);
+    ok(StatusCode::CREATED, data)
+}
+
+async fn list_webhooks(req: HttpRequest, state: State) -> HttpResponse {
+    let q = query(&req);
+    let (page, per_page) = tri!(validation::page(query_value(&q, "page"), query_value(&q, "per_page")).map_err(bad_query));
+    let (list, total) = tri!(state.store.list_webhooks(page, per_page).await.map_err(unavailable));
+    ok_paged(serde_json::to_value(list).unwrap_or_default(), page, per_page, total)
+}
+
+async fn get_webhook(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    match tri!(state.store.get_webhook(id).await.map_err(unavailable)) {
+        Some(view) => ok(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
+        None => no_webhook(&id.to_string()),
+    }
+}
+
+async fn update_webhook(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let body = tri!(json_body(&req, payload).await);
+    let changes = tri!(validation::webhook_changes(&body, &state.event_types).map_err(invalid));
+    let found = tri!(state
+        .store
+        .update_webhook(id, changes.url.as_deref(), changes.events.as_deref(), changes.is_active)
+        .await
+        .map_err(unavailable));
+    if !found {
+        return no_webhook(&id.to_string());
+    }
+    tri!(reload(&state).await);
+    match tri!(state.store.get_webhook(id).await.map_err(unavailable)) {
+        Some(view) => ok(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
+        None => no_webhook(&id.to_string()),
+    }
+}
+
+async fn delete_webhook(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    if !tri!(state.store.delete_webhook(id).await.map_err(unavailable)) {
+        return no_webhook(&id.to_string());
+    }
+    tri!(reload(&state).await);
+    ok(StatusCode::OK, json!({"id": id, "deleted": true}))
+}
+
+async fn list_deliveries(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let q = query(&req);
+    let (page, per_page) = tri!(validation::page(query_value(&q, "page"), query_value(&q, "per_page")).map_err(bad_query));
+    let filter = DeliveryFilter {
+        status: tri!(query_value(&q, "status").map(validation::status).transpose().map_err(bad_query)),
+        event_type: query_value(&q, "event_type").map(str::to_string),
+    };
+    if tri!(state.store.get_webhook(id).await.map_err(unavailable)).is_none() {
+        return no_webhook(&id.to_string());
+    }
+    let (list, total) = tri!(state.store.list_deliveries(id, &filter, page, per_page).await.map_err(unavailable));
+    ok_paged(serde_json::to_value(list).unwrap_or_default(), page, per_page, total)
+}
+
+async fn retry_delivery(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "delivery"));
+    match tri!(state.store.retry_delivery(id).await.map_err(unavailable)) {
+        RetryOutcome::NotFound => fail(StatusCode::NOT_FOUND, format!("delivery {id} not found"), json!({})),
+        RetryOutcome::Inactive { webhook_id } => fail(
+            StatusCode::CONFLICT,
+            format!("webhook {webhook_id} is inactive: activate it (PUT /api/webhooks/{webhook_id} with is_active true) first"),
+            json!({"webhook_id": webhook_id}),
+        ),
+        RetryOutcome::Queued { webhook_id } => {
+            state.router.do_send(WakeWebhook(webhook_id));
+            ok(StatusCode::ACCEPTED, json!({"delivery_id": id, "webhook_id": webhook_id, "status": "pending"}))
+        }
+    }
+}
+
+async fn test_event(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let Some(webhook) = tri!(state.store.get_webhook(id).await.map_err(unavailable)) else {
+        return no_webhook(&id.to_string());
+    };
+    if !webhook.is_active {
+        return fail(StatusCode::CONFLICT, format!("webhook {id} is inactive: activate it first"), json!({"webhook_id": id}));
+    }
+    let event_id = format!("test_{:016x}", rand::random::<u64>());
+    let timestamp = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    let body = json!({
+        "id": event_id,
+        "type": "webhook.test",
+        "timestamp": timestamp,
+        "data": {"webhook_id": id, "message": "A test event from rowhook: if its signatures verify, your endpoint is ready."}
+    })
+    .to_string();
+    let delivery = NewDelivery { webhook_id: id, event_id: &event_id, event_type: "webhook.test", payload: &body };
+    let delivery_id = tri!(state.store.enqueue_one(&delivery).await.map_err(unavailable));
+    state.router.do_send(WakeWebhook(id));
+    ok(StatusCode::ACCEPTED, json!({"delivery_id": delivery_id, "event_id": event_id, "status": "pending"}))
+}
+
+async fn rotate_secret(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let secret = signing::generate_secret();
+    if !tri!(state.store.rotate_secret(id, &secret, state.secret_rotation_overlap).await.map_err(unavailable)) {
+        return no_webhook(&id.to_string());
+    }
+    tri!(reload(&state).await);
+    ok(
+        StatusCode::OK,
+        json!({"id": id, "secret": secret, "previous_secret_valid_for_seconds": state.secret_rotation_overlap.as_secs()}),
+    )
+}
+
+async fn event_types(state: State) -> HttpResponse {
+    ok(StatusCode::OK, json!(state.event_types.as_ref()))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+}
+
+async fn metrics(state: State) -> HttpResponse {
+    // Pending deliveries are counted where they live, at scrape time.
+    if let Ok(pending) = state.store.pending_by_webhook().await {
+        state.metrics.deliveries_pending.reset();
+        for (webhook_id, count) in pending {
+            state.metrics.deliveries_pending.with_label_values(&[&webhook_id.to_string()]).set(count as i64);
+        }
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}
+
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"success": true, "data": {"status": "alive", "version": env!("CARGO_PKG_VERSION")}}))
+    ok(StatusCode::OK, json!({"status": "alive", "version": env!("CARGO_PKG_VERSION")}))
 }
 
 /// 200 when the reader is connected and the state database answers.
-async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
+async fn readyz(state: State) -> HttpResponse {
     let reader = state.reader.borrow().clone();
     let store = state.store.ping().await;
     let mut reasons = Vec::new();
@@ -53,8 +433,26 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
         reasons.push(e.to_string());
     }
     if reasons.is_empty() {
-        HttpResponse::Ok().json(json!({"success": true, "data": {"status": "ready", "position": reader.position.to_string()}}))
+        ok(StatusCode::OK, json!({"status": "ready", "position": reader.position.to_string()}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"success": false, "error": reasons.join("; "), "details": {"position": reader.position.to_string()}}))
+        fail(StatusCode::SERVICE_UNAVAILABLE, reasons.join("; "), json!({"position": reader.position.to_string()}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
+        let paths = doc["paths"].as_object().expect("paths");
+        for (method, path) in ROUTES {
+            let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing from openapi.json"));
+            assert!(item.get(method.to_ascii_lowercase()).is_some(), "{method} {path} missing from openapi.json");
+        }
+        let described: usize = paths.values().map(|p| p.as_object().map_or(0, |o| o.keys().filter(|k| *k != "parameters").count())).sum();
+        assert_eq!(described, ROUTES.len(), "openapi.json describes a route the server does not have");
     }
 }

@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, watch};
 use super::router::{CommitBatch, Router};
 use crate::decoder::{DecodeError, Decoded, Decoder, Position, Transaction};
 use crate::mapping::Mapper;
+use crate::metrics::{self, Metrics};
 use crate::schema::{self, SchemaError, TableSchema};
 
 /// A batch closes at this many transactions ...
@@ -54,6 +55,7 @@ pub struct ReaderSettings {
     pub tables: HashMap<String, TableSchema>,
     /// `(database, table)` of rowhook's webhooks table when it is in the source.
     pub webhooks_table: Option<(String, String)>,
+    pub metrics: Metrics,
 }
 
 /// What the reader shows the world (for /readyz).
@@ -124,6 +126,7 @@ async fn read_forever(
         match session(&settings, &mut position, &router, &status, &mut shutdown, &mut backoff).await {
             Ok(()) => return Ok(()),
             Err(SessionError::Definite(e)) => {
+                settings.metrics.reader_connected.set(0);
                 status.send_modify(|s| {
                     s.connected = false;
                     s.last_error = Some(e.to_string());
@@ -133,6 +136,7 @@ async fn read_forever(
             Err(SessionError::Transient(_)) if *shutdown.borrow() => return Ok(()),
             Err(SessionError::Transient(message)) => {
                 tracing::warn!(error = %message, retry_in = ?backoff, "binlog connection lost; reconnecting");
+                settings.metrics.reader_connected.set(0);
                 status.send_modify(|s| {
                     s.connected = false;
                     s.last_error = Some(message);
@@ -178,6 +182,11 @@ async fn session(
         decoder.watch_webhooks(db, table);
     }
     tracing::info!(position = %position, "reading the binlog");
+    let m = &settings.metrics;
+    m.reader_connected.set(1);
+    // Counters by raw event type, looked up once each rather than per event.
+    let mut by_type: HashMap<u8, prometheus::IntCounter> = HashMap::new();
+    let mut row_errors = 0;
     status.send_modify(|s| {
         s.connected = true;
         s.last_error = None;
@@ -201,6 +210,7 @@ async fn session(
                 Some(next) => next,
                 None => {
                     flush(router, &mut batch, position, status, shutdown).await?;
+                    record_checkpoint(m, position);
                     batch_events = 0;
                     continue;
                 }
@@ -211,14 +221,25 @@ async fn session(
             Some(Err(e)) => return Err(classify(e, position)),
             None => return Err(transient("the server closed the binlog stream")),
         };
+        let raw_type = event.header().event_type_raw();
+        by_type
+            .entry(raw_type)
+            .or_insert_with(|| m.binlog_events.with_label_values(&[&event_type_name(raw_type)]))
+            .inc();
         let decoded = decoder.feed(&event, |id| stream.get_tme(id)).map_err(|e| SessionError::Definite(e.into()))?;
+        if decoder.row_errors != row_errors {
+            m.mapping_errors.inc_by(decoder.row_errors - row_errors);
+            row_errors = decoder.row_errors;
+        }
         match decoded {
             Decoded::Commit(transaction) => {
                 *backoff = Duration::from_millis(500);
+                record_transaction(m, &transaction);
                 batch_events += transaction.events.len();
                 batch.push(transaction);
                 if batch.len() >= MAX_BATCH_TRANSACTIONS || batch_events >= MAX_BATCH_EVENTS {
                     flush(router, &mut batch, position, status, shutdown).await?;
+                    record_checkpoint(m, position);
                     batch_events = 0;
                 }
             }
@@ -231,7 +252,8 @@ async fn session(
                     Err(e) => return Err(transient(e)),
                 }
             }
-            Decoded::Heartbeat | Decoded::Nothing => {}
+            Decoded::Heartbeat => m.replication_lag_seconds.set(0),
+            Decoded::Nothing => {}
         }
     }
 }
@@ -265,6 +287,40 @@ async fn flush(
     *position = end;
     status.send_modify(|s| s.position = position.clone());
     Ok(())
+}
+
+/// The position handed to the router (stored at once, or lazily when nothing mapped).
+fn record_checkpoint(m: &Metrics, position: &Position) {
+    m.checkpoint_file_number.set(metrics::file_number(&position.file));
+    m.checkpoint_position.set(position.pos as i64);
+}
+
+/// Metrics of one committed transaction.
+fn record_transaction(m: &Metrics, transaction: &Transaction) {
+    for (table, operation, rows) in &transaction.rows_by_table {
+        m.rows.with_label_values(&[table.as_ref(), operation.as_str()]).inc_by(*rows as u64);
+    }
+    for event in &transaction.events {
+        m.events.with_label_values(&[event.event_type.as_ref()]).inc();
+    }
+    if transaction.timestamp > 0 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        m.replication_lag_seconds.set(now.saturating_sub(u64::from(transaction.timestamp)) as i64);
+    }
+}
+
+/// A readable, bounded label for a raw binlog event type.
+fn event_type_name(raw: u8) -> String {
+    match raw {
+        160 => "MARIADB_ANNOTATE_ROWS".into(),
+        161 => "MARIADB_BINLOG_CHECKPOINT".into(),
+        162 => "MARIADB_GTID".into(),
+        163 => "MARIADB_GTID_LIST".into(),
+        _ => match mysql_common::binlog::consts::EventType::try_from(raw) {
+            Ok(t) => format!("{t:?}"),
+            Err(_) => format!("UNKNOWN_{raw}"),
+        },
+    }
 }
 
 fn classify(e: mysql_async::Error, position: &Position) -> SessionError {

@@ -36,6 +36,20 @@ pub struct CommitBatch {
 #[rtype(result = "Result<(), StoreError>")]
 pub struct ReloadWebhooks;
 
+/// Something was queued for this webhook outside the binlog (admin retry, test event).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WakeWebhook(pub u64);
+
+impl Handler<WakeWebhook> for Router {
+    type Result = ();
+    fn handle(&mut self, WakeWebhook(id): WakeWebhook, _: &mut Context<Self>) {
+        if let Some((_, addr)) = self.webhooks.get(&id) {
+            let _ = addr.try_send(Wake);
+        }
+    }
+}
+
 /// Write a checkpoint held back by laziness (at shutdown).
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
@@ -86,6 +100,10 @@ impl Router {
             }
             keep // dropping the last Addr stops the actor
         });
+        let active = self.webhooks.values().filter(|(w, _)| w.is_active).count();
+        let metrics = &self.delivery.metrics;
+        metrics.webhooks.with_label_values(&["active"]).set(active as i64);
+        metrics.webhooks.with_label_values(&["inactive"]).set((self.webhooks.len() - active) as i64);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one private MariaDB (started on first use,
 //! a database per test), real HTTP receivers on ephemeral ports.
 
+mod api;
 mod harness_selftest;
 mod migrations;
 mod ops;

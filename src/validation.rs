@@ -1,0 +1,219 @@
+//! Validation of admin API input: pure functions from a parsed JSON body (or
+//! query) to typed values, or a [`FieldError`] naming the field.
+//!
+//! Bodies are read as `serde_json::Value` first and checked field by field,
+//! so every error names its field and says what is expected, which serde's
+//! derive messages do not always do.
+
+use serde_json::{Map, Value};
+
+/// The longest URL the `webhooks.url` column holds.
+pub const MAX_URL_CHARS: usize = 500;
+/// The shortest secret accepted from a client.
+pub const MIN_SECRET_CHARS: usize = 16;
+/// The largest page.
+pub const MAX_PER_PAGE: u64 = 100;
+
+/// What is wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_string(), message: message.into() }
+}
+
+/// `POST /api/webhooks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: Option<String>,
+    pub is_active: bool,
+}
+
+/// `PUT /api/webhooks/{id}`: only what is given changes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, FieldError> {
+    body.as_object().ok_or_else(|| error("body", "must be a JSON object"))
+}
+
+fn reject_unknown(body: &Map<String, Value>, allowed: &[&str], hint: &str) -> Result<(), FieldError> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => Err(error(key, format!("unknown field; allowed: {}{hint}", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+fn url(value: &Value) -> Result<String, FieldError> {
+    let text = value.as_str().ok_or_else(|| error("url", "must be a string"))?;
+    if text.chars().count() > MAX_URL_CHARS {
+        return Err(error("url", format!("must be at most {MAX_URL_CHARS} characters")));
+    }
+    let parsed = url::Url::parse(text).map_err(|e| error("url", format!("not a valid URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(error("url", "must be an http or https URL"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(error("url", "must name a host"));
+    }
+    Ok(text.to_string())
+}
+
+fn events(value: &Value, known: &[String]) -> Result<Vec<String>, FieldError> {
+    let list = value.as_array().ok_or_else(|| error("events", "must be an array of event types"))?;
+    if list.is_empty() {
+        return Err(error("events", "must not be empty"));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let name = item.as_str().ok_or_else(|| error("events", "every item must be a string"))?;
+        if name != "*" && !known.iter().any(|k| k == name) {
+            return Err(error("events", format!("unknown event type {name:?}; known: {}, or \"*\" for all", known.join(", "))));
+        }
+        if !out.iter().any(|e| e == name) {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn boolean(field: &str, value: &Value) -> Result<bool, FieldError> {
+    value.as_bool().ok_or_else(|| error(field, "must be true or false"))
+}
+
+/// Checks a registration body.
+pub fn new_webhook(body: &Value, known_types: &[String]) -> Result<NewWebhook, FieldError> {
+    let body = object(body)?;
+    reject_unknown(body, &["url", "events", "secret", "is_active"], "")?;
+    let url = url(body.get("url").ok_or_else(|| error("url", "is required"))?)?;
+    let events = events(body.get("events").ok_or_else(|| error("events", "is required"))?, known_types)?;
+    let secret = match body.get("secret") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let secret = value.as_str().ok_or_else(|| error("secret", "must be a string"))?;
+            if secret.chars().count() < MIN_SECRET_CHARS {
+                return Err(error("secret", format!("must be at least {MIN_SECRET_CHARS} characters")));
+            }
+            if secret.len() > 255 {
+                return Err(error("secret", "must be at most 255 bytes"));
+            }
+            if let Err(e) = crate::signing::SigningKey::from_secret(secret) {
+                return Err(error("secret", e.to_string()));
+            }
+            Some(secret.to_string())
+        }
+    };
+    let is_active = match body.get("is_active") {
+        None => true,
+        Some(value) => boolean("is_active", value)?,
+    };
+    Ok(NewWebhook { url, events, secret, is_active })
+}
+
+/// Checks an update body.
+pub fn webhook_changes(body: &Value, known_types: &[String]) -> Result<WebhookChanges, FieldError> {
+    let body = object(body)?;
+    reject_unknown(body, &["url", "events", "is_active"], " (a new secret: POST /api/webhooks/{id}/rotate-secret)")?;
+    let changes = WebhookChanges {
+        url: body.get("url").map(url).transpose()?,
+        events: body.get("events").map(|v| events(v, known_types)).transpose()?,
+        is_active: body.get("is_active").map(|v| boolean("is_active", v)).transpose()?,
+    };
+    if changes == WebhookChanges::default() {
+        return Err(error("body", "nothing to change: give url, events or is_active"));
+    }
+    Ok(changes)
+}
+
+/// `page` and `per_page` from a query string's values (1-based, per_page capped).
+pub fn page(page: Option<&str>, per_page: Option<&str>) -> Result<(u64, u64), FieldError> {
+    let page = match page {
+        None => 1,
+        Some(p) => p.parse::<u64>().ok().filter(|p| (1..=1_000_000).contains(p)).ok_or_else(|| error("page", "must be a whole number from 1"))?,
+    };
+    let per_page = match per_page {
+        None => 20,
+        Some(p) => p.parse::<u64>().ok().filter(|p| *p >= 1).ok_or_else(|| error("per_page", "must be a whole number from 1"))?.min(MAX_PER_PAGE),
+    };
+    Ok((page, per_page))
+}
+
+/// A delivery status filter.
+pub fn status(value: &str) -> Result<String, FieldError> {
+    match value {
+        "pending" | "delivered" | "failed" => Ok(value.to_string()),
+        _ => Err(error("status", "must be pending, delivered or failed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn known() -> Vec<String> {
+        vec!["thread.created".into(), "note.added".into()]
+    }
+
+    #[test]
+    fn a_good_registration() {
+        let w = new_webhook(&json!({"url": "https://example.com/h", "events": ["note.added", "note.added"]}), &known()).unwrap();
+        assert_eq!(w, NewWebhook { url: "https://example.com/h".into(), events: vec!["note.added".into()], secret: None, is_active: true });
+        let w = new_webhook(&json!({"url": "http://x.example", "events": ["*"], "secret": "0123456789abcdef", "is_active": false}), &known()).unwrap();
+        assert_eq!(w.secret.as_deref(), Some("0123456789abcdef"));
+        assert!(!w.is_active);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let k = known();
+        let cases = [
+            (json!([1]), "body"),
+            (json!({"events": ["*"]}), "url"),
+            (json!({"url": "ftp://x.example", "events": ["*"]}), "url"),
+            (json!({"url": "not a url", "events": ["*"]}), "url"),
+            (json!({"url": format!("https://x.example/{}", "a".repeat(500)), "events": ["*"]}), "url"),
+            (json!({"url": "https://x.example"}), "events"),
+            (json!({"url": "https://x.example", "events": []}), "events"),
+            (json!({"url": "https://x.example", "events": ["thread.exploded"]}), "events"),
+            (json!({"url": "https://x.example", "events": "*"}), "events"),
+            (json!({"url": "https://x.example", "events": ["*"], "secret": "short"}), "secret"),
+            (json!({"url": "https://x.example", "events": ["*"], "secret": "whsec_!!!!not-base64!!!!"}), "secret"),
+            (json!({"url": "https://x.example", "events": ["*"], "is_active": "yes"}), "is_active"),
+            (json!({"url": "https://x.example", "events": ["*"], "colour": "red"}), "colour"),
+        ];
+        for (body, field) in cases {
+            let err = new_webhook(&body, &k).unwrap_err();
+            assert_eq!(err.field, field, "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn updates_change_only_what_is_given() {
+        let c = webhook_changes(&json!({"is_active": true}), &known()).unwrap();
+        assert_eq!(c, WebhookChanges { is_active: Some(true), ..Default::default() });
+        assert_eq!(webhook_changes(&json!({}), &known()).unwrap_err().field, "body");
+        let err = webhook_changes(&json!({"secret": "0123456789abcdef"}), &known()).unwrap_err();
+        assert_eq!(err.field, "secret");
+        assert!(err.message.contains("rotate-secret"));
+    }
+
+    #[test]
+    fn pages() {
+        assert_eq!(page(None, None).unwrap(), (1, 20));
+        assert_eq!(page(Some("3"), Some("1000")).unwrap(), (3, 100));
+        assert_eq!(page(Some("0"), None).unwrap_err().field, "page");
+        assert_eq!(page(None, Some("x")).unwrap_err().field, "per_page");
+        assert!(status("bogus").is_err());
+    }
+}
