@@ -152,7 +152,7 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         let tail = &rest[i..];
         let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
         let preceded_by_word = rest[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '/' || c == '.');
-        if !preceded_by_word {
+        if !preceded_by_word && !tail[..end].ends_with('_') {
             names.insert(tail[..end].to_string());
         }
         rest = &tail[end..];
@@ -369,4 +369,62 @@ async fn json_logs_have_a_line_per_attempt_and_no_secrets() {
     let outcomes: Vec<_> = failed.iter().map(|f| (f["attempt"].as_u64().unwrap(), f["status"].as_u64().unwrap(), f["outcome"].as_str().unwrap())).collect();
     assert_eq!(outcomes, [(1, 500, "failed"), (2, 500, "failed"), (3, 500, "given_up")], "{output}");
     assert!(failed.iter().all(|f| f["event_id"] == ok_lines[0]["event_id"] && f["duration_ms"].is_u64()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/events.md
+
+#[actix_rt::test]
+async fn worked_example_of_docs_events_md() {
+    let mut db = TestDb::new("shop").await;
+    let sql: String = read("docs/examples/shop.sql").lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        db.exec(statement).await;
+    }
+    let mut config = crate::rowhook::test_config(&db.url);
+    let rules = format!("[source]\nurl = \"{}\"\n{}", db.url, read("docs/examples/shop-events.toml"));
+    config.events = rowhook::config::Config::from_toml(&rules).expect("docs/examples/shop-events.toml").events;
+    rowhook::daemon::check(&config).await.expect("the example rules fit the example schema");
+    let receiver = Receiver::start().await;
+    db.add_webhook(&receiver.url(), &["*"], &rowhook::signing::generate_secret(), true).await;
+    let rowhook = crate::rowhook::InProcess::start(config).await;
+
+    db.exec("INSERT INTO customers (email, password_hash) VALUES ('ada@example.com', '$2y$10$abcdefghijklmnopqrstuv')").await;
+    db.exec("INSERT INTO orders (customer_id) VALUES (1)").await;
+    db.exec("UPDATE orders SET state = 'placed', total = 42.50 WHERE id = 1").await;
+    db.exec("UPDATE orders SET internal_notes = 'fragile' WHERE id = 1").await;
+    db.exec("UPDATE orders SET state = 'shipped', tracking_code = 'TRK1', shipped_at = '2026-11-28 12:00:00' WHERE id = 1").await;
+    db.exec("DELETE FROM orders WHERE id = 1").await;
+    receiver.wait_for(6, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // nothing more may come
+    let got: Vec<(String, serde_json::Value)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (body["type"].as_str().unwrap().to_string(), body["data"].clone())
+        })
+        .collect();
+    rowhook.stop().await.unwrap();
+    let types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["customer.created", "order.placed", "order.updated", "order.shipped", "order.updated", "order.deleted"],
+        "{got:#?}"
+    );
+    let customer = &got[0].1;
+    assert_eq!((customer["customer_id"].clone(), customer["email"].clone()), (serde_json::json!(1), serde_json::json!("ada@example.com")));
+    assert!(customer.get("password_hash").is_none() && !customer.to_string().contains("$2y$"), "{customer}");
+    assert_eq!(got[1].1, serde_json::json!({"order_id": 1, "customer_id": 1, "total": "42.50", "currency": "EUR"}));
+    assert_eq!(
+        got[2].1,
+        serde_json::json!({"order_id": 1, "changes": {"state": {"old": "cart", "new": "placed"}, "total": {"old": "0.00", "new": "42.50"}}})
+    );
+    assert_eq!(got[3].1, serde_json::json!({"order_id": 1, "tracking_code": "TRK1", "shipped_at": "2026-11-28T12:00:00"}));
+    assert_eq!(
+        got[4].1,
+        serde_json::json!({"order_id": 1, "changes": {"state": {"old": "placed", "new": "shipped"}, "tracking_code": {"old": null, "new": "TRK1"}}})
+    );
+    assert_eq!(got[5].1, serde_json::json!({"order_id": 1, "state": "shipped"}));
+    assert!(!got.iter().any(|(_, d)| d.to_string().contains("fragile")), "internal notes never leave");
 }
