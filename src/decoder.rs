@@ -436,7 +436,12 @@ impl Decoder {
             _ => Operation::Update,
         };
         let schema = self.tables.get(table.as_ref());
-        let mut layout: Option<Layout> = None;
+        // Images may hold a subset of the columns (partial JSON updates,
+        // MINIMAL images): one layout per image, from its column bitmap.
+        let count = usize::try_from(tme.columns_count()).unwrap_or(0);
+        let before_columns = present_columns(rows.columns_before_image().map(|b| b.iter_ones()), count);
+        let after_columns = present_columns(rows.columns_after_image().map(|b| b.iter_ones()), count);
+        let (mut before_layout, mut after_layout): (Option<Layout>, Option<Layout>) = (None, None);
         let rows_before = self.rows_seen;
         // Inside a transaction payload, rows are numbered across the payload.
         let first_index = self.payload.map_or(0, |(_, rows)| rows);
@@ -452,14 +457,20 @@ impl Decoder {
                     continue;
                 }
             };
-            let Some(sample) = after.as_ref().or(before.as_ref()) else { continue };
-            if layout.is_none() {
-                layout = Some(Layout::new(sample, tme, schema, &table, event_start, self.datetime_offset.as_ref(), self.is_mariadb)?);
-            }
-            let Some(layout) = layout.as_ref() else { continue };
             let mut diff_errors = Vec::new();
-            let before = before.map(|r| layout.image(&r, None, &mut diff_errors));
-            let after = after.map(|r| layout.image(&r, before.as_ref(), &mut diff_errors));
+            let mut image = |row: Option<BinlogRow>,
+                             layout: &mut Option<Layout>,
+                             columns: &[usize],
+                             old: Option<&RowImage>|
+             -> Result<Option<RowImage>, DecodeError> {
+                let Some(row) = row else { return Ok(None) };
+                if layout.is_none() {
+                    *layout = Some(Layout::new(&row, columns, tme, schema, &table, event_start, self.datetime_offset.as_ref(), self.is_mariadb)?);
+                }
+                Ok(layout.as_ref().map(|l| l.image(&row, old, &mut diff_errors)))
+            };
+            let before = image(before, &mut before_layout, &before_columns, None)?;
+            let after = image(after, &mut after_layout, &after_columns, before.as_ref())?;
             for error in diff_errors {
                 self.row_errors += 1;
                 tracing::error!(table = %table, position = %event_start, row = index, error = %error, "partial JSON update not resolved; the value is delivered as null");
@@ -491,8 +502,10 @@ struct Layout {
 }
 
 impl Layout {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         sample: &BinlogRow,
+        present: &[usize],
         tme: &TableMapEvent<'_>,
         schema: Option<&TableSchema>,
         table: &str,
@@ -504,13 +517,9 @@ impl Layout {
         let has_names = columns.first().is_some_and(|c| !c.name_str().starts_with('@'));
         if !has_names {
             let expected = schema.map_or(0, |s| s.columns.len());
-            if expected != columns.len() {
-                return Err(DecodeError::ColumnCountMismatch {
-                    table: table.to_string(),
-                    position: position.clone(),
-                    found: columns.len(),
-                    expected,
-                });
+            let found = usize::try_from(tme.columns_count()).unwrap_or(0);
+            if expected != found {
+                return Err(DecodeError::ColumnCountMismatch { table: table.to_string(), position: position.clone(), found, expected });
             }
         }
         let (mut enums, mut sets) = (Vec::new(), Vec::new());
@@ -529,11 +538,12 @@ impl Layout {
                 _ => {}
             }
         }
-        let full_image = columns.len() as u64 == tme.columns_count();
         let collations = column_collations(tme, is_mariadb);
         let (mut enum_i, mut set_i) = (0, 0);
         let mut out = Vec::with_capacity(columns.len());
-        for (i, column) in columns.iter().enumerate() {
+        for (k, column) in columns.iter().enumerate() {
+            // The column's index in the table (the row holds the present ones only).
+            let i = present.get(k).copied().unwrap_or(k);
             let name: Arc<str> = if has_names {
                 Arc::from(column.name_str().as_ref())
             } else {
@@ -582,13 +592,13 @@ impl Layout {
                     if info.is_some_and(|(_, c)| c.is_json) {
                         ColumnKind::Json
                     } else {
-                        let collation = if full_image { collations.get(i).copied().unwrap_or(0) } else { column.character_set() };
+                        let collation = collations.get(i).copied().unwrap_or(0);
                         let binary_by_schema = info.is_some_and(|(_, c)| {
                             matches!(c.data_type.as_str(), "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
                         });
                         if collation == value::BINARY_CHARSET || (collation == 0 && binary_by_schema) {
                             // BINARY(n): the binlog drops trailing zero bytes, SELECT shows them.
-                            let pad_to = (column_type == ColumnType::MYSQL_TYPE_STRING && full_image)
+                            let pad_to = (column_type == ColumnType::MYSQL_TYPE_STRING)
                                 .then(|| tme.get_column_metadata(i).and_then(string_length))
                                 .flatten();
                             ColumnKind::Binary { pad_to }
@@ -619,7 +629,7 @@ impl Layout {
                 let value = match row.as_ref(i) {
                     None => serde_json::Value::Null,
                     Some(BinlogValue::JsonDiff(diffs)) => {
-                        let old = before.and_then(|b| b.columns.get(i)).filter(|(n, _)| n == name).map(|(_, v)| v);
+                        let old = before.and_then(|b| b.get(name));
                         match old {
                             Some(old) => value::apply_json_diffs(old, diffs).unwrap_or_else(|e| {
                                 errors.push(e);
@@ -637,6 +647,14 @@ impl Layout {
             })
             .collect();
         RowImage { columns }
+    }
+}
+
+/// The table indexes of an image's columns, from its bitmap (all when none).
+fn present_columns(ones: Option<impl Iterator<Item = usize>>, count: usize) -> Vec<usize> {
+    match ones {
+        Some(ones) => ones.filter(|&i| i < count).collect(),
+        None => (0..count).collect(),
     }
 }
 

@@ -150,55 +150,57 @@ pub struct JsonDiffError {
 pub fn apply_json_diffs(before: &Json, diffs: &[JsonDiff<'_>]) -> Result<Json, JsonDiffError> {
     let mut doc = before.clone();
     for diff in diffs {
-        let path = diff.path_str().into_owned();
-        let fail = |reason| JsonDiffError { path: path.clone(), reason };
-        let steps = parse_json_path(&path).ok_or_else(|| fail("unsupported path"))?;
-        let value = match diff.value() {
-            Some(v) => Some(jsonb_to_json(v)),
-            None => None,
-        };
-        let Some((last, parents)) = steps.split_last() else {
-            // `$` itself.
-            match (diff.operation(), value) {
-                (JsonDiffOperation::REPLACE, Some(v)) => {
-                    doc = v;
-                    continue;
-                }
-                _ => return Err(fail("cannot insert or remove the root")),
-            }
-        };
-        let mut target = &mut doc;
-        for step in parents {
-            target = match (step, target) {
-                (PathStep::Key(k), Json::Object(map)) => map.get_mut(k).ok_or_else(|| fail("missing key"))?,
-                (PathStep::Index(i), Json::Array(items)) => items.get_mut(*i).ok_or_else(|| fail("missing index"))?,
-                _ => return Err(fail("path does not match the document")),
-            };
-        }
-        match (diff.operation(), last, target, value) {
-            (JsonDiffOperation::REPLACE | JsonDiffOperation::INSERT, PathStep::Key(k), Json::Object(map), Some(v)) => {
-                map.insert(k.clone(), v);
-            }
-            (JsonDiffOperation::REPLACE, PathStep::Index(i), Json::Array(items), Some(v)) => {
-                *items.get_mut(*i).ok_or_else(|| fail("missing index"))? = v;
-            }
-            (JsonDiffOperation::INSERT, PathStep::Index(i), Json::Array(items), Some(v)) => {
-                let at = (*i).min(items.len());
-                items.insert(at, v);
-            }
-            (JsonDiffOperation::REMOVE, PathStep::Key(k), Json::Object(map), _) => {
-                map.remove(k).ok_or_else(|| fail("missing key"))?;
-            }
-            (JsonDiffOperation::REMOVE, PathStep::Index(i), Json::Array(items), _) => {
-                if *i >= items.len() {
-                    return Err(fail("missing index"));
-                }
-                items.remove(*i);
-            }
-            _ => return Err(fail("path does not match the document")),
-        }
+        let value = diff.value().map(jsonb_to_json);
+        apply_json_diff(&mut doc, diff.operation(), &diff.path_str(), value)?;
     }
     Ok(doc)
+}
+
+/// Applies one diff (operation, path, new value) to `doc`.
+fn apply_json_diff(doc: &mut Json, operation: JsonDiffOperation, path: &str, value: Option<Json>) -> Result<(), JsonDiffError> {
+    let fail = |reason| JsonDiffError { path: path.to_string(), reason };
+    let steps = parse_json_path(path).ok_or_else(|| fail("unsupported path"))?;
+    let Some((last, parents)) = steps.split_last() else {
+        // `$` itself.
+        return match (operation, value) {
+            (JsonDiffOperation::REPLACE, Some(v)) => {
+                *doc = v;
+                Ok(())
+            }
+            _ => Err(fail("cannot insert or remove the root")),
+        };
+    };
+    let mut target = doc;
+    for step in parents {
+        target = match (step, target) {
+            (PathStep::Key(k), Json::Object(map)) => map.get_mut(k).ok_or_else(|| fail("missing key"))?,
+            (PathStep::Index(i), Json::Array(items)) => items.get_mut(*i).ok_or_else(|| fail("missing index"))?,
+            _ => return Err(fail("path does not match the document")),
+        };
+    }
+    match (operation, last, target, value) {
+        (JsonDiffOperation::REPLACE | JsonDiffOperation::INSERT, PathStep::Key(k), Json::Object(map), Some(v)) => {
+            map.insert(k.clone(), v);
+        }
+        (JsonDiffOperation::REPLACE, PathStep::Index(i), Json::Array(items), Some(v)) => {
+            *items.get_mut(*i).ok_or_else(|| fail("missing index"))? = v;
+        }
+        (JsonDiffOperation::INSERT, PathStep::Index(i), Json::Array(items), Some(v)) => {
+            let at = (*i).min(items.len());
+            items.insert(at, v);
+        }
+        (JsonDiffOperation::REMOVE, PathStep::Key(k), Json::Object(map), _) => {
+            map.remove(k).ok_or_else(|| fail("missing key"))?;
+        }
+        (JsonDiffOperation::REMOVE, PathStep::Index(i), Json::Array(items), _) => {
+            if *i >= items.len() {
+                return Err(fail("missing index"));
+            }
+            items.remove(*i);
+        }
+        _ => return Err(fail("path does not match the document")),
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -484,5 +486,53 @@ mod tests {
             v(Value::Bytes(br#"["a@example.com"]"#.to_vec()), ColumnKind::Json),
             serde_json::json!(["a@example.com"])
         );
+    }
+
+    #[test]
+    fn floats_unsigned_and_mediumint() {
+        assert_eq!(v(Value::Float(3.14), ColumnKind::Float), serde_json::json!(3.14));
+        assert_eq!(v(Value::Float(f32::NAN), ColumnKind::Float), Json::Null);
+        assert_eq!(v(Value::Int(-1), ColumnKind::Unsigned(8)), 255);
+        assert_eq!(v(Value::Int(-1), ColumnKind::Unsigned(64)), serde_json::json!(u64::MAX));
+        assert_eq!(v(Value::Int(16777215), ColumnKind::SignedInt24), -1);
+        assert_eq!(v(Value::Int(8388607), ColumnKind::SignedInt24), 8388607);
+    }
+
+    #[test]
+    fn other_charsets_binary_padding_and_geometry() {
+        assert_eq!(decode_text(&[0, b'a', 0xd8, 0x34, 0xdd, 0x1e], Charset::Utf16Be), "a𝄞");
+        assert_eq!(decode_text(&[b'a', 0], Charset::Utf16Le), "a");
+        assert_eq!(decode_text(&[0, 1, 0xd1, 0x1e], Charset::Utf32Be), "𝄞");
+        assert_eq!(decode_text(&[0, 0x11, 0, 0], Charset::Utf32Be), "\u{fffd}");
+        assert_eq!(Charset::from_collation(8), Some(Charset::Latin1));
+        assert_eq!(Charset::from_collation(45), Some(Charset::Utf8));
+        assert_eq!(Charset::from_collation(0), None);
+        assert_eq!(Charset::from_name("utf16"), Charset::Utf16Be);
+        assert_eq!(v(Value::Bytes(vec![1]), ColumnKind::Binary { pad_to: Some(3) }), "AQAA");
+        assert_eq!(v(Value::Bytes(vec![0, 0, 0, 0, 1, 2]), ColumnKind::Geometry), "0102");
+        assert_eq!(v(Value::Bytes(vec![1]), ColumnKind::Geometry), "");
+        let offset = Some(Arc::from("+02:00"));
+        assert_eq!(v(Value::Date(2024, 1, 2, 3, 4, 5, 0), ColumnKind::DateTime { offset }), "2024-01-02T03:04:05+02:00");
+    }
+
+    #[test]
+    fn json_paths_and_partial_updates() {
+        assert_eq!(
+            parse_json_path(r#"$.a[2]."b c".d"#),
+            Some(vec![PathStep::Key("a".into()), PathStep::Index(2), PathStep::Key("b c".into()), PathStep::Key("d".into())])
+        );
+        assert_eq!(parse_json_path("$[*]"), None);
+        assert_eq!(parse_json_path("a"), None);
+        let mut doc = serde_json::json!({"age": 24, "tags": ["a", "c"], "x": {"y": 1}});
+        apply_json_diff(&mut doc, JsonDiffOperation::REPLACE, "$.age", Some(serde_json::json!(25))).unwrap();
+        apply_json_diff(&mut doc, JsonDiffOperation::INSERT, "$.tags[1]", Some(serde_json::json!("b"))).unwrap();
+        apply_json_diff(&mut doc, JsonDiffOperation::REMOVE, "$.x.y", None).unwrap();
+        apply_json_diff(&mut doc, JsonDiffOperation::INSERT, "$.new", Some(serde_json::json!(null))).unwrap();
+        assert_eq!(doc, serde_json::json!({"age": 25, "tags": ["a", "b", "c"], "x": {}, "new": null}));
+        let err = apply_json_diff(&mut doc, JsonDiffOperation::REPLACE, "$.missing.deep", Some(serde_json::json!(1))).unwrap_err();
+        assert_eq!(err.reason, "missing key");
+        assert!(apply_json_diff(&mut doc, JsonDiffOperation::REMOVE, "$.tags[9]", None).is_err());
+        apply_json_diff(&mut doc, JsonDiffOperation::REPLACE, "$", Some(serde_json::json!([1]))).unwrap();
+        assert_eq!(doc, serde_json::json!([1]));
     }
 }

@@ -7,7 +7,7 @@ use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mysql_common::binlog::events::Event;
+use mysql_common::binlog::events::{Event, EventData};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::EventStreamReader;
 use rowhook::config::Config;
@@ -21,30 +21,64 @@ fn fixture(path: &str) -> PathBuf {
     path
 }
 
+/// What decoding some binlog files gave.
+struct Decoded_ {
+    transactions: Vec<Transaction>,
+    row_errors: u64,
+}
+
 /// Feeds every event of a binlog file to a decoder; returns the transactions or the first error.
 fn decode_file(path: &PathBuf, database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Vec<Transaction>, DecodeError> {
+    decode_files(&[path.clone()], database, rules, tables).map(|d| d.transactions)
+}
+
+/// Feeds the events of several binlog files, in order, to one decoder (as a
+/// stream crossing a ROTATE would). Events inside a TRANSACTION_PAYLOAD are
+/// decompressed and fed after it, as mysql_async's stream yields them.
+fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Decoded_, DecodeError> {
     let config = Config::from_toml(&format!("[source]\nurl = \"mysql://r@h:1/{database}\"\n{rules}")).unwrap();
     let mapper = Arc::new(Mapper::new(&config.events));
-    let file_name = path.file_name().unwrap().to_string_lossy().to_string();
+    let file_name = paths[0].file_name().unwrap().to_string_lossy().to_string();
     let mut decoder = Decoder::new(mapper, database, tables, Position { file: file_name, pos: 4 });
-    let mut input = BufReader::new(std::fs::File::open(path).unwrap());
-    let mut magic = [0u8; 4];
-    input.read_exact(&mut magic).unwrap();
-    assert_eq!(&magic, b"\xfebin");
-    let mut reader = EventStreamReader::new(BinlogVersion::Version4);
     let mut out = Vec::new();
-    loop {
-        let event: Event = match reader.read(&mut input) {
-            Ok(Some(event)) => event,
-            Ok(None) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => panic!("reading {}: {e}", path.display()),
-        };
-        if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
-            out.push(t);
+    for path in paths {
+        let mut input = BufReader::new(std::fs::File::open(path).unwrap());
+        let mut magic = [0u8; 4];
+        input.read_exact(&mut magic).unwrap();
+        assert_eq!(&magic, b"\xfebin");
+        let mut reader = EventStreamReader::new(BinlogVersion::Version4);
+        loop {
+            let event: Event = match reader.read(&mut input) {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => panic!("reading {}: {e}", path.display()),
+            };
+            if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
+                out.push(t);
+            }
+            if let Ok(Some(EventData::TransactionPayloadEvent(payload))) = event.read_data() {
+                let mut inner = payload.decompressed().expect("zstd payload");
+                while let Some(event) = reader.read_decompressed(&mut inner).expect("payload event") {
+                    assert_eq!(event.header().log_pos(), 0, "events inside a payload have no position");
+                    if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
+                        out.push(t);
+                    }
+                }
+            }
         }
     }
-    Ok(out)
+    Ok(Decoded_ { transactions: out, row_errors: decoder.row_errors })
+}
+
+/// The bodies of every event, parsed.
+fn bodies(transactions: &[Transaction]) -> Vec<serde_json::Value> {
+    transactions.iter().flat_map(|t| &t.events).map(|e| serde_json::from_str(&e.body).unwrap()).collect()
+}
+
+/// The `data` of every event.
+fn data(transactions: &[Transaction]) -> Vec<serde_json::Value> {
+    bodies(transactions).into_iter().map(|b| b["data"].clone()).collect()
 }
 
 fn columns(names: &[&str], data_type: &str) -> TableSchema {
@@ -100,3 +134,135 @@ fn statement_based_dml_is_refused_not_skipped() {
     assert!(err.to_string().contains("binlog_format=ROW"), "{err}");
 }
 
+
+fn rule(event_type: &str, table: &str, operations: &str, fields: &[&str]) -> String {
+    let fields: Vec<String> = fields.iter().map(|f| format!("{f} = \"{f}\"")).collect();
+    format!("[[events]]\ntype = \"{event_type}\"\ntable = \"{table}\"\noperations = [{operations}]\nfields = {{ {} }}\n", fields.join(", "))
+}
+
+#[test]
+fn mysql8_binary_json_full_and_partial_updates() {
+    // MySQL 8.0.22, binlog_row_value_options=PARTIAL_JSON, MINIMAL row image
+    // and metadata: names from the schema. The partial updates' before image
+    // holds only the key, so they cannot be resolved: null, counted as errors.
+    let rules = rule("t.inserted", "t", "\"insert\"", &["id", "json_col", "name", "age"])
+        + &rule("t.updated", "t", "\"update\"", &["id", "json_col", "name", "age"]);
+    let tables = HashMap::from([("t".to_string(), columns(&["id", "json_col", "name", "age"], "int"))]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/json.binlog.000001")], "mysql", &rules, tables).unwrap();
+    let data = data(&decoded.transactions);
+    let people = [(1, "Joe", 24, "xxxxxxxxxx"), (2, "Sue", 32, "yyyyyyyyyy"), (3, "Pete", 40, "zzzzzzzzzz")];
+    let mut want = Vec::new();
+    for round in 0..2 {
+        for (id, name, age, filler) in people {
+            want.push(serde_json::json!({"id": id + 3 * round, "name": name, "age": age, "json_col": {"age": age, "data": filler, "name": name}}));
+        }
+    }
+    for (id, name, age, filler) in people.iter().chain(people.iter()).enumerate().map(|(k, p)| (k + 1, p.1, p.2 + 1, p.3)) {
+        want.push(serde_json::json!({"id": id, "name": name, "age": age, "json_col": {"age": age, "data": filler, "name": name}}));
+    }
+    for (name, age) in [("Joe", 26), ("Sue", 34), ("Pete", 42), ("Joe", 26), ("Sue", 34), ("Pete", 42)] {
+        // The after image of a partial update under MINIMAL images lacks the key
+        // (rowhook refuses MINIMAL at start) and the JSON cannot be resolved.
+        want.push(serde_json::json!({"id": null, "name": name, "age": age, "json_col": null}));
+    }
+    assert_eq!(data, want);
+    assert_eq!(decoded.row_errors, 6, "each unresolved partial update is counted");
+}
+
+#[test]
+fn mysql9_json_opaque_values() {
+    let rules = rule("j.inserted", "test", "\"insert\"", &["a"]);
+    let tables = HashMap::from([("test".to_string(), columns(&["a"], "json"))]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/json-opaque.binlog")], "foo", &rules, tables).unwrap();
+    let values: Vec<serde_json::Value> = data(&decoded.transactions).into_iter().map(|d| d["a"].clone()).collect();
+    // Opaque scalars as MySQL prints them: DATE/DATETIME/TIME as text,
+    // DECIMAL as a string, other types as `base64:type<N>:<data>`.
+    assert_eq!(
+        values,
+        vec![
+            serde_json::json!({"a": "base64:type15:VQ=="}),
+            serde_json::json!({"b": "2012-03-18"}),
+            serde_json::json!({"c": "2012-03-18 11:30:45.000000"}),
+            serde_json::json!({"c": "87:31:46.654321"}),
+            serde_json::json!({"d": "123.456"}),
+            serde_json::json!({"e": "9.00"}),
+            serde_json::json!({"e": [0, 1, true, false]}),
+            serde_json::json!({"e": null}),
+        ]
+    );
+    assert_eq!(decoded.row_errors, 0);
+}
+
+#[test]
+fn mysql8_invisible_columns_are_decoded_like_the_others() {
+    let rules = rule("t1.changed", "t1", "\"insert\", \"update\"", &["f1", "f2", "f3", "f4", "f5", "f6"]);
+    let tables = HashMap::from([("t1".to_string(), columns(&["f1", "f2", "f3", "f4", "f5", "f6"], "int"))]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/binlog-invisible-columns.000001")], "mysql", &rules, tables).unwrap();
+    assert_eq!(
+        data(&decoded.transactions),
+        vec![
+            serde_json::json!({"f1": 1, "f2": 2, "f3": -3, "f4": "4", "f5": "BQ==", "f6": 6000000000u64}),
+            serde_json::json!({"f1": null, "f2": null, "f3": -33, "f4": "44", "f5": "VQ==", "f6": null}),
+            serde_json::json!({"f1": 111, "f2": 222, "f3": -333, "f4": "444", "f5": "VQ==", "f6": null}),
+        ]
+    );
+}
+
+#[test]
+fn compressed_transactions_get_unique_stable_ids_and_resume_after_the_payload() {
+    // MySQL 8.0.31, GTID mode, binlog_transaction_compression=ON: two
+    // TRANSACTION_PAYLOAD events; the second holds an UPDATE and an INSERT.
+    let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let rules = rule("p.changed", "test_table_3", "\"insert\", \"update\"", &["c0"]) + &rule("b.inserted", "b", "\"insert\"", &["id"]);
+    let tables = HashMap::from([
+        ("test_table_3".to_string(), columns(&names, "int")),
+        ("b".to_string(), columns(&["id"], "int")),
+    ]);
+    let decoded = decode_files(&[fixture("mysql-binlog-connector-rust/mysql-bin.000057")], "a", &rules, tables).unwrap();
+    let with_events: Vec<&Transaction> = decoded.transactions.iter().filter(|t| !t.events.is_empty()).collect();
+    assert_eq!(with_events.len(), 2);
+    let ids: Vec<&str> = with_events.iter().flat_map(|t| &t.events).map(|e| e.id.as_str()).collect();
+    // Rows take the payload's position; rows are numbered across the payload.
+    assert_eq!(ids, ["evt_000057_457_0_1", "evt_000057_730_0_0", "evt_000057_730_1_0"]);
+    assert_eq!(data(&decoded.transactions)[1..], [serde_json::json!({"c0": 55555}), serde_json::json!({"c0": 6666})]);
+    // Each transaction resumes after its payload, never at position 0.
+    assert_eq!(with_events[0].end.pos, 651);
+    assert_eq!(with_events[1].end.pos, 1283);
+
+    let rules = rule("m.updated", "movies", "\"update\"", &["c0"]);
+    let names: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let tables = HashMap::from([("movies".to_string(), columns(&names, "int"))]);
+    let decoded = decode_files(&[fixture("mysql-binlog-connector-java/mysql-bin.compressed")], "demo", &rules, tables).unwrap();
+    let events: Vec<_> = decoded.transactions.iter().flat_map(|t| &t.events).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id, "evt_compressed_236_0_0");
+    assert_eq!(decoded.transactions.last().unwrap().end.pos, 724);
+}
+
+#[test]
+fn mariadb_gtid_state_per_domain_across_files() {
+    // Two MariaDB 11.8 servers' binlogs: domain 0 (from GTID_LIST 0-10-292196
+    // on), then domain 1; one decoder keeps the last GTID of each domain.
+    let decoded = decode_files(
+        &[fixture("mariadb-poc/domain_id_0/mariadb-repl-bin.000010"), fixture("mariadb-poc/domain_id_1/mariadb-repl-bin.000002")],
+        "sbtest-repl",
+        "",
+        HashMap::new(),
+    )
+    .unwrap();
+    let states: Vec<&str> = decoded.transactions.iter().filter_map(|t| t.gtid.as_deref()).collect();
+    assert_eq!(states.len(), decoded.transactions.len(), "every transaction carries the state");
+    assert_eq!(states[0], "0-10-292197");
+    assert!(states.contains(&"0-10-292206"));
+    assert_eq!(states.last().copied(), Some("0-10-292206,1-10-12"));
+}
+
+#[test]
+fn mariadb_gtid_state_starts_from_the_gtid_list() {
+    let decoded = decode_files(&[fixture("mariadb-poc/domain_id_0/mariadb-repl-bin.000009")], "x", "", HashMap::new()).unwrap();
+    let states: Vec<&str> = decoded.transactions.iter().filter_map(|t| t.gtid.as_deref()).collect();
+    assert!(!states.is_empty());
+    assert!(states.iter().all(|s| s.starts_with("0-10-")), "{states:?}");
+}
