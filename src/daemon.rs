@@ -46,6 +46,12 @@ pub enum RunError {
     Http(#[from] std::io::Error),
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error(
+        "the checkpoint {position} is in a binlog the server no longer has (purged? its oldest is {oldest}); \
+         events in between cannot be delivered. Choose a new start explicitly: \
+         `rowhook run --reset-position earliest` (from {oldest}) or `rowhook run --reset-position current`"
+    )]
+    PositionPurged { position: Position, oldest: String },
     #[error("the source has no binary logs: is log_bin on?")]
     NoBinlog,
     #[error("no [admin] token is set, so rowhook listens on loopback addresses only, not {0}: set ROWHOOK__ADMIN__TOKEN or [http] listen = \"127.0.0.1:8080\"")]
@@ -99,6 +105,23 @@ async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<
     position.ok_or(RunError::NoBinlog)
 }
 
+/// Refuses to start from a checkpoint whose binlog the server no longer has:
+/// reading on from elsewhere would skip events without a word.
+async fn ensure_on_server(opts: &mysql_async::Opts, position: &Position) -> Result<(), RunError> {
+    let target = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+    let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.map_err(StoreError::from)?;
+    let _ = conn.disconnect().await;
+    let files: Vec<String> = logs.iter().filter_map(|r| r.get::<String, _>(0)).collect();
+    if files.iter().any(|f| *f == position.file) {
+        return Ok(());
+    }
+    Err(RunError::PositionPurged {
+        position: position.clone(),
+        oldest: files.first().cloned().unwrap_or_else(|| "none".into()),
+    })
+}
+
 /// Runs rowhook until `shutdown` resolves or the reader stops for good.
 /// Must be called inside an actix system (actors need its runtime).
 pub async fn run(
@@ -124,7 +147,10 @@ pub async fn run(
     );
 
     let start = match (reset, store.load_checkpoint().await?) {
-        (None, Some(position)) => position,
+        (None, Some(position)) => {
+            ensure_on_server(&checked.source_opts, &position).await?;
+            position
+        }
         (reset, _) => {
             let at = reset.unwrap_or(match config.source.start {
                 StartAt::Current => ResetPosition::Current,
@@ -184,6 +210,7 @@ pub async fn run(
     };
     Reader::new(settings, start, router.clone(), status_tx, stop_rx, done_tx).start();
 
+    let metrics_for_pruner = metrics.clone();
     let mut event_types: Vec<String> = Vec::new();
     for rule in &config.events {
         if !event_types.contains(&rule.event_type) {
@@ -194,7 +221,7 @@ pub async fn run(
         reader: status_rx,
         store: store.clone(),
         router: router.clone(),
-        metrics,
+        metrics: metrics.clone(),
         admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
         event_types: Arc::new(event_types),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
@@ -203,6 +230,8 @@ pub async fn run(
     let server_handle = server.handle();
     actix_rt::spawn(server);
     tracing::info!(listen = ?config.http.listen, "rowhook running");
+
+    let pruner = actix_rt::spawn(prune_history(store.clone(), config.delivery.retention, metrics_for_pruner, stopping.clone()));
 
     let mut done_rx = done_rx;
     let reader_result = tokio::select! {
@@ -229,8 +258,39 @@ pub async fn run(
     if left > 0 {
         tracing::warn!(waves = left, "deliveries still in flight at the deadline stay pending and are sent after the next start");
     }
+    pruner.abort();
     server_handle.stop(true).await;
     drop(router);
     let _ = tokio::time::timeout(Duration::from_secs(2), store.disconnect()).await;
     reader_result.map_err(RunError::from)
 }
+
+/// Deletes finished deliveries older than `retention`, in small batches with
+/// pauses, so the history never grows forever and the pipeline never waits.
+async fn prune_history(store: Store, retention: Duration, metrics: Metrics, stopping: Arc<AtomicBool>) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(300));
+    loop {
+        tokio::time::sleep(every).await;
+        loop {
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            match store.prune_deliveries(retention, PRUNE_BATCH).await {
+                Ok(deleted) => {
+                    metrics.deliveries_pruned.inc_by(deleted);
+                    if deleted < PRUNE_BATCH {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning the delivery history failed; trying again later");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Rows deleted per pruning statement.
+const PRUNE_BATCH: u64 = 1000;

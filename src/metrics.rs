@@ -27,6 +27,7 @@ pub struct Metrics {
     pub webhooks: IntGaugeVec,
     pub webhooks_auto_disabled: IntCounterVec,
     pub admin_requests: IntCounterVec,
+    pub deliveries_pruned: IntCounter,
 }
 
 /// Outcomes of a delivery attempt, as labelled.
@@ -66,6 +67,9 @@ impl Metrics {
         )
         .expect("static metric definition");
         registry.register(Box::new(delivery_duration.clone())).expect("metric registered once");
+        let deliveries_pruned = IntCounter::new("rowhook_deliveries_pruned_total", "Finished deliveries deleted from the history after [delivery] retention.")
+            .expect("static metric definition");
+        registry.register(Box::new(deliveries_pruned.clone())).expect("metric registered once");
         #[cfg(target_os = "linux")]
         {
             let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
@@ -85,6 +89,7 @@ impl Metrics {
             webhooks: gauge_vec(&registry, "rowhook_webhooks", "Webhooks by state (active, inactive).", &["state"]),
             webhooks_auto_disabled: counter_vec(&registry, "rowhook_webhooks_auto_disabled_total", "Webhooks deactivated by rowhook (too many failures, or 410 Gone).", &["webhook_id"]),
             admin_requests: counter_vec(&registry, "rowhook_admin_requests_total", "HTTP requests by route pattern and status code.", &["route", "status"]),
+            deliveries_pruned,
             registry,
         }
     }

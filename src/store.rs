@@ -550,6 +550,18 @@ impl Store {
         Ok(conn.last_insert_id().unwrap_or(0))
     }
 
+    /// Deletes up to `limit` finished deliveries created more than `retention` ago.
+    pub async fn prune_deliveries(&self, retention: Duration, limit: u64) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') \
+             AND created_at < DATE_SUB(NOW(), INTERVAL ? SECOND) ORDER BY created_at LIMIT ?",
+            (retention.as_secs(), limit),
+        )
+        .await?;
+        Ok(conn.affected_rows())
+    }
+
     /// Pending deliveries per webhook (for /metrics).
     pub async fn pending_by_webhook(&self) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut conn = self.pool.get_conn().await?;

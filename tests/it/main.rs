@@ -4,6 +4,7 @@
 mod api;
 mod harness_selftest;
 mod migrations;
+mod outages;
 mod ops;
 mod pipeline;
 mod rowhook;

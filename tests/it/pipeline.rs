@@ -221,7 +221,7 @@ async fn recovering_receiver_gets_the_retry_and_resets_the_failure_count() {
 }
 
 /// Inserts notes `from..to` (ids) in transactions of `per_tx` rows.
-async fn write_notes(url: &str, from: u64, to: u64, per_tx: u64) {
+pub(crate) async fn write_notes(url: &str, from: u64, to: u64, per_tx: u64) {
     let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
     let mut id = from;
     while id < to {
@@ -235,7 +235,7 @@ async fn write_notes(url: &str, from: u64, to: u64, per_tx: u64) {
 }
 
 /// Every note id in `1..=n` arrived; duplicates only under the same event id.
-fn assert_all_notes(received: &[Received], n: u64) {
+pub(crate) fn assert_all_notes(received: &[Received], n: u64) {
     let mut by_id: HashMap<String, serde_json::Value> = HashMap::new();
     let mut notes = HashSet::new();
     for r in received {
@@ -251,7 +251,7 @@ fn assert_all_notes(received: &[Received], n: u64) {
     assert_eq!(by_id.len() as u64, n, "one event id per note");
 }
 
-async fn wait_for_unique(receiver: &Receiver, n: usize, timeout: Duration) -> Vec<Received> {
+pub(crate) async fn wait_for_unique(receiver: &Receiver, n: usize, timeout: Duration) -> Vec<Received> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let got = receiver.received();

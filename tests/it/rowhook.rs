@@ -20,7 +20,11 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(prefix: &str) -> TestDb {
-        let server = mariadb::shared();
+        TestDb::on(mariadb::shared(), prefix).await
+    }
+
+    /// The same on another (private) server.
+    pub async fn on(server: &mariadb::MariaDb, prefix: &str) -> TestDb {
         let name = server.fresh_database(prefix).await;
         let url = server.url(&name);
         rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
