@@ -7,10 +7,15 @@
 #  3. runs `rowhook migrate`, starts `rowhook listen` (a receiver that verifies signatures and
 #     prints each delivery), registers a webhook for it, starts `rowhook run`
 #  4. writes sample rows like the helpdesk application would and shows the deliveries
-#  5. waits until Ctrl-C, then stops everything
+#  5. prints the admin API's address, its token and curl lines to try (register another webhook)
+#  6. waits until Ctrl-C, then stops everything
 #
-# DEMO_NONINTERACTIVE=1: exit after showing the deliveries, non-zero unless at least 6 of them
-# were delivered.
+# Needs the Rust toolchain; MariaDB and curl are installed from Debian's packages when run as
+# root, otherwise the demo prints the command to run.
+#
+# DEMO_NONINTERACTIVE=1: instead of waiting, runs the printed curl line (registers a second
+# webhook through the admin API) and a new row, and exits non-zero unless all 8 deliveries were
+# delivered and verified by the receiver.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,6 +65,21 @@ trap 'exit 143' TERM
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found${2:+: $2}"; }
 
+# need_pkg COMMAND PACKAGE: installs PACKAGE from Debian's packages when COMMAND is missing and we
+# are root with apt-get; otherwise says the exact command to run.
+need_pkg() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  local cmd="apt-get update && apt-get install -y --no-install-recommends $2"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    info "$1 not found; installing it: $cmd"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" </dev/null >/dev/null \
+      || die "installing $2 failed; run: sudo $cmd"
+  else
+    die "$1 not found. Install it with:  sudo $cmd   (Debian/Ubuntu)"
+  fi
+}
+
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 USED_PORTS=" "
@@ -88,15 +108,20 @@ show_sql() { info "${DIM}$1${RESET}"; }
 # ---------------------------------------------------------------------------------------------
 step "Checking the tools the demo needs"
 CARGO=${CARGO:-cargo}
-need "$CARGO" "install Rust from https://rustup.rs"
-need curl "apt-get install curl"
-need base64 "apt-get install coreutils"
+need "$CARGO" "install Rust from https://rustup.rs (curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh)"
+need_pkg curl curl
+need_pkg base64 coreutils
 [ -f "$CONFIG" ] || die "$CONFIG not found (run the demo from a checkout of rowhook)"
 [ -f schema/helpdesk.sql ] || die "schema/helpdesk.sql not found"
 info "cargo, curl, base64: ok (MariaDB is checked by scripts/mariadb.sh)"
 
 # ---------------------------------------------------------------------------------------------
 step "Building the release binary (cargo build --release --locked)"
+if [ -x "$BIN" ]; then
+  info "rebuilding what changed since the last build"
+else
+  info "the first build compiles about 300 crates: several minutes (cargo shows its progress below)"
+fi
 "$CARGO" build --release --locked
 [ -x "$BIN" ] || die "$BIN was not built"
 
@@ -131,7 +156,7 @@ ROWHOOK__SOURCE__URL=$SOURCE_URL "$BIN" migrate --config "$CONFIG" 2>&1 | sed 's
 free_port RPORT
 SECRET="whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
 step "Starting a webhook receiver (rowhook listen on 127.0.0.1:$RPORT)"
-"$BIN" listen --secret "$SECRET" --listen "127.0.0.1:$RPORT" >"$DEMO/listen.log" 2>&1 &
+ROWHOOK_LISTEN_SECRET=$SECRET "$BIN" listen --listen "127.0.0.1:$RPORT" >"$DEMO/listen.log" 2>&1 &
 LISTEN_PID=$!
 echo "$LISTEN_PID" >"$DEMO/listen.pid"
 for _ in $(seq 100); do
@@ -150,11 +175,12 @@ sql helpdesk -e "$REGISTER"
 
 # ---------------------------------------------------------------------------------------------
 free_port HPORT
+TOKEN=demo-token-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 step "Starting rowhook (rowhook run; admin API on 127.0.0.1:$HPORT, log .demo/rowhook.log)"
 ROWHOOK__SOURCE__URL=$SOURCE_URL \
   ROWHOOK__HTTP__LISTEN=127.0.0.1:$HPORT \
   ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS=true \
-  ROWHOOK__ADMIN__TOKEN=demo-token \
+  ROWHOOK__ADMIN__TOKEN=$TOKEN \
   "$BIN" run --config "$CONFIG" >"$DEMO/rowhook.log" 2>&1 &
 ROWHOOK_PID=$!
 echo "$ROWHOOK_PID" >"$DEMO/rowhook.pid"
@@ -214,30 +240,61 @@ info "$delivered delivered (expected $EXPECTED_DELIVERIES)"
 step "What the receiver printed (.demo/listen.log)"
 sed 's/^/    /' "$DEMO/listen.log"
 
-# ---------------------------------------------------------------------------------------------
-if [ "$NONINTERACTIVE" = 1 ]; then
-  if [ "$delivered" -ge "$EXPECTED_DELIVERIES" ]; then
-    step "Demo OK: $delivered deliveries delivered"
-    exit 0
-  fi
+if [ "$delivered" -lt "$EXPECTED_DELIVERIES" ]; then
   printf '\nlast lines of .demo/rowhook.log:\n' >&2
   tail -n 30 "$DEMO/rowhook.log" >&2
   die "only $delivered of $EXPECTED_DELIVERIES deliveries have status 'delivered'"
 fi
 
-step "The demo is running"
+# ---------------------------------------------------------------------------------------------
+API=http://127.0.0.1:$HPORT
+ANOTHER_URL=http://127.0.0.1:$RPORT/another
+REGISTER_JSON="{\"url\": \"$ANOTHER_URL\", \"events\": [\"*\"], \"secret\": \"$SECRET\"}"
+step "Try it"
 cat <<INFO
-    admin API     http://127.0.0.1:$HPORT   (token: demo-token)
-                  curl -H 'Authorization: Bearer demo-token' http://127.0.0.1:$HPORT/...
-    health        curl http://127.0.0.1:$HPORT/healthz
-    rowhook log   .demo/rowhook.log
-    receiver log  .demo/listen.log   (new deliveries are shown below)
-    MariaDB       mysql://root@127.0.0.1:$PORT/helpdesk   (log .demo/mysql/error.log)
-    add rows      $MARIADB_CLIENT --no-defaults --default-character-set=utf8mb4 -h127.0.0.1 -P $PORT -uroot helpdesk \\
-                    -e "INSERT INTO threads (subject) VALUES ('Another one')"
-
-    Press Ctrl-C to stop rowhook, the receiver and MariaDB.
+    admin API     $API/api/webhooks
+    token         $TOKEN
+                    export TOKEN=$TOKEN
+    list webhooks   curl -H "Authorization: Bearer \$TOKEN" $API/api/webhooks
+    register another webhook (the secret is the demo's, so rowhook listen verifies it too;
+    leave "secret" out and rowhook generates one and shows it once):
+                    curl -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+                      -d '$REGISTER_JSON' \\
+                      $API/api/webhooks
+    add a row       $MARIADB_CLIENT --no-defaults -h127.0.0.1 -P $PORT -uroot helpdesk \\
+                      -e "INSERT INTO threads (subject) VALUES ('Another one')"
+    metrics         curl $API/metrics
+    health          curl $API/healthz   curl $API/readyz
+    logs            .demo/rowhook.log (rowhook), .demo/listen.log (the receiver)
+    MariaDB         mysql://root@127.0.0.1:$PORT/helpdesk   (log .demo/mysql/error.log)
 INFO
+
+if [ "$NONINTERACTIVE" = 1 ]; then
+  # Run what was just printed: the curl line registers a webhook, a new row reaches both.
+  step "Checking the lines above"
+  status=$(curl -sS -o "$DEMO/register.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d "$REGISTER_JSON" "$API/api/webhooks") || status=000
+  [ "$status" = 201 ] || die "registering a webhook answered $status: $(cat "$DEMO/register.json" 2>/dev/null)"
+  answer=$(tr -d '\n' <"$DEMO/register.json")
+  answer=${answer//"$SECRET"/whsec_…}
+  info "POST /api/webhooks: 201 ${answer:0:160}"
+  sleep 1.5 # rowhook picks up the new webhook within a second
+  sql helpdesk -e "INSERT INTO threads (subject) VALUES ('Another one')"
+  want=$((EXPECTED_DELIVERIES + 2))
+  for _ in $(seq 40); do
+    delivered=$(sql_value "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'delivered'" 2>/dev/null || echo 0)
+    [ "${delivered:-0}" -ge "$want" ] && break
+    sleep 0.5
+  done
+  [ "$delivered" -ge "$want" ] || die "after the new row, $delivered of $want deliveries have status 'delivered' (log: .demo/rowhook.log)"
+  verified=$(grep -c -- '^--- thread.created .*signatures OK' "$DEMO/listen.log" || true)
+  [ "$verified" -ge 3 ] || die "rowhook listen verified $verified thread.created deliveries, expected 3 (.demo/listen.log)"
+  info "the new thread reached both webhooks: $delivered deliveries delivered"
+  step "Demo OK"
+  exit 0
+fi
+
+step "The demo is running: new deliveries are shown below. Ctrl-C stops rowhook, the receiver and MariaDB."
 printf '\n'
 tail -n 0 -f "$DEMO/listen.log" &
 TAIL_PID=$!
