@@ -47,7 +47,7 @@ fn text(output: &Output) -> String {
 
 /// The value of `Key=` in the unit (the last one wins, as in systemd).
 fn unit_value<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
-    unit.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=')).last().map(str::trim)
+    unit.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=')).next_back().map(str::trim)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ fn dockerfile_builds_like_make_build_and_runs_as_a_non_root_user() {
     assert!(stages.len() >= 2, "multi-stage: build, then a small runtime image");
     let runtime = stages.last().unwrap();
     assert!(runtime.contains("COPY --from="), "the runtime stage copies only the binary from the build stage");
-    let user = runtime.lines().filter_map(|l| l.strip_prefix("USER ")).last().expect("USER in the runtime stage").trim();
+    let user = runtime.lines().filter_map(|l| l.strip_prefix("USER ")).next_back().expect("USER in the runtime stage").trim();
     assert!(!["root", "0", "0:0"].contains(&user), "runs as a non-root user, not {user}");
     assert!(runtime.contains("EXPOSE 8080"));
     assert!(runtime.contains("HEALTHCHECK") && runtime.contains("/healthz"));

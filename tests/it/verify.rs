@@ -25,7 +25,7 @@ fn signed_headers(secret: &str, id: &str, timestamp: i64, body: &str) -> Vec<(St
         ("x-webhook-event".into(), "thread.created".into()),
         ("webhook-id".into(), id.into()),
         ("webhook-timestamp".into(), timestamp.to_string()),
-        ("webhook-signature".into(), signing::standard_signature_header(&[key.clone()], id, timestamp, body.as_bytes())),
+        ("webhook-signature".into(), signing::standard_signature_header(std::slice::from_ref(&key), id, timestamp, body.as_bytes())),
         ("x-webhook-signature".into(), signing::seed_signature(&key, body.as_bytes())),
     ]
 }
