@@ -135,8 +135,11 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // Read a bounded prefix of the answer; the rest is dropped with the connection.
+        // A 2xx whose answer does not finish (cut off, or still arriving at
+        // the timeout, which covers the whole attempt) is a failed attempt.
         let mut body = Vec::new();
         let mut error = None;
+        let mut result = AttemptResult::Status(status);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -149,12 +152,15 @@ impl Sender {
                 Ok(None) => break,
                 Err(e) => {
                     error = Some(format!("reading the response: {}", describe(&e)));
+                    if crate::retry::is_success(status) {
+                        result = if e.is_timeout() { AttemptResult::Timeout } else { AttemptResult::Connect };
+                    }
                     break;
                 }
             }
         }
         Attempt {
-            result: AttemptResult::Status(status),
+            result,
             response_status: Some(status),
             response_body: Some(String::from_utf8_lossy(&body).into_owned()),
             error,

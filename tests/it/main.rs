@@ -2,6 +2,7 @@
 //! a database per test), real HTTP receivers on ephemeral ports.
 
 mod api;
+mod faults;
 mod harness_selftest;
 mod migrations;
 mod outages;
