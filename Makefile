@@ -2,6 +2,8 @@
 #
 #   make test        run every test (unit + integration; the integration tests start their own
 #                    private MariaDB, so mariadbd must be installed)
+#   make test-faults the full-size fault tests and benchmarks (`make test` runs smaller ones):
+#                    release build, figures printed (peak RSS, drain rate); minutes, not seconds
 #   make demo        build, start a private MariaDB in ./.demo, run rowhook against it and show
 #                    webhook deliveries (scripts/demo.sh; Ctrl-C stops everything)
 #   make build       release build
@@ -16,10 +18,10 @@ TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: test check-mariadb demo build fmt fmt-check lint clean-demo help
+.PHONY: test test-faults check-mariadb demo build fmt fmt-check lint clean-demo help
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 check-mariadb:
 	@if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || [ -x /usr/local/sbin/mariadbd ]; then \
@@ -32,6 +34,10 @@ check-mariadb:
 
 test: check-mariadb
 	$(CARGO) test --locked --no-fail-fast $(TEST_ARGS)
+
+# The #[ignore]d tests whose path contains "faults", one at a time (each measures itself).
+test-faults: check-mariadb
+	$(CARGO) test --release --locked --test it -- --ignored --nocapture --test-threads=1 faults
 
 demo:
 	bash scripts/demo.sh
