@@ -146,9 +146,15 @@ pub async fn run(
         "source checked"
     );
 
+    // On MariaDB, a checkpoint's GTID state wins over its file/pos (see the
+    // reader): the file need not exist on this server (after a failover).
+    let mut start_gtid = None;
     let start = match (reset, store.load_checkpoint().await?) {
         (None, Some(position)) => {
-            ensure_on_server(&checked.source_opts, &position).await?;
+            start_gtid = store.load_checkpoint_gtid().await?.filter(|_| checked.server.is_mariadb);
+            if start_gtid.is_none() {
+                ensure_on_server(&checked.source_opts, &position).await?;
+            }
             position
         }
         (reset, _) => {
@@ -207,6 +213,7 @@ pub async fn run(
         tables: checked.tables,
         webhooks_table,
         metrics: metrics.clone(),
+        start_gtid,
     };
     Reader::new(settings, start, router.clone(), status_tx, stop_rx, done_tx).start();
 

@@ -199,6 +199,15 @@ impl Store {
         Ok(row.map(|(file, pos)| Position { file, pos }))
     }
 
+    /// The GTID state saved with the checkpoint (MariaDB: `domain-server-sequence`
+    /// per domain, comma-separated), when there is one.
+    pub async fn load_checkpoint_gtid(&self) -> Result<Option<String>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<Option<String>> =
+            conn.exec_first("SELECT gtid FROM rowhook_checkpoints WHERE name = ?", (CHECKPOINT_NAME,)).await?;
+        Ok(row.flatten().filter(|g| !g.trim().is_empty()))
+    }
+
     pub async fn save_checkpoint(&self, position: &Position, gtid: Option<&str>) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
         upsert_checkpoint(&mut conn, position, gtid).await

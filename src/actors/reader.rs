@@ -6,6 +6,12 @@
 //! It waits for the router to store each batch before reading on, so a slow
 //! state database slows the reader instead of filling memory.
 //!
+//! On MariaDB, once a GTID state is known (from the checkpoint, or computed
+//! with `BINLOG_GTID_POS` at the first file/pos connect), every connection
+//! resumes from it (`@slave_connect_state`), so rowhook follows a failover to
+//! a server whose binlog files are numbered differently; file and position
+//! are the fallback. Event ids still come from the file/pos the server sends.
+//!
 //! Failures are split: a lost connection, a dead (silent) server or an
 //! unreachable state database are transient, retried with backoff from the
 //! last stored position; a purged position or undecodable data are definite
@@ -53,6 +59,8 @@ pub struct ReaderSettings {
     pub is_mariadb: bool,
     pub mapper: Arc<Mapper>,
     pub tables: HashMap<String, TableSchema>,
+    /// The GTID state to resume from (MariaDB), from the checkpoint.
+    pub start_gtid: Option<String>,
     /// `(database, table)` of rowhook's webhooks table when it is in the source.
     pub webhooks_table: Option<(String, String)>,
     pub metrics: Metrics,
@@ -122,8 +130,9 @@ async fn read_forever(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ReaderError> {
     let mut backoff = Duration::from_millis(500);
+    let mut gtid = settings.start_gtid.clone().filter(|_| settings.is_mariadb);
     loop {
-        match session(&settings, &mut position, &router, &status, &mut shutdown, &mut backoff).await {
+        match session(&settings, &mut position, &mut gtid, &router, &status, &mut shutdown, &mut backoff).await {
             Ok(()) => return Ok(()),
             Err(SessionError::Definite(e)) => {
                 settings.metrics.reader_connected.set(0);
@@ -156,9 +165,11 @@ fn transient(e: impl std::fmt::Display) -> SessionError {
 }
 
 /// One connection's worth of reading. Returns Ok on shutdown.
+#[allow(clippy::too_many_arguments)]
 async fn session(
     settings: &ReaderSettings,
     position: &mut Position,
+    gtid: &mut Option<String>,
     router: &Addr<Router>,
     status: &watch::Sender<ReaderStatus>,
     shutdown: &mut watch::Receiver<bool>,
@@ -173,15 +184,42 @@ async fn session(
     conn.query_drop(format!("SET @master_heartbeat_period = {heartbeat_ns}")).await.map_err(transient)?;
     let mut info_conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
 
-    let request = BinlogStreamRequest::new(settings.server_id)
-        .with_filename(position.file.as_bytes())
-        .with_pos(position.pos);
+    // MariaDB: resume by GTID when the state is known, else learn the state at the file/pos.
+    let resume_gtid = gtid.clone().filter(|g| is_gtid_state(g));
+    let request = match &resume_gtid {
+        Some(state) => {
+            for sql in [
+                format!("SET @slave_connect_state = '{state}'"),
+                "SET @slave_gtid_strict_mode = 0".to_string(),
+                "SET @slave_gtid_ignore_duplicates = 0".to_string(),
+            ] {
+                conn.query_drop(sql).await.map_err(transient)?;
+            }
+            BinlogStreamRequest::new(settings.server_id)
+        }
+        None => BinlogStreamRequest::new(settings.server_id).with_filename(position.file.as_bytes()).with_pos(position.pos),
+    };
+    let known_state = match &resume_gtid {
+        Some(state) => Some(state.clone()),
+        None if settings.is_mariadb => info_conn
+            .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (&position.file, position.pos))
+            .await
+            .ok()
+            .flatten()
+            .flatten(),
+        None => None,
+    };
     let mut stream = conn.get_binlog_stream(request).await.map_err(|e| classify(e, position))?;
-    let mut decoder = Decoder::new(settings.mapper.clone(), &settings.database, settings.tables.clone(), position.clone());
+    // By GTID, the server names the file in its first ROTATE.
+    let stream_start = if resume_gtid.is_some() { Position { file: String::new(), pos: 4 } } else { position.clone() };
+    let mut decoder = Decoder::new(settings.mapper.clone(), &settings.database, settings.tables.clone(), stream_start);
+    if let Some(state) = &known_state {
+        decoder.set_gtid_state(state);
+    }
     if let Some((db, table)) = &settings.webhooks_table {
         decoder.watch_webhooks(db, table);
     }
-    tracing::info!(position = %position, "reading the binlog");
+    tracing::info!(position = %position, gtid = ?resume_gtid, "reading the binlog");
     let m = &settings.metrics;
     m.reader_connected.set(1);
     // Counters by raw event type, looked up once each rather than per event.
@@ -209,7 +247,7 @@ async fn session(
             match stream.next().now_or_never() {
                 Some(next) => next,
                 None => {
-                    flush(router, &mut batch, position, status, shutdown).await?;
+                    flush(router, &mut batch, position, gtid, status, shutdown).await?;
                     record_checkpoint(m, position);
                     batch_events = 0;
                     continue;
@@ -238,7 +276,7 @@ async fn session(
                 batch_events += transaction.events.len();
                 batch.push(transaction);
                 if batch.len() >= MAX_BATCH_TRANSACTIONS || batch_events >= MAX_BATCH_EVENTS {
-                    flush(router, &mut batch, position, status, shutdown).await?;
+                    flush(router, &mut batch, position, gtid, status, shutdown).await?;
                     record_checkpoint(m, position);
                     batch_events = 0;
                 }
@@ -264,10 +302,12 @@ async fn flush(
     router: &Addr<Router>,
     batch: &mut Vec<Transaction>,
     position: &mut Position,
+    gtid: &mut Option<String>,
     status: &watch::Sender<ReaderStatus>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let Some(end) = batch.last().map(|t| t.end.clone()) else { return Ok(()) };
+    let end_gtid = batch.last().and_then(|t| t.gtid.clone());
     let transactions = Arc::new(std::mem::take(batch));
     let mut wait = Duration::from_millis(200);
     loop {
@@ -285,6 +325,9 @@ async fn flush(
         }
     }
     *position = end;
+    if end_gtid.is_some() {
+        *gtid = end_gtid;
+    }
     status.send_modify(|s| s.position = position.clone());
     Ok(())
 }
@@ -321,6 +364,11 @@ fn event_type_name(raw: u8) -> String {
             Err(_) => format!("UNKNOWN_{raw}"),
         },
     }
+}
+
+/// `0-1-42,1-1-7`: only digits, dashes and commas (it goes into a SET statement).
+fn is_gtid_state(state: &str) -> bool {
+    !state.is_empty() && state.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ',')
 }
 
 fn classify(e: mysql_async::Error, position: &Position) -> SessionError {

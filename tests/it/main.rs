@@ -3,6 +3,7 @@
 
 mod api;
 mod faults;
+mod gtid;
 mod harness_selftest;
 mod migrations;
 mod outages;
