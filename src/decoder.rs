@@ -103,6 +103,8 @@ pub enum DecodeError {
     Compressed { event_type: u8, position: Position },
     #[error("row of `{table}` at {position} has {found} columns but the schema known to rowhook has {expected}: log binlog_row_metadata=FULL or restart rowhook after the schema change")]
     ColumnCountMismatch { table: String, position: Position, found: usize, expected: usize },
+    #[error("row of `{table}` at {position} has only {found} of its {expected} columns (binlog_row_image MINIMAL or NOBLOB): rowhook needs full row images; run SET GLOBAL binlog_row_image = 'FULL', put binlog_row_image=FULL in the server's config, and make sure no session sets it otherwise")]
+    PartialRowImage { table: String, position: Position, found: usize, expected: usize },
     #[error("rows event for unknown table id {table_id} at {position}: the stream did not start at a transaction boundary")]
     MissingTableMap { table_id: u64, position: Position },
 }
@@ -441,6 +443,16 @@ impl Decoder {
         let count = usize::try_from(tme.columns_count()).unwrap_or(0);
         let before_columns = present_columns(rows.columns_before_image().map(|b| b.iter_ones()), count);
         let after_columns = present_columns(rows.columns_after_image().map(|b| b.iter_ones()), count);
+        // A partial image (MINIMAL, NOBLOB) would deliver wrong nulls and
+        // miss changes: refuse it, as at start, rather than guess.
+        let images = match operation {
+            Operation::Insert => [&after_columns, &after_columns],
+            Operation::Delete => [&before_columns, &before_columns],
+            Operation::Update => [&before_columns, &after_columns],
+        };
+        if let Some(found) = images.iter().map(|c| c.len()).find(|&n| n < count) {
+            return Err(DecodeError::PartialRowImage { table: table.to_string(), position: event_start.clone(), found, expected: count });
+        }
         let (mut before_layout, mut after_layout): (Option<Layout>, Option<Layout>) = (None, None);
         let rows_before = self.rows_seen;
         // Inside a transaction payload, rows are numbered across the payload.

@@ -141,15 +141,29 @@ fn rule(event_type: &str, table: &str, operations: &str, fields: &[&str]) -> Str
 }
 
 #[test]
-fn mysql8_binary_json_full_and_partial_updates() {
-    // MySQL 8.0.22, binlog_row_value_options=PARTIAL_JSON, MINIMAL row image
-    // and metadata: names from the schema. The partial updates' before image
-    // holds only the key, so they cannot be resolved: null, counted as errors.
+fn mysql8_binary_json_and_partial_updates_under_minimal_images() {
+    // MySQL 8.0.22, binlog_row_value_options=PARTIAL_JSON, MINIMAL metadata
+    // (names from the schema). Inserts and full updates decode to the exact
+    // documents; the PARTIAL_UPDATE_ROWS event was logged with
+    // binlog_row_image=MINIMAL (the before image holds only the key), which
+    // rowhook refuses in the stream as it does at start.
     let rules = rule("t.inserted", "t", "\"insert\"", &["id", "json_col", "name", "age"])
         + &rule("t.updated", "t", "\"update\"", &["id", "json_col", "name", "age"]);
-    let tables = HashMap::from([("t".to_string(), columns(&["id", "json_col", "name", "age"], "int"))]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/json.binlog.000001")], "mysql", &rules, tables).unwrap();
-    let data = data(&decoded.transactions);
+    let tables = || HashMap::from([("t".to_string(), columns(&["id", "json_col", "name", "age"], "int"))]);
+    let err = decode_files(&[fixture("rust_mysql_common/json.binlog.000001")], "mysql", &rules, tables()).err().expect("refused");
+    assert!(
+        matches!(&err, DecodeError::PartialRowImage { position, found: 1, expected: 4, .. } if position.pos == 3750),
+        "{err}"
+    );
+    assert!(err.to_string().contains("binlog_row_image = 'FULL'"), "{err}");
+
+    // Everything before the partial update: read the file only that far.
+    let path = fixture("rust_mysql_common/json.binlog.000001");
+    let bytes = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("json.binlog.000001");
+    std::fs::write(&head, &bytes[..3606]).unwrap();
+    let decoded = decode_files(&[head], "mysql", &rules, tables()).unwrap();
     let people = [(1, "Joe", 24, "xxxxxxxxxx"), (2, "Sue", 32, "yyyyyyyyyy"), (3, "Pete", 40, "zzzzzzzzzz")];
     let mut want = Vec::new();
     for round in 0..2 {
@@ -157,16 +171,12 @@ fn mysql8_binary_json_full_and_partial_updates() {
             want.push(serde_json::json!({"id": id + 3 * round, "name": name, "age": age, "json_col": {"age": age, "data": filler, "name": name}}));
         }
     }
-    for (id, name, age, filler) in people.iter().chain(people.iter()).enumerate().map(|(k, p)| (k + 1, p.1, p.2 + 1, p.3)) {
-        want.push(serde_json::json!({"id": id, "name": name, "age": age, "json_col": {"age": age, "data": filler, "name": name}}));
+    for (k, (_, name, age, filler)) in people.iter().chain(people.iter()).enumerate() {
+        let age = age + 1;
+        want.push(serde_json::json!({"id": k + 1, "name": name, "age": age, "json_col": {"age": age, "data": filler, "name": name}}));
     }
-    for (name, age) in [("Joe", 26), ("Sue", 34), ("Pete", 42), ("Joe", 26), ("Sue", 34), ("Pete", 42)] {
-        // The after image of a partial update under MINIMAL images lacks the key
-        // (rowhook refuses MINIMAL at start) and the JSON cannot be resolved.
-        want.push(serde_json::json!({"id": null, "name": name, "age": age, "json_col": null}));
-    }
-    assert_eq!(data, want);
-    assert_eq!(decoded.row_errors, 6, "each unresolved partial update is counted");
+    assert_eq!(data(&decoded.transactions), want);
+    assert_eq!(decoded.row_errors, 0);
 }
 
 #[test]
@@ -265,4 +275,39 @@ fn mariadb_gtid_state_starts_from_the_gtid_list() {
     let states: Vec<&str> = decoded.transactions.iter().filter_map(|t| t.gtid.as_deref()).collect();
     assert!(!states.is_empty());
     assert!(states.iter().all(|s| s.starts_with("0-10-")), "{states:?}");
+}
+
+#[test]
+fn mysql8_time_beyond_24_hours_and_negative() {
+    let rules = rule("t.inserted", "t", "\"insert\"", &["c"]);
+    let tables = HashMap::from([("t".to_string(), columns(&["c"], "time"))]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/time_issue.000001")], "noria", &rules, tables).unwrap();
+    assert_eq!(data(&decoded.transactions), [serde_json::json!({"c": "-507:48:27"})]);
+}
+
+#[test]
+fn mysql8_bit_columns_as_numbers() {
+    let rules = rule("foo.inserted", "foo", "\"insert\"", &["a", "b", "c"]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/mysql_type_bit.000001")], "mysql", &rules, HashMap::new()).unwrap();
+    assert_eq!(data(&decoded.transactions), [serde_json::json!({"a": 4, "b": "foo", "c": 32})]);
+}
+
+#[test]
+fn mysql8_enum_and_set_strings_from_full_metadata() {
+    // No schema given: names, ENUM and SET values and charsets all come from the table map.
+    let rules = rule("t.changed", "t", "\"insert\", \"update\", \"delete\"", &["f1", "f2", "f3", "f4", "f5"]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/mysql-enum-string-set.000001")], "mysql", &rules, HashMap::new()).unwrap();
+    let data = data(&decoded.transactions);
+    let pick: Vec<serde_json::Value> = data.iter().map(|d| serde_json::json!([d["f1"].as_str().map(str::len), d["f2"].as_str().map(|s| &s[..s.len().min(8)]), d["f3"], d["f4"]])).collect();
+    assert_eq!(
+        pick,
+        [
+            serde_json::json!([100, "01234567", "var1", ["one", "three"]]),
+            serde_json::json!([6, "field_2", "variant2", ["two", "four"]]),
+            serde_json::json!([6, "field_2", "variant2", ["two", "four"]]),
+        ]
+    );
+    assert_eq!(data[0]["f1"], "0123456789".repeat(10));
+    assert_eq!(data[1]["f1"], "field1");
+    assert_eq!(data[1]["f2"], "field_2");
 }

@@ -9,6 +9,7 @@ mod migrations;
 mod outages;
 mod ops;
 mod pipeline;
+mod refusals;
 mod rowhook;
 mod startup;
 mod support;
