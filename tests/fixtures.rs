@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mysql_common::binlog::events::{Event, EventData};
@@ -22,20 +22,20 @@ fn fixture(path: &str) -> PathBuf {
 }
 
 /// What decoding some binlog files gave.
-struct Decoded_ {
+struct Decoding {
     transactions: Vec<Transaction>,
     row_errors: u64,
 }
 
 /// Feeds every event of a binlog file to a decoder; returns the transactions or the first error.
-fn decode_file(path: &PathBuf, database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Vec<Transaction>, DecodeError> {
-    decode_files(&[path.clone()], database, rules, tables).map(|d| d.transactions)
+fn decode_file(path: &Path, database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Vec<Transaction>, DecodeError> {
+    decode_files(&[path.to_path_buf()], database, rules, tables).map(|d| d.transactions)
 }
 
 /// Feeds the events of several binlog files, in order, to one decoder (as a
 /// stream crossing a ROTATE would). Events inside a TRANSACTION_PAYLOAD are
 /// decompressed and fed after it, as mysql_async's stream yields them.
-fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Decoded_, DecodeError> {
+fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Decoding, DecodeError> {
     let config = Config::from_toml(&format!("[source]\nurl = \"mysql://r@h:1/{database}\"\n{rules}")).unwrap();
     let mapper = Arc::new(Mapper::new(&config.events));
     let file_name = paths[0].file_name().unwrap().to_string_lossy().to_string();
@@ -68,7 +68,7 @@ fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<
             }
         }
     }
-    Ok(Decoded_ { transactions: out, row_errors: decoder.row_errors })
+    Ok(Decoding { transactions: out, row_errors: decoder.row_errors })
 }
 
 /// The bodies of every event, parsed.
