@@ -584,6 +584,7 @@ impl Layout {
                 ColumnType::MYSQL_TYPE_BIT => ColumnKind::Bit,
                 ColumnType::MYSQL_TYPE_JSON => ColumnKind::Json,
                 ColumnType::MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry,
+                ColumnType::MYSQL_TYPE_VECTOR => ColumnKind::Vector,
                 ColumnType::MYSQL_TYPE_ENUM => {
                     let values = enums.get(enum_i).cloned().or_else(|| info.and_then(|(p, _)| schema?.enum_values(p)));
                     enum_i += 1;
@@ -672,14 +673,16 @@ fn present_columns(ones: Option<impl Iterator<Item = usize>>, count: usize) -> V
 
 /// The collation id of every column of a table map (0: not a text column or
 /// not logged). mysql_common assigns the logged charsets to CHAR, VARCHAR and
-/// BLOB columns only, as MySQL does; MariaDB also logs one (binary) for
-/// GEOMETRY columns, which would shift every text column after one.
+/// BLOB columns only; MySQL 9 also logs one (binary) for VECTOR columns and
+/// MariaDB for GEOMETRY columns, which would shift every text column after one.
 fn column_collations(tme: &TableMapEvent<'_>, is_mariadb: bool) -> Vec<u16> {
     let count = usize::try_from(tme.columns_count()).unwrap_or(0);
     let mut out = vec![0u16; count];
     let text_columns: Vec<usize> = (0..count)
         .filter(|&i| match tme.get_column_type(i) {
-            Ok(Some(t)) => t.is_character_type() || (is_mariadb && t == ColumnType::MYSQL_TYPE_GEOMETRY),
+            Ok(Some(t)) => {
+                t.is_character_type() || t == ColumnType::MYSQL_TYPE_VECTOR || (is_mariadb && t == ColumnType::MYSQL_TYPE_GEOMETRY)
+            }
             _ => false,
         })
         .collect();

@@ -24,6 +24,7 @@
 //! | JSON | the JSON value itself |
 //! | ENUM | its string; SET: array of strings; BIT: number |
 //! | GEOMETRY | lowercase hex of the WKB (without MySQL's 4-byte SRID prefix) |
+//! | VECTOR | array of numbers |
 //!
 //! Fractions of seconds are printed with six digits when not zero and left
 //! out when zero, whatever the column's precision.
@@ -110,7 +111,9 @@ pub enum ColumnKind {
     Set(Arc<[String]>),
     /// GEOMETRY: hex of the WKB.
     Geometry,
-    /// Anything else (VECTOR): base64 of the raw bytes.
+    /// MySQL 9 VECTOR: little-endian f32s, as an array of numbers.
+    Vector,
+    /// Anything else: base64 of the raw bytes.
     Other,
 }
 
@@ -380,7 +383,16 @@ fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
             let wkb = bytes.get(4..).unwrap_or_default();
             Json::String(wkb.iter().map(|b| format!("{b:02x}")).collect())
         }
-        ColumnKind::Binary { .. } | ColumnKind::Other | ColumnKind::Enum(_) => {
+        ColumnKind::Vector if bytes.len() % 4 == 0 => Json::Array(
+            bytes
+                .chunks_exact(4)
+                .map(|c| {
+                    let f = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    f.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)
+                })
+                .collect(),
+        ),
+        ColumnKind::Binary { .. } | ColumnKind::Other | ColumnKind::Enum(_) | ColumnKind::Vector => {
             Json::String(base64::engine::general_purpose::STANDARD.encode(bytes))
         }
         // Values whose storage form is bytes but whose kind says otherwise
@@ -511,6 +523,9 @@ mod tests {
         assert_eq!(v(Value::Bytes(vec![1]), ColumnKind::Binary { pad_to: Some(3) }), "AQAA");
         assert_eq!(v(Value::Bytes(vec![0, 0, 0, 0, 1, 2]), ColumnKind::Geometry), "0102");
         assert_eq!(v(Value::Bytes(vec![1]), ColumnKind::Geometry), "");
+        let vector: Vec<u8> = [1.5f32, -0.1].iter().flat_map(|f| f.to_le_bytes()).collect();
+        assert_eq!(v(Value::Bytes(vector), ColumnKind::Vector), serde_json::json!([1.5, -0.1]));
+        assert_eq!(v(Value::Bytes(vec![1, 2, 3]), ColumnKind::Vector), "AQID");
         let offset = Some(Arc::from("+02:00"));
         assert_eq!(v(Value::Date(2024, 1, 2, 3, 4, 5, 0), ColumnKind::DateTime { offset }), "2024-01-02T03:04:05+02:00");
     }

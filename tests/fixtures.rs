@@ -311,3 +311,49 @@ fn mysql8_enum_and_set_strings_from_full_metadata() {
     assert_eq!(data[1]["f1"], "field1");
     assert_eq!(data[1]["f2"], "field_2");
 }
+
+#[test]
+fn mysql8_transaction_compression_single_payload() {
+    let rules = rule("tb1.inserted", "tb1", "\"insert\"", &["id"]);
+    let tables = HashMap::from([("tb1".to_string(), columns(&["id"], "int"))]);
+    let transactions = decode_file(&fixture("rust_mysql_common/transaction_compression.000001"), "test", &rules, tables).unwrap();
+    let events: Vec<_> = transactions.iter().flat_map(|t| &t.events).collect();
+    assert_eq!(events.len(), 1);
+    let payload_at: Vec<&str> = events[0].id.split('_').collect();
+    assert_eq!(payload_at[0..2], ["evt", "000001"]);
+    assert_ne!(payload_at[2], "0", "the payload's position, not the inner event's 0: {}", events[0].id);
+    assert_eq!(data(&transactions), [serde_json::json!({"id": 1})]);
+    let end = &transactions.iter().find(|t| !t.events.is_empty()).unwrap().end;
+    assert!(end.pos > payload_at[2].parse::<u64>().unwrap(), "resumes after the payload");
+}
+
+#[test]
+fn a_minimal_row_image_of_a_mapped_table_is_refused() {
+    // MySQL 8.0.40, binlog_row_image=MINIMAL: the insert logs 3 of 5 columns.
+    let rules = rule("t1.inserted", "t1", "\"insert\"", &["a"]);
+    let tables = HashMap::from([("t1".to_string(), columns(&["a", "b", "c", "d", "e"], "int"))]);
+    let err = decode_file(&fixture("rust_mysql_common/minimal_row_metadata.000001"), "noria", &rules, tables).unwrap_err();
+    assert!(matches!(err, DecodeError::PartialRowImage { found: 3, expected: 5, .. }), "{err}");
+    // Unmapped, the same rows are never parsed.
+    assert!(decode_file(&fixture("rust_mysql_common/minimal_row_metadata.000001"), "noria", "", HashMap::new()).is_ok());
+}
+
+#[test]
+fn mysql9_vectors_as_arrays_of_numbers() {
+    let rules = rule("bar.changed", "bar", "\"insert\", \"delete\"", &["id", "vector_column", "foo", "vector_column2"]);
+    let decoded = decode_files(&[fixture("rust_mysql_common/vector.binlog")], "dtb", &rules, HashMap::new()).unwrap();
+    let data = data(&decoded.transactions);
+    assert!(!data.is_empty());
+    for row in &data {
+        assert_eq!(row["vector_column"].as_array().map(Vec::len), Some(2), "{row}");
+        assert_eq!(row["vector_column2"].as_array().map(Vec::len), Some(4), "{row}");
+        assert!(row["vector_column"].as_array().unwrap().iter().all(serde_json::Value::is_number), "{row}");
+    }
+    assert_eq!(
+        data[..2],
+        [
+            serde_json::json!({"id": 1, "vector_column": [1.1, 2.2], "foo": null, "vector_column2": [1.1, 2.2, 3.3, 4.4]}),
+            serde_json::json!({"id": 2, "vector_column": [1.01, -1.01], "foo": "bar", "vector_column2": [42.0, 43.0, 44.0, 45.0]}),
+        ]
+    );
+}
