@@ -66,6 +66,28 @@ pub struct SourceConfig {
     /// periods means the connection is dead.
     #[serde(default = "default_heartbeat", with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// The UTC offset the application writes DATETIME values in (`"+02:00"`,
+    /// `"-05:30"`, `"Z"`). Set, DATETIME values carry it
+    /// (`2024-01-02T03:04:05+02:00`); unset, they have no offset. One fixed
+    /// offset: zones with daylight saving time cannot be expressed.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+/// `Z` or `+HH:MM` / `-HH:MM` (hours up to 14).
+fn is_utc_offset(zone: &str) -> bool {
+    if zone == "Z" {
+        return true;
+    }
+    let b = zone.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    b.len() == 6
+        && matches!(b[0], b'+' | b'-')
+        && digits(1..3)
+        && b[3] == b':'
+        && digits(4..6)
+        && zone[1..3].parse::<u8>().is_ok_and(|h| h <= 14)
+        && zone[4..6].parse::<u8>().is_ok_and(|m| m < 60)
 }
 
 fn default_server_id() -> u32 {
@@ -345,6 +367,11 @@ impl Config {
         if self.source.server_id == 0 {
             return Err(invalid("source.server_id", "must be a non-zero id unique among the source's replicas"));
         }
+        if let Some(zone) = &self.source.time_zone {
+            if !is_utc_offset(zone) {
+                return Err(invalid("source.time_zone", "must be a UTC offset such as \"+02:00\", \"-05:30\" or \"Z\""));
+            }
+        }
         if self.source.heartbeat < Duration::from_millis(100) {
             return Err(invalid("source.heartbeat", "must be at least 100ms"));
         }
@@ -433,6 +460,18 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
         assert_eq!(c.source.start, StartAt::Current);
         assert_eq!(c.state_url(), "mysql://root@127.0.0.1:3306/helpdesk");
         assert!(!c.delivery.allow_private_targets);
+    }
+
+    #[test]
+    fn source_time_zone_is_a_fixed_offset() {
+        let with = |zone: &str| Config::from_toml(&format!("[source]\nurl = \"mysql://r@h:1/db\"\ntime_zone = \"{zone}\"\n"));
+        assert_eq!(with("+02:00").unwrap().source.time_zone.as_deref(), Some("+02:00"));
+        assert!(with("Z").is_ok() && with("-05:30").is_ok() && with("+14:00").is_ok());
+        for bad in ["Europe/Paris", "+2:00", "+15:00", "+02:60", "02:00", ""] {
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains("source.time_zone"), "{bad}: {err}");
+        }
+        assert_eq!(Config::from_toml(MINIMAL).unwrap().source.time_zone, None);
     }
 
     #[test]

@@ -214,6 +214,7 @@ pub async fn run(
         webhooks_table,
         metrics: metrics.clone(),
         start_gtid,
+        datetime_offset: config.source.time_zone.clone(),
     };
     Reader::new(settings, start, router.clone(), status_tx, stop_rx, done_tx).start();
 

@@ -14,7 +14,7 @@
 //! | DECIMAL | string, exact (`"12.50"`) |
 //! | FLOAT, DOUBLE | number, shortest form that reads back the same (NaN, infinities: null) |
 //! | DATE | `"YYYY-MM-DD"` |
-//! | DATETIME | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"`, no offset (an offset only when the decoder is given one) |
+//! | DATETIME | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"`, with the `[source] time_zone` offset when set |
 //! | TIMESTAMP | `"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"` (an instant, UTC) |
 //! | TIME | `"[-]HH:MM:SS[.ffffff]"`, hours beyond 24 kept |
 //! | YEAR | number |

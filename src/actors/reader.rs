@@ -61,6 +61,8 @@ pub struct ReaderSettings {
     pub tables: HashMap<String, TableSchema>,
     /// The GTID state to resume from (MariaDB), from the checkpoint.
     pub start_gtid: Option<String>,
+    /// DATETIME values carry this UTC offset (`[source] time_zone`).
+    pub datetime_offset: Option<String>,
     /// `(database, table)` of rowhook's webhooks table when it is in the source.
     pub webhooks_table: Option<(String, String)>,
     pub metrics: Metrics,
@@ -216,6 +218,7 @@ async fn session(
     if let Some(state) = &known_state {
         decoder.set_gtid_state(state);
     }
+    decoder.set_datetime_offset(settings.datetime_offset.as_deref());
     if let Some((db, table)) = &settings.webhooks_table {
         decoder.watch_webhooks(db, table);
     }

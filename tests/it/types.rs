@@ -198,3 +198,26 @@ async fn every_column_type_without_row_metadata_and_across_an_alter_table() {
     assert_rows(&got, &expected());
     rowhook.stop().await.expect("clean stop");
 }
+
+#[actix_rt::test]
+async fn datetimes_carry_the_configured_source_time_zone() {
+    let server = mariadb::shared();
+    let (url, mut conn) = setup(server, "types_tz").await;
+    let receiver = Receiver::start().await;
+    conn.exec_drop("INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"*\"]', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')", (receiver.url(),))
+        .await
+        .unwrap();
+    let mut config = test_config(&url);
+    config.events = rowhook::config::Config::from_toml(&format!("[source]\nurl = \"{url}\"\n{}", rule())).unwrap().events;
+    config.source.time_zone = Some("+02:00".into());
+    config.validate().unwrap();
+    let rowhook = InProcess::start(config).await;
+    conn.query_drop("INSERT INTO alltypes (id, dt, ts, da) VALUES (9, '2024-01-02 03:04:05.000010', '2024-01-02 03:04:05', '2024-01-02')")
+        .await
+        .unwrap();
+    let got = received_rows(&receiver, 1).await;
+    assert_eq!(got[0]["dt"], "2024-01-02T03:04:05.000010+02:00", "DATETIME gets the offset");
+    assert_eq!(got[0]["ts"], "2024-01-02T03:04:05Z", "TIMESTAMP stays a UTC instant");
+    assert_eq!(got[0]["da"], "2024-01-02", "DATE has no time, no offset");
+    rowhook.stop().await.expect("clean stop");
+}
