@@ -142,6 +142,8 @@ pub struct Decoder {
     explicit_begin: bool,
     /// The GTID state: the last GTID per domain, as (server, sequence).
     gtid_state: BTreeMap<u32, (u32, u64)>,
+    /// Warned once that the GTID state does not fit the checkpoint.
+    gtid_state_too_long_logged: bool,
     /// The current transaction's GTID (domain, server, sequence).
     gtid: Option<(u32, u32, u64)>,
     /// The first ROTATE's name when no file was asked for (GTID resume):
@@ -173,6 +175,7 @@ impl Decoder {
             in_transaction: false,
             explicit_begin: false,
             gtid_state: BTreeMap::new(),
+            gtid_state_too_long_logged: false,
             gtid: None,
             pending_rotate_name: None,
             payload: None,
@@ -398,7 +401,15 @@ impl Decoder {
         if let Some((domain, server, sequence)) = self.gtid.take() {
             self.gtid_state.insert(domain, (server, sequence));
         }
-        let gtid = (!self.gtid_state.is_empty()).then(|| format_gtid_state(&self.gtid_state));
+        let gtid = (!self.gtid_state.is_empty()).then(|| format_gtid_state(&self.gtid_state)).filter(|state| {
+            // The checkpoint column holds 255 characters: beyond, resume by file/pos.
+            let fits = state.len() <= MAX_GTID_STATE_LEN;
+            if !fits && !self.gtid_state_too_long_logged {
+                self.gtid_state_too_long_logged = true;
+                tracing::warn!(domains = self.gtid_state.len(), "the GTID state is too long to store; resuming by file and position");
+            }
+            fits
+        });
         let transaction = Transaction {
             end: self.position.clone(),
             gtid,
@@ -740,6 +751,9 @@ fn webhook_rows_changed(rows: &RowsEventData<'_>, tme: &TableMapEvent<'_>) -> bo
     false
 }
 
+/// The longest GTID state the checkpoint stores (`rowhook_checkpoints.gtid`).
+pub const MAX_GTID_STATE_LEN: usize = 255;
+
 const TRANSACTION_PAYLOAD: u8 = 40;
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
@@ -842,6 +856,21 @@ mod tests {
         assert!(!contains_identifier("ALTER TABLE threads_archive ADD x INT", "threads"));
         assert_eq!(first_word("insert into t values (1)"), "INSERT");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn gtid_states_parse_format_and_stay_storable() {
+        let state = parse_gtid_state("1-1-7, 0-1-42,junk,2-x-1");
+        assert_eq!(format_gtid_state(&state), "0-1-42,1-1-7");
+        let mapper = Arc::new(Mapper::new(&[]));
+        let mut decoder = Decoder::new(mapper, "db", HashMap::new(), Position::default());
+        decoder.set_gtid_state("0-1-42");
+        let Decoded::Commit(t) = decoder.commit(0) else { panic!("a commit") };
+        assert_eq!(t.gtid.as_deref(), Some("0-1-42"));
+        let many: Vec<String> = (0..40).map(|d| format!("{d}-4294967295-18446744073709551615")).collect();
+        decoder.set_gtid_state(&many.join(","));
+        let Decoded::Commit(t) = decoder.commit(0) else { panic!("a commit") };
+        assert_eq!(t.gtid, None, "too long for the checkpoint: file/pos only");
     }
 
     #[test]
