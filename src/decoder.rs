@@ -81,13 +81,24 @@ pub struct Transaction {
     pub rows_seen: usize,
     /// Rows of mapped tables per rows event: (table, operation, rows), for metrics.
     pub rows_by_table: Vec<(Arc<str>, Operation, usize)>,
+    /// False for a part of a large transaction handed over before its commit
+    /// (see [`MAX_PENDING_EVENTS`]): its events are stored, the checkpoint stays.
+    pub complete: bool,
 }
+
+/// A transaction's events are handed over in parts of this many, so one huge
+/// transaction never sits in memory whole. Parts are stored without moving the
+/// checkpoint; after a crash the transaction is read again and the stored
+/// parts are not enqueued twice (stable event ids, unique per webhook).
+pub const MAX_PENDING_EVENTS: usize = 1000;
 
 /// What one binlog event amounted to.
 #[derive(Debug)]
 pub enum Decoded {
     Nothing,
     Commit(Transaction),
+    /// Part of a large transaction, before its commit (`complete` is false).
+    Partial(Transaction),
     Heartbeat,
     /// A DDL statement touched these mapped tables: reload their columns.
     SchemaChanged(Vec<String>),
@@ -357,6 +368,9 @@ impl Decoder {
             EventData::XidEvent(_) => Ok(self.commit(header.timestamp())),
             EventData::RowsEvent(rows) => {
                 self.rows_event(&rows, &event_start, &table_map)?;
+                if self.pending.len() >= MAX_PENDING_EVENTS {
+                    return Ok(Decoded::Partial(self.partial(header.timestamp())));
+                }
                 Ok(Decoded::Nothing)
             }
             _ => Ok(Decoded::Nothing),
@@ -387,17 +401,37 @@ impl Decoder {
         }
     }
 
-    fn commit(&mut self, timestamp: u32) -> Decoded {
+    /// Serializes the pending events with their timestamp.
+    fn drain_events(&mut self, timestamp: u32) -> Vec<OutgoingEvent> {
         let stamp = rfc3339(timestamp);
-        let events = self
-            .pending
+        self.pending
             .drain(..)
             .map(|p| {
                 let body = serde_json::to_string(&Envelope { id: &p.id, event_type: &p.event_type, timestamp: &stamp, data: &p.data })
                     .unwrap_or_default();
                 OutgoingEvent { id: p.id, event_type: p.event_type, body }
             })
-            .collect();
+            .collect()
+    }
+
+    /// The events so far of a transaction still open; the transaction goes on.
+    fn partial(&mut self, timestamp: u32) -> Transaction {
+        let events = self.drain_events(timestamp);
+        let rows_seen = std::mem::take(&mut self.rows_seen);
+        Transaction {
+            end: self.position.clone(),
+            gtid: None,
+            timestamp,
+            events,
+            webhooks_changed: false,
+            rows_seen,
+            rows_by_table: std::mem::take(&mut self.rows_by_table),
+            complete: false,
+        }
+    }
+
+    fn commit(&mut self, timestamp: u32) -> Decoded {
+        let events = self.drain_events(timestamp);
         if let Some((domain, server, sequence)) = self.gtid.take() {
             self.gtid_state.insert(domain, (server, sequence));
         }
@@ -418,6 +452,7 @@ impl Decoder {
             webhooks_changed: self.webhooks_changed,
             rows_seen: self.rows_seen,
             rows_by_table: std::mem::take(&mut self.rows_by_table),
+            complete: true,
         };
         self.reset();
         Decoded::Commit(transaction)

@@ -134,6 +134,25 @@ fn loosely_equal(value: &Json, expected: &Json) -> bool {
     }
 }
 
+/// The deepest nesting an event's `data` may have. MariaDB refuses JSON nested
+/// deeper than 32 levels in `webhook_deliveries.payload`; the envelope adds one.
+pub const MAX_DATA_DEPTH: usize = 30;
+
+/// Replaces values nested deeper than `max` levels by their JSON text, so a
+/// deeply nested JSON column can never make the event unstorable.
+/// Returns whether anything was replaced.
+pub fn cap_depth(value: &mut Json, max: usize) -> bool {
+    match value {
+        Json::Array(_) | Json::Object(_) if max <= 1 => {
+            *value = Json::String(value.to_string());
+            true
+        }
+        Json::Array(items) => items.iter_mut().fold(false, |acc, v| cap_depth(v, max - 1) | acc),
+        Json::Object(map) => map.values_mut().fold(false, |acc, v| cap_depth(v, max - 1) | acc),
+        _ => false,
+    }
+}
+
 /// The payload of one event, or None when an update rule's `changes` is empty.
 fn build_data(rule: &EventRule, change: &RowChange<'_>) -> Option<Json> {
     let row = current(change);
@@ -159,7 +178,15 @@ fn build_data(rule: &EventRule, change: &RowChange<'_>) -> Option<Json> {
         }
         data.insert("changes".to_string(), Json::Object(changes));
     }
-    Some(Json::Object(data))
+    let mut data = Json::Object(data);
+    if cap_depth(&mut data, MAX_DATA_DEPTH) {
+        tracing::warn!(
+            event_type = %rule.event_type,
+            max_depth = MAX_DATA_DEPTH,
+            "a value nests deeper than the state database stores; its deepest parts are sent as JSON text"
+        );
+    }
+    Some(data)
 }
 
 #[cfg(test)]
@@ -262,6 +289,27 @@ mod tests {
         // Inserted as sent.
         let e = m.map(&RowChange { table: "emails", operation: Operation::Insert, before: None, after: Some(&sent) });
         assert_eq!(types(&e), ["email.sent"]);
+    }
+
+    #[test]
+    fn deep_values_are_capped_as_text() {
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        let mut data = json!({"doc": deep});
+        assert!(cap_depth(&mut data, MAX_DATA_DEPTH));
+        fn depth(v: &Json) -> usize {
+            match v {
+                Json::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+                Json::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        assert_eq!(depth(&data), MAX_DATA_DEPTH - 1, "capped at the limit");
+        let mut shallow = json!({"a": [1, {"b": 2}]});
+        assert!(!cap_depth(&mut shallow, MAX_DATA_DEPTH));
+        assert_eq!(shallow, json!({"a": [1, {"b": 2}]}));
     }
 
     #[test]

@@ -213,11 +213,11 @@ impl Store {
         upsert_checkpoint(&mut conn, position, gtid).await
     }
 
-    /// Enqueues deliveries and moves the checkpoint, atomically.
+    /// Enqueues deliveries and moves the checkpoint (if given), atomically.
     pub async fn commit_batch(
         &self,
         deliveries: &[NewDelivery<'_>],
-        checkpoint: &Position,
+        checkpoint: Option<&Position>,
         gtid: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
@@ -237,7 +237,9 @@ impl Store {
             }
             tx.exec_drop(sql, params).await?;
         }
-        upsert_checkpoint(&mut tx, checkpoint, gtid).await?;
+        if let Some(checkpoint) = checkpoint {
+            upsert_checkpoint(&mut tx, checkpoint, gtid).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

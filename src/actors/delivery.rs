@@ -26,6 +26,11 @@ use crate::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError
 const WAVE_SIZE: usize = 64;
 /// How often an idle actor looks for due retries.
 const TICK: Duration = Duration::from_secs(1);
+/// After a failed attempt the webhook rests until that delivery's retry is
+/// due, but never longer than this: a failing endpoint is probed with one
+/// delivery at a time instead of starting a retry schedule for every queued
+/// delivery, and after it recovers the backlog drains in commit order.
+const MAX_REST: Duration = Duration::from_secs(30);
 
 /// What every delivery actor shares.
 #[derive(Clone)]
@@ -43,10 +48,13 @@ pub struct DeliveryContext {
     pub metrics: Metrics,
 }
 
-/// Something was enqueued for this webhook.
+/// Something was enqueued for this webhook. `now`: an operator asked for it
+/// (retry, test event), so a failing endpoint's rest is cut short.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Wake;
+pub struct Wake {
+    pub now: bool,
+}
 
 /// The webhook's row changed.
 #[derive(Message)]
@@ -59,12 +67,14 @@ pub struct DeliveryActor {
     shared: DeliveryContext,
     busy: bool,
     again: bool,
+    /// No waves before this instant (the endpoint failed; see [`MAX_REST`]).
+    resting_until: Option<std::time::Instant>,
 }
 
 impl DeliveryActor {
     pub fn new(webhook: Webhook, shared: DeliveryContext) -> DeliveryActor {
         let target = make_target(&webhook);
-        DeliveryActor { webhook, target, shared, busy: false, again: false }
+        DeliveryActor { webhook, target, shared, busy: false, again: false, resting_until: None }
     }
 
     fn wake(&mut self, ctx: &mut Context<Self>) {
@@ -75,6 +85,9 @@ impl DeliveryActor {
             return;
         }
         if !self.webhook.is_active {
+            return;
+        }
+        if self.resting_until.is_some_and(|t| std::time::Instant::now() < t) {
             return;
         }
         let Some(target) = self.target.clone() else { return };
@@ -95,6 +108,10 @@ impl DeliveryActor {
                     if outcome.disabled {
                         act.webhook.is_active = false;
                     }
+                    act.resting_until = match (outcome.stopped_on_failure, outcome.next_retry) {
+                        (true, Some(delay)) => Some(std::time::Instant::now() + delay.min(MAX_REST)),
+                        _ => None,
+                    };
                     if let Some(delay) = outcome.next_retry.filter(|d| *d < TICK) {
                         ctx.run_later(delay, |act, ctx| act.wake(ctx));
                     }
@@ -119,7 +136,10 @@ impl Actor for DeliveryActor {
 
 impl Handler<Wake> for DeliveryActor {
     type Result = ();
-    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+    fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
+        if wake.now {
+            self.resting_until = None;
+        }
         self.wake(ctx);
     }
 }
@@ -127,6 +147,9 @@ impl Handler<Wake> for DeliveryActor {
 impl Handler<UpdateWebhook> for DeliveryActor {
     type Result = ();
     fn handle(&mut self, UpdateWebhook(webhook): UpdateWebhook, ctx: &mut Context<Self>) {
+        if webhook.is_active && !self.webhook.is_active {
+            self.resting_until = None; // re-activated: try at once
+        }
         self.target = make_target(&webhook);
         self.webhook = webhook;
         self.wake(ctx);

@@ -273,7 +273,7 @@ async fn session(
             row_errors = decoder.row_errors;
         }
         match decoded {
-            Decoded::Commit(transaction) => {
+            Decoded::Commit(transaction) | Decoded::Partial(transaction) => {
                 *backoff = Duration::from_millis(500);
                 record_transaction(m, &transaction);
                 batch_events += transaction.events.len();
@@ -309,8 +309,12 @@ async fn flush(
     status: &watch::Sender<ReaderStatus>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
-    let Some(end) = batch.last().map(|t| t.end.clone()) else { return Ok(()) };
-    let end_gtid = batch.last().and_then(|t| t.gtid.clone());
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // Parts of a transaction still open do not move the position.
+    let end = batch.iter().rev().find(|t| t.complete).map(|t| t.end.clone());
+    let end_gtid = batch.iter().rev().find(|t| t.complete).and_then(|t| t.gtid.clone());
     let transactions = Arc::new(std::mem::take(batch));
     let mut wait = Duration::from_millis(200);
     loop {
@@ -327,11 +331,13 @@ async fn flush(
             Err(e) => return Err(transient(format!("router gone: {e}"))),
         }
     }
-    *position = end;
-    if end_gtid.is_some() {
-        *gtid = end_gtid;
+    if let Some(end) = end {
+        *position = end;
+        if end_gtid.is_some() {
+            *gtid = end_gtid;
+        }
+        status.send_modify(|s| s.position = position.clone());
     }
-    status.send_modify(|s| s.position = position.clone());
     Ok(())
 }
 

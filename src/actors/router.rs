@@ -45,7 +45,7 @@ impl Handler<WakeWebhook> for Router {
     type Result = ();
     fn handle(&mut self, WakeWebhook(id): WakeWebhook, _: &mut Context<Self>) {
         if let Some((_, addr)) = self.webhooks.get(&id) {
-            let _ = addr.try_send(Wake);
+            addr.do_send(Wake { now: true });
         }
     }
 }
@@ -157,7 +157,7 @@ impl Handler<CommitBatch> for Router {
                                 NewDelivery { webhook_id, event_id: &event.id, event_type: &event.event_type, payload: &event.body }
                             })
                             .collect();
-                        store.commit_batch(&deliveries, &checkpoint, gtid.as_deref()).await?;
+                        store.commit_batch(&deliveries, checkpoint.as_ref(), gtid.as_deref()).await?;
                         let mut woken: Vec<u64> = targets.iter().map(|t| t.2).collect();
                         woken.sort_unstable();
                         woken.dedup();
@@ -171,7 +171,7 @@ impl Handler<CommitBatch> for Router {
                 for id in woken {
                     if let Some((_, addr)) = act.webhooks.get(&id) {
                         // A full mailbox already holds a Wake: dropping this one loses nothing.
-                        let _ = addr.try_send(Wake);
+                        let _ = addr.try_send(Wake { now: false });
                     }
                 }
                 Ok(())
@@ -187,16 +187,19 @@ enum Plan {
         transactions: Arc<Vec<Transaction>>,
         /// (transaction index, event index, webhook id)
         targets: Vec<(usize, usize, u64)>,
-        checkpoint: Position,
+        /// None when the batch ends inside a large transaction.
+        checkpoint: Option<Position>,
         gtid: Option<String>,
     },
 }
 
 impl Router {
     fn fan_out(&mut self, batch: CommitBatch) -> Plan {
-        let Some(last) = batch.transactions.last() else { return Plan::Nothing };
-        let checkpoint = last.end.clone();
-        let gtid = last.gtid.clone();
+        // The checkpoint moves to the end of the last complete transaction; the
+        // parts of a transaction still open leave it where it is.
+        let last_complete = batch.transactions.iter().rev().find(|t| t.complete);
+        let checkpoint = last_complete.map(|t| t.end.clone());
+        let gtid = last_complete.and_then(|t| t.gtid.clone());
         let mut targets = Vec::new();
         for (t, transaction) in batch.transactions.iter().enumerate() {
             for (e, event) in transaction.events.iter().enumerate() {
@@ -209,12 +212,20 @@ impl Router {
         }
         // Commit order per webhook follows the delivery ids: insert in binlog order.
         targets.sort_by_key(|&(t, e, w)| (t, e, w));
-        if targets.is_empty() && self.last_checkpoint_write.elapsed() < IDLE_CHECKPOINT_EVERY {
-            self.unsaved_checkpoint = Some((checkpoint, gtid));
-            return Plan::Nothing;
+        if targets.is_empty() {
+            let Some(checkpoint) = checkpoint else { return Plan::Nothing };
+            if self.last_checkpoint_write.elapsed() < IDLE_CHECKPOINT_EVERY {
+                self.unsaved_checkpoint = Some((checkpoint, gtid));
+                return Plan::Nothing;
+            }
+            self.unsaved_checkpoint = None;
+            self.last_checkpoint_write = Instant::now();
+            return Plan::Store { transactions: batch.transactions, targets, checkpoint: Some(checkpoint), gtid };
         }
-        self.unsaved_checkpoint = None;
-        self.last_checkpoint_write = Instant::now();
+        if checkpoint.is_some() {
+            self.unsaved_checkpoint = None;
+            self.last_checkpoint_write = Instant::now();
+        }
         Plan::Store { transactions: batch.transactions, targets, checkpoint, gtid }
     }
 }

@@ -296,7 +296,7 @@ async fn kill_9_of_the_binary_loses_nothing() {
     let server_id = crate::rowhook::server_id();
     let spawn = || {
         let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let child = std::process::Command::new(crate::support::rowhook_bin())
+        let child = crate::rowhook::rowhook_command()
             .args(["run", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
             .env("ROWHOOK__SOURCE__URL", &db.url)
             .env("ROWHOOK__SOURCE__SERVER_ID", server_id.to_string())

@@ -138,3 +138,18 @@ impl Drop for InProcess {
         }
     }
 }
+
+/// The rowhook binary, killed when the thread that started it ends (a failed
+/// or finished test leaves no daemon behind).
+pub fn rowhook_command() -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(crate::support::rowhook_bin());
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+}
