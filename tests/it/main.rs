@@ -11,6 +11,7 @@ mod ops;
 mod pipeline;
 mod refusals;
 mod rowhook;
+mod schema_changes;
 mod startup;
 mod support;
 mod types;
