@@ -51,7 +51,7 @@ pub struct Config {
 }
 
 /// The database whose binlog rowhook reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// `mysql://user:password@host:port/database`; the database holds the mapped tables.
@@ -110,7 +110,7 @@ pub enum StartAt {
 }
 
 /// Where rowhook keeps webhooks, deliveries and its checkpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// Defaults to the source database.
@@ -136,7 +136,7 @@ fn default_listen() -> SocketAddr {
 }
 
 /// Access to the admin API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Bearer token for `/api/*`.
@@ -154,6 +154,45 @@ impl Default for AdminConfig {
 
 fn default_rotation_overlap() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+
+/// A database URL with its password replaced, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+// Hand-written so that no `{:?}` can ever print a password or a token.
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("url", &redact_url(&self.url))
+            .field("server_id", &self.server_id)
+            .field("start", &self.start)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for StateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateConfig").field("url", &self.url.as_deref().map(redact_url)).finish()
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("secret_rotation_overlap", &self.secret_rotation_overlap)
+            .finish()
+    }
 }
 
 /// How deliveries are made.
@@ -499,6 +538,17 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
     fn source_url_must_name_a_database() {
         let err = Config::from_toml("[source]\nurl = \"mysql://root@localhost:3306\"\n").unwrap_err();
         assert!(err.to_string().contains("source.url"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_passwords_and_tokens() {
+        let mut c = Config::from_toml("[source]\nurl = \"mysql://rowhook:s3cret-pw@db:3306/helpdesk\"\n[admin]\ntoken = \"tok-123456\"\n").unwrap();
+        c.state.url = Some("mysql://u:other-pw@h:1/state".into());
+        let text = format!("{c:?}");
+        for secret in ["s3cret-pw", "tok-123456", "other-pw"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("rowhook:***@db"), "{text}");
     }
 
     #[test]

@@ -93,7 +93,11 @@ async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<
     let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
     let position = match at {
         ResetPosition::Current => {
-            let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await.map_err(StoreError::from)?;
+            // MySQL 8.4 renamed SHOW MASTER STATUS; MariaDB and older MySQL know only the old name.
+            let row: Option<mysql_async::Row> = match conn.query_first("SHOW BINARY LOG STATUS").await {
+                Ok(row) => row,
+                Err(_) => conn.query_first("SHOW MASTER STATUS").await.map_err(StoreError::from)?,
+            };
             row.and_then(|r| Some(Position { file: r.get(0)?, pos: r.get(1)? }))
         }
         ResetPosition::Earliest => {

@@ -35,7 +35,7 @@ pub enum StoreError {
 }
 
 /// A webhook as the `webhooks` table holds it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     pub id: u64,
     pub url: String,
@@ -46,6 +46,20 @@ pub struct Webhook {
     pub previous_secret: Option<String>,
     pub is_active: bool,
     pub failed_attempts: u32,
+}
+
+// Hand-written so that no `{:?}` can print a secret.
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &"***")
+            .field("is_active", &self.is_active)
+            .field("failed_attempts", &self.failed_attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
