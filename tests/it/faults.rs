@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,35 +39,10 @@ struct Binary {
 
 impl Binary {
     fn spawn(db_url: &str, server_id: u32, env: &[(&str, String)]) -> Binary {
-        use std::os::unix::process::CommandExt;
-        let listen = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut command = Command::new(crate::support::rowhook_bin());
-        command
-            .args([
-                "run",
-                "--config",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml"),
-            ])
-            .env("ROWHOOK__SOURCE__URL", db_url)
-            .env("ROWHOOK__SOURCE__SERVER_ID", server_id.to_string())
-            .env("ROWHOOK__SOURCE__HEARTBEAT", "1s")
-            .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
-            .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
-            .env("ROWHOOK__DELIVERY__RETRY_SCHEDULE", "100ms,100ms")
-            .env("ROWHOOK__LOG__LEVEL", "warn")
-            .stdout(Stdio::null());
+        let listen = crate::rowhook::free_addr();
+        let mut command = crate::rowhook::daemon_command(db_url, server_id, listen);
         for (key, value) in env {
             command.env(key, value);
-        }
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
         }
         Binary {
             child: command.spawn().expect("start rowhook"),

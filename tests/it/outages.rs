@@ -107,16 +107,9 @@ async fn a_slow_receiver_does_not_slow_another_webhook() {
 }
 
 fn spawn_binary(db_url: &str, server_id: u32, listen: std::net::SocketAddr, log: &std::path::Path) -> std::process::Child {
-    crate::rowhook::rowhook_command()
-        .args(["run", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
-        .env("ROWHOOK__SOURCE__URL", db_url)
-        .env("ROWHOOK__SOURCE__SERVER_ID", server_id.to_string())
-        .env("ROWHOOK__SOURCE__HEARTBEAT", "1s")
-        .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
-        .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
+    crate::rowhook::daemon_command(db_url, server_id, listen)
         .env("ROWHOOK__DELIVERY__SHUTDOWN_TIMEOUT", "3s")
         .env("ROWHOOK__LOG__LEVEL", "info")
-        .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("start rowhook")
@@ -132,7 +125,7 @@ async fn sigterm_and_ctrl_c_stop_gracefully_and_the_next_start_continues() {
     let dir = tempfile::tempdir().unwrap();
     let mut written = 1;
     for (round, signal) in [libc::SIGTERM, libc::SIGINT].into_iter().enumerate() {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let listen = crate::rowhook::free_addr();
         let log = dir.path().join(format!("rowhook-{round}.log"));
         let mut child = spawn_binary(&db.url, server_id, listen, &log);
         assert!(wait_ready_status(&format!("http://{listen}"), StatusCode::OK, Duration::from_secs(15)).await, "ready");
@@ -154,7 +147,7 @@ async fn sigterm_and_ctrl_c_stop_gracefully_and_the_next_start_continues() {
         assert!(output.contains("stopping"), "{output}");
     }
     // A last start picks up what was pending or unread at the stops.
-    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let listen = crate::rowhook::free_addr();
     let mut child = spawn_binary(&db.url, server_id, listen, &dir.path().join("rowhook-last.log"));
     let got = wait_for_unique(&receiver, 200, Duration::from_secs(60)).await;
     let _ = child.kill();
@@ -242,16 +235,10 @@ async fn large_transaction(rows: u64, in_flight: usize) -> Option<u64> {
     let receiver = Receiver::start().await;
     db.add_webhook(&receiver.url(), &["note.added"], SECRET, true).await;
     let server_id = crate::rowhook::server_id();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let listen = crate::rowhook::free_addr();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = crate::rowhook::rowhook_command()
-        .args(["run", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
-        .env("ROWHOOK__SOURCE__URL", &db.url)
-        .env("ROWHOOK__SOURCE__SERVER_ID", server_id.to_string())
-        .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
-        .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
+    let mut child = crate::rowhook::daemon_command(&db.url, server_id, listen)
         .env("ROWHOOK__DELIVERY__MAX_IN_FLIGHT", in_flight.to_string())
-        .env("ROWHOOK__LOG__LEVEL", "warn")
         .stderr(std::fs::File::create(dir.path().join("rowhook.log")).unwrap())
         .spawn()
         .unwrap();

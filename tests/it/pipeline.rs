@@ -295,19 +295,8 @@ async fn kill_9_of_the_binary_loses_nothing() {
     db.add_webhook(&receiver.url(), &["note.added"], SECRET, true).await;
     let server_id = crate::rowhook::server_id();
     let spawn = || {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let child = crate::rowhook::rowhook_command()
-            .args(["run", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
-            .env("ROWHOOK__SOURCE__URL", &db.url)
-            .env("ROWHOOK__SOURCE__SERVER_ID", server_id.to_string())
-            .env("ROWHOOK__SOURCE__HEARTBEAT", "1s")
-            .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
-            .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
-            .env("ROWHOOK__DELIVERY__RETRY_SCHEDULE", "100ms,100ms")
-            .env("ROWHOOK__LOG__LEVEL", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start rowhook");
+        let listen = crate::rowhook::free_addr();
+        let child = crate::rowhook::daemon_command(&db.url, server_id, listen).spawn().expect("start rowhook");
         (child, listen)
     };
     let wait_ready = |listen: std::net::SocketAddr| async move {

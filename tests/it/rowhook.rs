@@ -139,11 +139,23 @@ impl Drop for InProcess {
     }
 }
 
-/// The rowhook binary, killed when the thread that started it ends (a failed
-/// or finished test leaves no daemon behind).
-pub fn rowhook_command() -> std::process::Command {
+/// `rowhook run` of the built binary against `db_url`, with the test
+/// settings of [`test_config`] as environment (add more with `.env`; later
+/// values win). The process is killed when the thread that started it ends,
+/// so a failed or finished test leaves no daemon behind.
+pub fn daemon_command(db_url: &str, server_id: u32, listen: std::net::SocketAddr) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(crate::support::rowhook_bin());
+    command
+        .args(["run", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
+        .env("ROWHOOK__SOURCE__URL", db_url)
+        .env("ROWHOOK__SOURCE__SERVER_ID", server_id.to_string())
+        .env("ROWHOOK__SOURCE__HEARTBEAT", "1s")
+        .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
+        .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
+        .env("ROWHOOK__DELIVERY__RETRY_SCHEDULE", "100ms,100ms")
+        .env("ROWHOOK__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null());
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -152,4 +164,9 @@ pub fn rowhook_command() -> std::process::Command {
         });
     }
     command
+}
+
+/// A free loopback address for a daemon's HTTP server.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
