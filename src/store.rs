@@ -146,14 +146,20 @@ impl Store {
         let opts = mysql_async::OptsBuilder::from_opts(opts)
             .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints))
             .init(vec!["SET time_zone = '+00:00'"]);
-        Ok(Store { pool: Pool::new(opts) })
+        Ok(Store {
+            pool: Pool::new(opts),
+        })
     }
 
     /// Applies the embedded migrations; harmless when they are applied already.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut pool = self.pool.clone();
         let report = embedded::migrations::runner().run_async(&mut pool).await?;
-        Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+        Ok(report
+            .applied_migrations()
+            .iter()
+            .map(|m| m.to_string())
+            .collect())
     }
 
     /// Fails with advice when migrations are missing.
@@ -208,7 +214,10 @@ impl Store {
     pub async fn load_checkpoint(&self) -> Result<Option<Position>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let row: Option<(String, u64)> = conn
-            .exec_first("SELECT binlog_file, binlog_pos FROM rowhook_checkpoints WHERE name = ?", (CHECKPOINT_NAME,))
+            .exec_first(
+                "SELECT binlog_file, binlog_pos FROM rowhook_checkpoints WHERE name = ?",
+                (CHECKPOINT_NAME,),
+            )
             .await?;
         Ok(row.map(|(file, pos)| Position { file, pos }))
     }
@@ -217,12 +226,20 @@ impl Store {
     /// per domain, comma-separated), when there is one.
     pub async fn load_checkpoint_gtid(&self) -> Result<Option<String>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let row: Option<Option<String>> =
-            conn.exec_first("SELECT gtid FROM rowhook_checkpoints WHERE name = ?", (CHECKPOINT_NAME,)).await?;
+        let row: Option<Option<String>> = conn
+            .exec_first(
+                "SELECT gtid FROM rowhook_checkpoints WHERE name = ?",
+                (CHECKPOINT_NAME,),
+            )
+            .await?;
         Ok(row.flatten().filter(|g| !g.trim().is_empty()))
     }
 
-    pub async fn save_checkpoint(&self, position: &Position, gtid: Option<&str>) -> Result<(), StoreError> {
+    pub async fn save_checkpoint(
+        &self,
+        position: &Position,
+        gtid: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
         upsert_checkpoint(&mut conn, position, gtid).await
     }
@@ -259,33 +276,46 @@ impl Store {
     }
 
     /// Up to `limit` deliveries of one webhook that are due, oldest first.
-    pub async fn claim_due(&self, webhook_id: u64, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+    pub async fn claim_due(
+        &self,
+        webhook_id: u64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let rows: Vec<(u64, Option<String>, String, String, Option<i64>)> = conn
             .exec(
                 "SELECT id, event_id, event_type, CAST(payload AS CHAR), attempts FROM webhook_deliveries \
+                 FORCE INDEX (idx_pending_order) \
                  WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at <= NOW(3) ORDER BY id LIMIT ?",
                 (webhook_id, limit as u64),
             )
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, event_id, event_type, payload, attempts)| DueDelivery {
-                id,
-                event_id: event_id.unwrap_or_else(|| format!("delivery_{id}")),
-                event_type,
-                payload,
-                attempts: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0),
-            })
+            .map(
+                |(id, event_id, event_type, payload, attempts)| DueDelivery {
+                    id,
+                    event_id: event_id.unwrap_or_else(|| format!("delivery_{id}")),
+                    event_type,
+                    payload,
+                    attempts: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0),
+                },
+            )
             .collect())
     }
 
     /// Writes a batch of attempts and the webhook's health in one transaction.
-    pub async fn record_attempts(&self, records: &[AttemptRecord], health: WebhookHealth) -> Result<(), StoreError> {
+    pub async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        health: WebhookHealth,
+    ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
         let params = records.iter().map(|r| {
-            let retry_us = r.retry_in.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            let retry_us = r
+                .retry_in
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
             (
                 r.status.as_str(),
                 r.response_status,
@@ -320,7 +350,10 @@ impl Store {
     pub async fn failing_for(&self, webhook_id: u64) -> Result<Option<Duration>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let secs: Option<Option<i64>> = conn
-            .exec_first("SELECT TIMESTAMPDIFF(SECOND, failing_since, NOW()) FROM webhooks WHERE id = ?", (webhook_id,))
+            .exec_first(
+                "SELECT TIMESTAMPDIFF(SECOND, failing_since, NOW()) FROM webhooks WHERE id = ?",
+                (webhook_id,),
+            )
             .await?;
         Ok(secs.flatten().map(|s| Duration::from_secs(s.max(0) as u64)))
     }
@@ -368,8 +401,12 @@ pub struct DeliveryView {
 pub enum RetryOutcome {
     NotFound,
     /// The delivery's webhook is inactive: nothing queued.
-    Inactive { webhook_id: u64 },
-    Queued { webhook_id: u64 },
+    Inactive {
+        webhook_id: u64,
+    },
+    Queued {
+        webhook_id: u64,
+    },
 }
 
 /// Filters of the delivery history.
@@ -389,9 +426,20 @@ fn webhook_columns() -> String {
     )
 }
 
-type WebhookRow = (u64, String, String, Option<bool>, Option<i64>, Option<String>, Option<String>, Option<String>);
+type WebhookRow = (
+    u64,
+    String,
+    String,
+    Option<bool>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
-fn webhook_view((id, url, events, is_active, failed, triggered, created, updated): WebhookRow) -> WebhookView {
+fn webhook_view(
+    (id, url, events, is_active, failed, triggered, created, updated): WebhookRow,
+) -> WebhookView {
     WebhookView {
         id,
         url,
@@ -406,7 +454,13 @@ fn webhook_view((id, url, events, is_active, failed, triggered, created, updated
 
 /// The admin API's queries.
 impl Store {
-    pub async fn create_webhook(&self, url: &str, events: &[String], secret: &str, is_active: bool) -> Result<WebhookView, StoreError> {
+    pub async fn create_webhook(
+        &self,
+        url: &str,
+        events: &[String],
+        secret: &str,
+        is_active: bool,
+    ) -> Result<WebhookView, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
         conn.exec_drop(
@@ -416,22 +470,41 @@ impl Store {
         .await?;
         let id = conn.last_insert_id().unwrap_or(0);
         drop(conn);
-        self.get_webhook(id).await?.ok_or(StoreError::Url("webhook vanished after insert".into()))
+        self.get_webhook(id)
+            .await?
+            .ok_or(StoreError::Url("webhook vanished after insert".into()))
     }
 
-    pub async fn list_webhooks(&self, page: u64, per_page: u64) -> Result<(Vec<WebhookView>, u64), StoreError> {
+    pub async fn list_webhooks(
+        &self,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<WebhookView>, u64), StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let total: Option<u64> = conn.query_first("SELECT COUNT(*) FROM webhooks").await?;
         let rows: Vec<WebhookRow> = conn
-            .exec(format!("SELECT {} FROM webhooks ORDER BY id LIMIT ? OFFSET ?", webhook_columns()), (per_page, (page - 1) * per_page))
+            .exec(
+                format!(
+                    "SELECT {} FROM webhooks ORDER BY id LIMIT ? OFFSET ?",
+                    webhook_columns()
+                ),
+                (per_page, (page - 1) * per_page),
+            )
             .await?;
-        Ok((rows.into_iter().map(webhook_view).collect(), total.unwrap_or(0)))
+        Ok((
+            rows.into_iter().map(webhook_view).collect(),
+            total.unwrap_or(0),
+        ))
     }
 
     pub async fn get_webhook(&self, id: u64) -> Result<Option<WebhookView>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let row: Option<WebhookRow> =
-            conn.exec_first(format!("SELECT {} FROM webhooks WHERE id = ?", webhook_columns()), (id,)).await?;
+        let row: Option<WebhookRow> = conn
+            .exec_first(
+                format!("SELECT {} FROM webhooks WHERE id = ?", webhook_columns()),
+                (id,),
+            )
+            .await?;
         Ok(row.map(webhook_view))
     }
 
@@ -453,19 +526,27 @@ impl Store {
             (url, events, is_active, is_active, is_active, id),
         )
         .await?;
-        let found: Option<u64> = conn.exec_first("SELECT id FROM webhooks WHERE id = ?", (id,)).await?;
+        let found: Option<u64> = conn
+            .exec_first("SELECT id FROM webhooks WHERE id = ?", (id,))
+            .await?;
         Ok(found.is_some())
     }
 
     /// Deletes a webhook and (by the foreign key) its deliveries. False when unknown.
     pub async fn delete_webhook(&self, id: u64) -> Result<bool, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        conn.exec_drop("DELETE FROM webhooks WHERE id = ?", (id,)).await?;
+        conn.exec_drop("DELETE FROM webhooks WHERE id = ?", (id,))
+            .await?;
         Ok(conn.affected_rows() > 0)
     }
 
     /// Replaces the secret; the old one keeps signing for `overlap`. False when unknown.
-    pub async fn rotate_secret(&self, id: u64, secret: &str, overlap: Duration) -> Result<bool, StoreError> {
+    pub async fn rotate_secret(
+        &self,
+        id: u64,
+        secret: &str,
+        overlap: Duration,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
             "UPDATE webhooks SET previous_secret = secret, \
@@ -485,10 +566,35 @@ impl Store {
         per_page: u64,
     ) -> Result<(Vec<DeliveryView>, u64), StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let condition = "webhook_id = ? AND (? IS NULL OR status = ?) AND (? IS NULL OR event_type = ?)";
-        let params = (webhook_id, &filter.status, &filter.status, &filter.event_type, &filter.event_type);
-        let total: Option<u64> = conn.exec_first(format!("SELECT COUNT(*) FROM webhook_deliveries WHERE {condition}"), params).await?;
-        type Row = (u64, u64, Option<String>, String, String, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<u64>, Option<String>, Option<String>);
+        let condition =
+            "webhook_id = ? AND (? IS NULL OR status = ?) AND (? IS NULL OR event_type = ?)";
+        let params = (
+            webhook_id,
+            &filter.status,
+            &filter.status,
+            &filter.event_type,
+            &filter.event_type,
+        );
+        let total: Option<u64> = conn
+            .exec_first(
+                format!("SELECT COUNT(*) FROM webhook_deliveries WHERE {condition}"),
+                params,
+            )
+            .await?;
+        type Row = (
+            u64,
+            u64,
+            Option<String>,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+            Option<String>,
+        );
         let mut rows: Vec<(Row, (Option<String>, Option<String>, String))> = Vec::new();
         let sql = format!(
             "SELECT id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, duration_ms, \
@@ -499,7 +605,15 @@ impl Store {
         let raw: Vec<mysql_async::Row> = conn
             .exec(
                 sql,
-                (webhook_id, &filter.status, &filter.status, &filter.event_type, &filter.event_type, per_page, (page - 1) * per_page),
+                (
+                    webhook_id,
+                    &filter.status,
+                    &filter.status,
+                    &filter.event_type,
+                    &filter.event_type,
+                    per_page,
+                    (page - 1) * per_page,
+                ),
             )
             .await?;
         for mut r in raw {
@@ -517,30 +631,53 @@ impl Store {
                 r.take(10).unwrap_or(None),
                 r.take(11).unwrap_or(None),
             );
-            let tail = (r.take(12).unwrap_or(None), r.take(13).unwrap_or(None), r.take(14).unwrap_or_default());
+            let tail = (
+                r.take(12).unwrap_or(None),
+                r.take(13).unwrap_or(None),
+                r.take(14).unwrap_or_default(),
+            );
             rows.push((head, tail));
         }
         let views = rows
             .into_iter()
-            .map(|((id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, duration_ms, next, last), (delivered, created, payload))| {
-                DeliveryView {
-                    id,
-                    webhook_id,
-                    event_id,
-                    event_type,
-                    status,
-                    attempts: attempts.unwrap_or(0),
-                    response_status,
-                    response_body,
-                    last_error,
-                    duration_ms,
-                    next_attempt_at: next,
-                    last_attempt_at: last,
-                    delivered_at: delivered,
-                    created_at: created,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
-                }
-            })
+            .map(
+                |(
+                    (
+                        id,
+                        webhook_id,
+                        event_id,
+                        event_type,
+                        status,
+                        attempts,
+                        response_status,
+                        response_body,
+                        last_error,
+                        duration_ms,
+                        next,
+                        last,
+                    ),
+                    (delivered, created, payload),
+                )| {
+                    DeliveryView {
+                        id,
+                        webhook_id,
+                        event_id,
+                        event_type,
+                        status,
+                        attempts: attempts.unwrap_or(0),
+                        response_status,
+                        response_body,
+                        last_error,
+                        duration_ms,
+                        next_attempt_at: next,
+                        last_attempt_at: last,
+                        delivered_at: delivered,
+                        created_at: created,
+                        payload: serde_json::from_str(&payload)
+                            .unwrap_or(serde_json::Value::String(payload)),
+                    }
+                },
+            )
             .collect();
         Ok((views, total.unwrap_or(0)))
     }
@@ -554,7 +691,9 @@ impl Store {
                 (delivery_id,),
             )
             .await?;
-        let Some((webhook_id, active)) = row else { return Ok(RetryOutcome::NotFound) };
+        let Some((webhook_id, active)) = row else {
+            return Ok(RetryOutcome::NotFound);
+        };
         if active == Some(false) {
             return Ok(RetryOutcome::Inactive { webhook_id });
         }
@@ -576,7 +715,11 @@ impl Store {
     }
 
     /// Deletes up to `limit` finished deliveries created more than `retention` ago.
-    pub async fn prune_deliveries(&self, retention: Duration, limit: u64) -> Result<u64, StoreError> {
+    pub async fn prune_deliveries(
+        &self,
+        retention: Duration,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
             "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') \
@@ -594,7 +737,11 @@ impl Store {
     }
 }
 
-async fn upsert_checkpoint<Q: Queryable>(conn: &mut Q, position: &Position, gtid: Option<&str>) -> Result<(), StoreError> {
+async fn upsert_checkpoint<Q: Queryable>(
+    conn: &mut Q,
+    position: &Position,
+    gtid: Option<&str>,
+) -> Result<(), StoreError> {
     conn.exec_drop(
         "INSERT INTO rowhook_checkpoints (name, binlog_file, binlog_pos, gtid) VALUES (?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), gtid = VALUES(gtid)",
