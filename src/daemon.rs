@@ -117,7 +117,7 @@ async fn ensure_on_server(opts: &mysql_async::Opts, position: &Position) -> Resu
     let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.map_err(StoreError::from)?;
     let _ = conn.disconnect().await;
     let files: Vec<String> = logs.iter().filter_map(|r| r.get::<String, _>(0)).collect();
-    if files.iter().any(|f| *f == position.file) {
+    if files.contains(&position.file) {
         return Ok(());
     }
     Err(RunError::PositionPurged {

@@ -185,7 +185,8 @@ impl Store {
 
     pub async fn load_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let rows: Vec<(u64, String, String, String, Option<String>, Option<bool>, Option<i64>)> = conn
+        type Row = (u64, String, String, String, Option<String>, Option<bool>, Option<i64>);
+        let rows: Vec<Row> = conn
             .query(
                 "SELECT id, url, CAST(events AS CHAR), secret, \
                  IF(previous_secret_expires_at > NOW(), previous_secret, NULL), is_active, failed_attempts FROM webhooks ORDER BY id",
@@ -282,7 +283,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let rows: Vec<(u64, Option<String>, String, String, Option<i64>)> = conn
+        type Row = (u64, Option<String>, String, String, Option<i64>);
+        let rows: Vec<Row> = conn
             .exec(
                 "SELECT id, event_id, event_type, CAST(payload AS CHAR), attempts FROM webhook_deliveries \
                  FORCE INDEX (idx_pending_order) \
@@ -581,103 +583,39 @@ impl Store {
                 params,
             )
             .await?;
-        type Row = (
-            u64,
-            u64,
-            Option<String>,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<u64>,
-            Option<String>,
-            Option<String>,
-        );
-        let mut rows: Vec<(Row, (Option<String>, Option<String>, String))> = Vec::new();
-        let sql = format!(
-            "SELECT id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, duration_ms, \
-             DATE_FORMAT(next_attempt_at, {UTC_MS}), DATE_FORMAT(last_attempt_at, {UTC_MS}), \
-             DATE_FORMAT(delivered_at, {UTC}), DATE_FORMAT(created_at, {UTC}), CAST(payload AS CHAR) \
-             FROM webhook_deliveries WHERE {condition} ORDER BY id DESC LIMIT ? OFFSET ?"
-        );
         let raw: Vec<mysql_async::Row> = conn
             .exec(
-                sql,
-                (
-                    webhook_id,
-                    &filter.status,
-                    &filter.status,
-                    &filter.event_type,
-                    &filter.event_type,
-                    per_page,
-                    (page - 1) * per_page,
+                format!(
+                    "SELECT id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, \
+                     duration_ms, DATE_FORMAT(next_attempt_at, {UTC_MS}), DATE_FORMAT(last_attempt_at, {UTC_MS}), \
+                     DATE_FORMAT(delivered_at, {UTC}), DATE_FORMAT(created_at, {UTC}), CAST(payload AS CHAR) \
+                     FROM webhook_deliveries WHERE {condition} ORDER BY id DESC LIMIT ? OFFSET ?"
                 ),
+                (webhook_id, &filter.status, &filter.status, &filter.event_type, &filter.event_type, per_page, (page - 1) * per_page),
             )
             .await?;
-        for mut r in raw {
-            let head: Row = (
-                r.take(0).unwrap_or(0),
-                r.take(1).unwrap_or(0),
-                r.take(2).unwrap_or(None),
-                r.take(3).unwrap_or_default(),
-                r.take(4).unwrap_or_default(),
-                r.take(5).unwrap_or(None),
-                r.take(6).unwrap_or(None),
-                r.take(7).unwrap_or(None),
-                r.take(8).unwrap_or(None),
-                r.take(9).unwrap_or(None),
-                r.take(10).unwrap_or(None),
-                r.take(11).unwrap_or(None),
-            );
-            let tail = (
-                r.take(12).unwrap_or(None),
-                r.take(13).unwrap_or(None),
-                r.take(14).unwrap_or_default(),
-            );
-            rows.push((head, tail));
-        }
-        let views = rows
+        let views = raw
             .into_iter()
-            .map(
-                |(
-                    (
-                        id,
-                        webhook_id,
-                        event_id,
-                        event_type,
-                        status,
-                        attempts,
-                        response_status,
-                        response_body,
-                        last_error,
-                        duration_ms,
-                        next,
-                        last,
-                    ),
-                    (delivered, created, payload),
-                )| {
-                    DeliveryView {
-                        id,
-                        webhook_id,
-                        event_id,
-                        event_type,
-                        status,
-                        attempts: attempts.unwrap_or(0),
-                        response_status,
-                        response_body,
-                        last_error,
-                        duration_ms,
-                        next_attempt_at: next,
-                        last_attempt_at: last,
-                        delivered_at: delivered,
-                        created_at: created,
-                        payload: serde_json::from_str(&payload)
-                            .unwrap_or(serde_json::Value::String(payload)),
-                    }
-                },
-            )
+            .map(|mut r| {
+                let payload: String = r.take(14).unwrap_or_default();
+                DeliveryView {
+                    id: r.take(0).unwrap_or(0),
+                    webhook_id: r.take(1).unwrap_or(0),
+                    event_id: r.take(2).unwrap_or(None),
+                    event_type: r.take(3).unwrap_or_default(),
+                    status: r.take(4).unwrap_or_default(),
+                    attempts: r.take::<Option<i64>, _>(5).flatten().unwrap_or(0),
+                    response_status: r.take(6).unwrap_or(None),
+                    response_body: r.take(7).unwrap_or(None),
+                    last_error: r.take(8).unwrap_or(None),
+                    duration_ms: r.take(9).unwrap_or(None),
+                    next_attempt_at: r.take(10).unwrap_or(None),
+                    last_attempt_at: r.take(11).unwrap_or(None),
+                    delivered_at: r.take(12).unwrap_or(None),
+                    created_at: r.take(13).unwrap_or(None),
+                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+                }
+            })
             .collect();
         Ok((views, total.unwrap_or(0)))
     }
