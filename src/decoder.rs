@@ -31,7 +31,8 @@ use std::sync::Arc;
 
 use mysql_common::binlog::consts::EventType;
 use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
-use mysql_common::binlog::events::OptionalMetadataField;
+use mysql_common::binlog::events::{OptionalMetaExtractor, OptionalMetadataField};
+use mysql_common::io::ParseBuf;
 use mysql_common::binlog::row::BinlogRow;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
@@ -504,8 +505,32 @@ impl Decoder {
         // Inside a transaction payload, rows are numbered across the payload.
         let first_index = self.payload.map_or(0, |(_, rows)| rows);
         let mut rows_in_event = 0;
-        for (index, row) in rows.rows(tme).enumerate() {
-            let index = first_index + index;
+        // Only the columns some rule reads become JSON; partial JSON updates
+        // resolve (or report) every JSON column, as before.
+        let reads = self.mapper.reads(&table);
+        let partial_update = matches!(rows, RowsEventData::PartialUpdateRowsEvent(_));
+        let wanted = |name: &str, column_type: ColumnType| {
+            reads.is_none_or(|r| r.contains(name)) || (partial_update && column_type == ColumnType::MYSQL_TYPE_JSON)
+        };
+        // What mysql_common re-derives from the table map for every row,
+        // derived once; should the table map's metadata not parse, its own
+        // row reader reports that row by row, as before.
+        let plans = column_plans(tme, rows.num_columns());
+        let mut fast = plans.as_ref().ok().map(|plans| FastRows::new(rows, tme, plans));
+        let mut slow = if fast.is_none() { Some(rows.rows(tme)) } else { None };
+        let mut next_row = || -> Option<std::io::Result<(Option<RawRow<'_>>, Option<RawRow<'_>>)>> {
+            match (&mut fast, &mut slow) {
+                (Some(fast), _) => fast.next().map(|r| r.map(|(b, a)| (b.map(RawRow::Fast), a.map(RawRow::Fast)))),
+                (None, Some(slow)) => slow.next().map(|r| r.map(|(b, a)| (b.map(RawRow::Slow), a.map(RawRow::Slow)))),
+                (None, None) => None,
+            }
+        };
+        let mut index = first_index;
+        while let Some(row) = next_row() {
+            let index = {
+                index += 1;
+                index - 1
+            };
             rows_in_event += 1;
             let (before, after) = match row {
                 Ok(pair) => pair,
@@ -516,14 +541,41 @@ impl Decoder {
                 }
             };
             let mut diff_errors = Vec::new();
-            let mut image = |row: Option<BinlogRow>,
+            let mut image = |row: Option<RawRow<'_>>,
                              layout: &mut Option<Layout>,
                              columns: &[usize],
                              old: Option<&RowImage>|
              -> Result<Option<RowImage>, DecodeError> {
                 let Some(row) = row else { return Ok(None) };
                 if layout.is_none() {
-                    *layout = Some(Layout::new(&row, columns, tme, schema, &table, event_start, self.datetime_offset.as_ref(), self.is_mariadb)?);
+                    // Name, type and signedness of the image's columns.
+                    let described: Vec<(String, ColumnType, bool)> = match (&row, plans.as_ref().ok()) {
+                        (RawRow::Fast(_), Some(plans)) => columns
+                            .iter()
+                            .filter_map(|&i| plans.get(i))
+                            .map(|p| (p.name.clone(), p.column_type, p.unsigned))
+                            .collect(),
+                        (RawRow::Slow(row), _) => row
+                            .columns_ref()
+                            .iter()
+                            .map(|c| {
+                                let unsigned = c.flags().contains(mysql_common::constants::ColumnFlags::UNSIGNED_FLAG);
+                                (c.name_str().into_owned(), c.column_type(), unsigned)
+                            })
+                            .collect(),
+                        (RawRow::Fast(_), None) => Vec::new(), // fast rows come with plans
+                    };
+                    *layout = Some(Layout::new(
+                        &described,
+                        columns,
+                        tme,
+                        schema,
+                        &table,
+                        event_start,
+                        self.datetime_offset.as_ref(),
+                        self.is_mariadb,
+                        &wanted,
+                    )?);
                 }
                 Ok(layout.as_ref().map(|l| l.image(&row, old, &mut diff_errors)))
             };
@@ -554,15 +606,17 @@ impl Decoder {
     }
 }
 
-/// Names and JSON kinds of a rows event's columns, derived once per event.
+/// Names and JSON kinds of the columns of a rows event's images that some
+/// rule reads, with their index in the image; derived once per event.
 struct Layout {
-    columns: Vec<(Arc<str>, ColumnKind)>,
+    columns: Vec<(usize, Arc<str>, ColumnKind)>,
 }
 
 impl Layout {
+    /// `columns`: name, type and signedness of each column of the image.
     #[allow(clippy::too_many_arguments)]
     fn new(
-        sample: &BinlogRow,
+        columns: &[(String, ColumnType, bool)],
         present: &[usize],
         tme: &TableMapEvent<'_>,
         schema: Option<&TableSchema>,
@@ -570,9 +624,9 @@ impl Layout {
         position: &Position,
         datetime_offset: Option<&Arc<str>>,
         is_mariadb: bool,
+        wanted: &dyn Fn(&str, ColumnType) -> bool,
     ) -> Result<Layout, DecodeError> {
-        let columns = sample.columns_ref();
-        let has_names = columns.first().is_some_and(|c| !c.name_str().starts_with('@'));
+        let has_names = columns.first().is_some_and(|(name, _, _)| !name.starts_with('@'));
         if !has_names {
             let expected = schema.map_or(0, |s| s.columns.len());
             let found = usize::try_from(tme.columns_count()).unwrap_or(0);
@@ -599,19 +653,19 @@ impl Layout {
         let collations = column_collations(tme, is_mariadb);
         let (mut enum_i, mut set_i) = (0, 0);
         let mut out = Vec::with_capacity(columns.len());
-        for (k, column) in columns.iter().enumerate() {
+        for (k, (column_name, column_type, column_unsigned)) in columns.iter().enumerate() {
             // The column's index in the table (the row holds the present ones only).
             let i = present.get(k).copied().unwrap_or(k);
             let name: Arc<str> = if has_names {
-                Arc::from(column.name_str().as_ref())
+                Arc::from(column_name.as_str())
             } else {
                 schema.and_then(|s| s.columns.get(i)).map_or_else(|| Arc::from(format!("@{i}")), |c| c.name.clone())
             };
             let info = schema.and_then(|s| s.columns.iter().position(|c| c.name == name).map(|p| (p, &s.columns[p])));
-            let unsigned = column.flags().contains(mysql_common::constants::ColumnFlags::UNSIGNED_FLAG)
+            let unsigned = *column_unsigned
                 || info.is_some_and(|(_, c)| c.column_type.to_ascii_lowercase().contains("unsigned"));
             let integer = |bits: u8| if unsigned { ColumnKind::Unsigned(bits) } else { ColumnKind::Integer };
-            let kind = match column.column_type() {
+            let kind = match *column_type {
                 ColumnType::MYSQL_TYPE_TINY => integer(8),
                 ColumnType::MYSQL_TYPE_SHORT => integer(16),
                 ColumnType::MYSQL_TYPE_INT24 if unsigned => ColumnKind::Unsigned(24),
@@ -671,7 +725,9 @@ impl Layout {
                 }
                 _ => ColumnKind::Other,
             };
-            out.push((name, kind));
+            if wanted(&name, *column_type) {
+                out.push((k, name, kind));
+            }
         }
         Ok(Layout { columns: out })
     }
@@ -679,13 +735,12 @@ impl Layout {
     /// One row image as JSON. Partial JSON updates in an after image are
     /// resolved against `before`; those that cannot be become null and an
     /// entry in `errors`.
-    fn image(&self, row: &BinlogRow, before: Option<&RowImage>, errors: &mut Vec<value::JsonDiffError>) -> RowImage {
+    fn image(&self, row: &RawRow<'_>, before: Option<&RowImage>, errors: &mut Vec<value::JsonDiffError>) -> RowImage {
         let columns = self
             .columns
             .iter()
-            .enumerate()
-            .map(|(i, (name, kind))| {
-                let value = match row.as_ref(i) {
+            .map(|(k, name, kind)| {
+                let value = match row.value(*k) {
                     None => serde_json::Value::Null,
                     Some(BinlogValue::JsonDiff(diffs)) => {
                         let old = before.and_then(|b| b.get(name));
@@ -708,6 +763,163 @@ impl Layout {
         RowImage { columns }
     }
 }
+
+/// One row image's values: read here from the rows event's bytes
+/// ([`FastRows`]), or by mysql_common's own row reader.
+enum RawRow<'a> {
+    Fast(Vec<BinlogValue<'a>>),
+    Slow(BinlogRow),
+}
+
+impl RawRow<'_> {
+    /// The value of the image's `k`th column.
+    fn value(&self, k: usize) -> Option<&BinlogValue<'_>> {
+        match self {
+            RawRow::Fast(values) => values.get(k),
+            RawRow::Slow(row) => row.as_ref(k),
+        }
+    }
+}
+
+/// How to read one column of a table's rows, from the table map.
+struct ColumnPlan<'t> {
+    column_type: ColumnType,
+    meta: &'t [u8],
+    unsigned: bool,
+    /// From the table map's metadata, else `@<index>`.
+    name: String,
+}
+
+/// Per column of a table map: what mysql_common's row reader
+/// (`BinlogRow::deserialize`) derives from the table map for every row,
+/// derived once, failing where it would.
+fn column_plans<'t>(tme: &'t TableMapEvent<'_>, num_columns: u64) -> std::io::Result<Vec<ColumnPlan<'t>>> {
+    use std::io::{Error, ErrorKind};
+    let extractor = OptionalMetaExtractor::new(tme.iter_optional_meta())?;
+    let mut signedness = extractor.iter_signedness();
+    let mut charsets = extractor.iter_charset();
+    let mut enum_and_set_charsets = extractor.iter_enum_and_set_charset();
+    let mut primary_key = extractor.iter_primary_key();
+    let mut names = extractor.iter_column_name();
+    let mut plans = Vec::with_capacity(usize::try_from(num_columns).unwrap_or(0));
+    for i in 0..usize::try_from(num_columns).unwrap_or(0) {
+        let column_type = match tme.get_column_type(i) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(Error::new(ErrorKind::InvalidData, "No column type")),
+            Err(e) => return Err(Error::new(ErrorKind::InvalidData, e)),
+        };
+        let meta = tme.get_column_metadata(i).unwrap_or(&[]);
+        let unsigned = column_type.is_numeric_type().then(|| signedness.next()).flatten().unwrap_or_default();
+        if column_type.is_character_type() {
+            charsets.next().transpose()?;
+        } else if column_type.is_enum_or_set_type() {
+            enum_and_set_charsets.next().transpose()?;
+        }
+        let name = names.next().transpose()?.map_or_else(|| format!("@{i}"), |n| String::from_utf8_lossy(n.name_raw()).into_owned());
+        primary_key.next_if(|next| next.is_err() || next.as_ref().ok() == Some(&(i as u64))).transpose()?;
+        plans.push(ColumnPlan { column_type, meta, unsigned, name });
+    }
+    Ok(plans)
+}
+
+/// The rows of a rows event, read as mysql_common's `RowsEventRows` reads
+/// them but with the table map's facts derived once ([`column_plans`]) and
+/// values borrowed from the event rather than copied.
+struct FastRows<'a> {
+    plans: &'a [ColumnPlan<'a>],
+    buf: ParseBuf<'a>,
+    /// Which columns each image holds (from the event's column bitmaps).
+    before: Option<Vec<bool>>,
+    after: Option<Vec<bool>>,
+    /// A MySQL PARTIAL_UPDATE_ROWS_EVENT: after images start with value options.
+    shared_after: bool,
+    json_columns: usize,
+}
+
+impl<'a> FastRows<'a> {
+    fn new(rows: &'a RowsEventData<'_>, tme: &'a TableMapEvent<'_>, plans: &'a [ColumnPlan<'a>]) -> FastRows<'a> {
+        FastRows {
+            plans,
+            buf: ParseBuf(rows.rows_data()),
+            before: rows.columns_before_image().map(|bits| bits.iter().map(|b| *b).collect()),
+            after: rows.columns_after_image().map(|bits| bits.iter().map(|b| *b).collect()),
+            shared_after: matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)),
+            json_columns: tme.json_column_count(),
+        }
+    }
+}
+
+impl<'a> Iterator for FastRows<'a> {
+    type Item = std::io::Result<(Option<Vec<BinlogValue<'a>>>, Option<Vec<BinlogValue<'a>>>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let before = match &self.before {
+            Some(columns) => match read_image(self.plans, &mut self.buf, columns, false, self.json_columns) {
+                Ok(values) => Some(values),
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        let after = match &self.after {
+            Some(columns) => match read_image(self.plans, &mut self.buf, columns, self.shared_after, self.json_columns) {
+                Ok(values) => Some(values),
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        Some(Ok((before, after)))
+    }
+}
+
+/// One row image (`BinlogRow::deserialize`'s steps): value options and the
+/// partial-JSON bitmap (shared image only), the null bitmap, then the value
+/// of each present column.
+fn read_image<'a>(
+    plans: &[ColumnPlan<'a>],
+    buf: &mut ParseBuf<'a>,
+    columns: &[bool],
+    shared_image: bool,
+    json_columns: usize,
+) -> std::io::Result<Vec<BinlogValue<'a>>> {
+    let eof = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "can't parse: buf doesn't have enough data");
+    let partial_bits: Option<&[u8]> = if shared_image {
+        let options = buf.checked_eat_lenenc_int().ok_or_else(eof)?;
+        if options & PARTIAL_JSON_UPDATES != 0 {
+            Some(buf.checked_eat(json_columns.div_ceil(8)).ok_or_else(eof)?)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let present = columns.iter().filter(|&&b| b).count();
+    let nulls = buf.checked_eat(present.div_ceil(8)).ok_or_else(eof)?;
+    let bit = |bytes: &[u8], k: usize| bytes.get(k / 8).map(|b| (b >> (k % 8)) & 1 == 1);
+    let mut values = Vec::with_capacity(present);
+    let (mut image_index, mut json_index) = (0, 0);
+    for (i, plan) in plans.iter().enumerate() {
+        let is_partial = plan.column_type == ColumnType::MYSQL_TYPE_JSON
+            && partial_bits.is_some_and(|bits| {
+                json_index += 1;
+                json_index <= json_columns && bit(bits, json_index - 1).unwrap_or(false)
+            });
+        if columns.get(i).copied().unwrap_or(false) {
+            if bit(nulls, image_index).unwrap_or(true) {
+                values.push(BinlogValue::Value(mysql_common::value::Value::NULL));
+            } else {
+                values.push(buf.parse((plan.column_type, plan.meta, plan.unsigned, is_partial))?);
+            }
+            image_index += 1;
+        }
+    }
+    Ok(values)
+}
+
+/// `binlog_row_value_options` bit of partial JSON updates.
+const PARTIAL_JSON_UPDATES: u64 = 1;
 
 /// The table indexes of an image's columns, from its bitmap (all when none).
 fn present_columns(ones: Option<impl Iterator<Item = usize>>, count: usize) -> Vec<usize> {

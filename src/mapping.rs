@@ -7,7 +7,7 @@
 //! the allowlisted `fields` (and, for updates with `changes`, the changed
 //! columns). Columns a rule does not name never leave the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
@@ -46,10 +46,30 @@ pub struct MappedEvent {
     pub data: Json,
 }
 
+/// The columns of a table that its rules read: only these need converting
+/// to JSON (the decoder leaves the others out of the [`RowImage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadColumns {
+    /// A rule reports `changes` of every column.
+    All,
+    /// Named by `fields`, `conditions` or a `changes` list.
+    Named(HashSet<String>),
+}
+
+impl ReadColumns {
+    pub fn contains(&self, column: &str) -> bool {
+        match self {
+            ReadColumns::All => true,
+            ReadColumns::Named(names) => names.contains(column),
+        }
+    }
+}
+
 /// The rules, indexed by table.
 #[derive(Debug, Default)]
 pub struct Mapper {
     by_table: HashMap<String, Vec<(usize, Arc<str>, EventRule)>>,
+    reads: HashMap<String, ReadColumns>,
 }
 
 impl Mapper {
@@ -61,7 +81,30 @@ impl Mapper {
                 .or_default()
                 .push((i, Arc::from(rule.event_type.as_str()), rule.clone()));
         }
-        Mapper { by_table }
+        let reads = by_table
+            .iter()
+            .map(|(table, rules)| {
+                let mut names = HashSet::new();
+                for (_, _, rule) in rules {
+                    names.extend(rule.fields.values().cloned());
+                    names.extend(rule.conditions.iter().map(|c| c.column.clone()));
+                    match &rule.changes {
+                        Some(spec) => match &spec.columns {
+                            Some(columns) => names.extend(columns.iter().cloned()),
+                            None => return (table.clone(), ReadColumns::All),
+                        },
+                        None => {}
+                    }
+                }
+                (table.clone(), ReadColumns::Named(names))
+            })
+            .collect();
+        Mapper { by_table, reads }
+    }
+
+    /// The columns of `table` the rules read (None: the table is not mapped).
+    pub fn reads(&self, table: &str) -> Option<&ReadColumns> {
+        self.reads.get(table)
     }
 
     /// Does any rule read this table? Rows of other tables are not decoded.
@@ -310,6 +353,19 @@ mod tests {
         let mut shallow = json!({"a": [1, {"b": 2}]});
         assert!(!cap_depth(&mut shallow, MAX_DATA_DEPTH));
         assert_eq!(shallow, json!({"a": [1, {"b": 2}]}));
+    }
+
+    #[test]
+    fn columns_read_by_the_rules() {
+        let m = shipped();
+        assert_eq!(m.reads("threads"), Some(&ReadColumns::All), "thread.updated reports changes of every column");
+        let emails = m.reads("emails").unwrap();
+        for column in ["id", "thread_id", "subject", "from_address", "to_addresses", "received_at", "sent_at", "direction"] {
+            assert!(emails.contains(column), "{column}");
+        }
+        assert!(!emails.contains("body_text"));
+        assert!(!m.reads("notes").unwrap().contains("content"));
+        assert_eq!(m.reads("users"), None);
     }
 
     #[test]
