@@ -36,7 +36,6 @@ use mysql_common::io::ParseBuf;
 use mysql_common::binlog::row::BinlogRow;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
-use serde::Serialize;
 
 use crate::config::Operation;
 use crate::mapping::{Mapper, RowChange, RowImage};
@@ -121,21 +120,32 @@ pub enum DecodeError {
     MissingTableMap { table_id: u64, position: Position },
 }
 
-/// The wire envelope of an event.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    timestamp: &'a str,
-    data: &'a serde_json::Value,
+/// The wire envelope of an event: `{"id", "type", "timestamp", "data"}`,
+/// as serde_json writes such a struct (compact, fields in this order).
+fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str) -> String {
+    let mut body = String::with_capacity(data.len() + id.len() + event_type.len() + timestamp.len() + 48);
+    let string = |s: &str, body: &mut String| {
+        // A str always serializes, into valid UTF-8.
+        body.push_str(&serde_json::to_string(s).unwrap_or_default());
+    };
+    body.push_str("{\"id\":");
+    string(id, &mut body);
+    body.push_str(",\"type\":");
+    string(event_type, &mut body);
+    body.push_str(",\"timestamp\":");
+    string(timestamp, &mut body);
+    body.push_str(",\"data\":");
+    body.push_str(data);
+    body.push('}');
+    body
 }
 
 /// A mapped event waiting for its transaction's commit (which gives the timestamp).
 struct PendingEvent {
     id: String,
     event_type: Arc<str>,
-    data: serde_json::Value,
+    /// The event's `data`, as JSON text.
+    data: String,
 }
 
 /// The decoding state machine; see the module docs.
@@ -408,8 +418,7 @@ impl Decoder {
         self.pending
             .drain(..)
             .map(|p| {
-                let body = serde_json::to_string(&Envelope { id: &p.id, event_type: &p.event_type, timestamp: &stamp, data: &p.data })
-                    .unwrap_or_default();
+                let body = envelope(&p.id, &p.event_type, &stamp, &p.data);
                 OutgoingEvent { id: p.id, event_type: p.event_type, body }
             })
             .collect()
@@ -518,19 +527,13 @@ impl Decoder {
         let plans = column_plans(tme, rows.num_columns());
         let mut fast = plans.as_ref().ok().map(|plans| FastRows::new(rows, tme, plans));
         let mut slow = if fast.is_none() { Some(rows.rows(tme)) } else { None };
-        let mut next_row = || -> Option<std::io::Result<(Option<RawRow<'_>>, Option<RawRow<'_>>)>> {
-            match (&mut fast, &mut slow) {
+        for index in first_index.. {
+            let row = match (&mut fast, &mut slow) {
                 (Some(fast), _) => fast.next().map(|r| r.map(|(b, a)| (b.map(RawRow::Fast), a.map(RawRow::Fast)))),
                 (None, Some(slow)) => slow.next().map(|r| r.map(|(b, a)| (b.map(RawRow::Slow), a.map(RawRow::Slow)))),
                 (None, None) => None,
-            }
-        };
-        let mut index = first_index;
-        while let Some(row) = next_row() {
-            let index = {
-                index += 1;
-                index - 1
             };
+            let Some(row) = row else { break };
             rows_in_event += 1;
             let (before, after) = match row {
                 Ok(pair) => pair,
@@ -581,13 +584,22 @@ impl Decoder {
             };
             let before = image(before, &mut before_layout, &before_columns, None)?;
             let after = image(after, &mut after_layout, &after_columns, before.as_ref())?;
+            if let Some(fast) = &mut fast {
+                // The next rows' values no rule reads need not be copied out.
+                if fast.unread_before.is_none() {
+                    fast.unread_before = before_layout.as_ref().map(|l| l.unread(&before_columns, count));
+                }
+                if fast.unread_after.is_none() {
+                    fast.unread_after = after_layout.as_ref().map(|l| l.unread(&after_columns, count));
+                }
+            }
             for error in diff_errors {
                 self.row_errors += 1;
                 tracing::error!(table = %table, position = %event_start, row = index, error = %error, "partial JSON update not resolved; the value is delivered as null");
             }
             self.rows_seen += 1;
             let change = RowChange { table: &table, operation, before: before.as_ref(), after: after.as_ref() };
-            for mapped in self.mapper.map(&change) {
+            for mapped in self.mapper.map_serialized(&change) {
                 self.pending.push(PendingEvent {
                     id: event_id(&event_start.file, event_start.pos, index, mapped.rule),
                     event_type: mapped.event_type,
@@ -735,6 +747,22 @@ impl Layout {
     /// One row image as JSON. Partial JSON updates in an after image are
     /// resolved against `before`; those that cannot be become null and an
     /// entry in `errors`.
+    /// Per table column: present in the image but read by no rule.
+    fn unread(&self, present: &[usize], count: usize) -> Vec<bool> {
+        let mut unread = vec![false; count];
+        for &i in present {
+            if let Some(u) = unread.get_mut(i) {
+                *u = true;
+            }
+        }
+        for (k, _, _) in &self.columns {
+            if let Some(u) = present.get(*k).and_then(|&i| unread.get_mut(i)) {
+                *u = false;
+            }
+        }
+        unread
+    }
+
     fn image(&self, row: &RawRow<'_>, before: Option<&RowImage>, errors: &mut Vec<value::JsonDiffError>) -> RowImage {
         let columns = self
             .columns
@@ -831,6 +859,10 @@ struct FastRows<'a> {
     /// Which columns each image holds (from the event's column bitmaps).
     before: Option<Vec<bool>>,
     after: Option<Vec<bool>>,
+    /// Per table column: no rule reads it, so text and blob values are
+    /// skipped, not copied (see [`Layout::unread`]); their value reads NULL.
+    unread_before: Option<Vec<bool>>,
+    unread_after: Option<Vec<bool>>,
     /// A MySQL PARTIAL_UPDATE_ROWS_EVENT: after images start with value options.
     shared_after: bool,
     json_columns: usize,
@@ -843,6 +875,8 @@ impl<'a> FastRows<'a> {
             buf: ParseBuf(rows.rows_data()),
             before: rows.columns_before_image().map(|bits| bits.iter().map(|b| *b).collect()),
             after: rows.columns_after_image().map(|bits| bits.iter().map(|b| *b).collect()),
+            unread_before: None,
+            unread_after: None,
             shared_after: matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)),
             json_columns: tme.json_column_count(),
         }
@@ -857,14 +891,14 @@ impl<'a> Iterator for FastRows<'a> {
             return None;
         }
         let before = match &self.before {
-            Some(columns) => match read_image(self.plans, &mut self.buf, columns, false, self.json_columns) {
+            Some(columns) => match read_image(self.plans, &mut self.buf, columns, self.unread_before.as_deref(), false, self.json_columns) {
                 Ok(values) => Some(values),
                 Err(e) => return Some(Err(e)),
             },
             None => None,
         };
         let after = match &self.after {
-            Some(columns) => match read_image(self.plans, &mut self.buf, columns, self.shared_after, self.json_columns) {
+            Some(columns) => match read_image(self.plans, &mut self.buf, columns, self.unread_after.as_deref(), self.shared_after, self.json_columns) {
                 Ok(values) => Some(values),
                 Err(e) => return Some(Err(e)),
             },
@@ -881,6 +915,7 @@ fn read_image<'a>(
     plans: &[ColumnPlan<'a>],
     buf: &mut ParseBuf<'a>,
     columns: &[bool],
+    unread: Option<&[bool]>,
     shared_image: bool,
     json_columns: usize,
 ) -> std::io::Result<Vec<BinlogValue<'a>>> {
@@ -909,6 +944,8 @@ fn read_image<'a>(
         if columns.get(i).copied().unwrap_or(false) {
             if bit(nulls, image_index).unwrap_or(true) {
                 values.push(BinlogValue::Value(mysql_common::value::Value::NULL));
+            } else if unread.is_some_and(|u| u.get(i).copied().unwrap_or(false)) && skip_string(plan, buf)? {
+                values.push(BinlogValue::Value(mysql_common::value::Value::NULL));
             } else {
                 values.push(buf.parse((plan.column_type, plan.meta, plan.unsigned, is_partial))?);
             }
@@ -916,6 +953,33 @@ fn read_image<'a>(
         }
     }
     Ok(values)
+}
+
+/// Skips a VARCHAR, TEXT or BLOB value as mysql_common would read it
+/// (length prefix per the column's metadata, then the bytes), without
+/// copying it. False (nothing consumed): not such a column; read it.
+fn skip_string(plan: &ColumnPlan<'_>, buf: &mut ParseBuf<'_>) -> std::io::Result<bool> {
+    let eof = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "can't parse: buf doesn't have enough data");
+    let length = match plan.column_type {
+        ColumnType::MYSQL_TYPE_TINY_BLOB
+        | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+        | ColumnType::MYSQL_TYPE_LONG_BLOB
+        | ColumnType::MYSQL_TYPE_BLOB => match plan.meta.first() {
+            Some(1) => buf.checked_eat_u8().map(usize::from),
+            Some(2) => buf.checked_eat_u16_le().map(usize::from),
+            Some(3) => buf.checked_eat_u24_le().map(|n| n as usize),
+            Some(4) => buf.checked_eat_u32_le().map(|n| n as usize),
+            _ => return Ok(false),
+        },
+        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => match plan.meta {
+            [low, high, ..] if (u16::from(*low) | (u16::from(*high) << 8)) < 256 => buf.checked_eat_u8().map(usize::from),
+            [_, _, ..] => buf.checked_eat_u16_le().map(usize::from),
+            _ => return Ok(false),
+        },
+        _ => return Ok(false),
+    };
+    buf.checked_eat(length.ok_or_else(eof)?).ok_or_else(eof)?;
+    Ok(true)
 }
 
 /// `binlog_row_value_options` bit of partial JSON updates.
@@ -1090,6 +1154,24 @@ pub fn rfc3339(secs: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelope_is_what_serde_writes() {
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            id: &'a str,
+            #[serde(rename = "type")]
+            event_type: &'a str,
+            timestamp: &'a str,
+            data: &'a serde_json::Value,
+        }
+        let data = serde_json::json!({"a": "x\"y\u{7}", "b": [1, 2.5], "c": null});
+        let (id, event_type, timestamp) = ("evt_000001_4_0_0", "th\"read\\.created", "2026-11-28T10:00:00Z");
+        assert_eq!(
+            envelope(id, event_type, timestamp, &data.to_string()),
+            serde_json::to_string(&Envelope { id, event_type, timestamp, data: &data }).unwrap()
+        );
+    }
 
     #[test]
     fn event_ids_are_stable_and_dot_free() {

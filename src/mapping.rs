@@ -131,6 +131,126 @@ impl Mapper {
     }
 }
 
+/// An event from one rule and one row change, its `data` already JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerializedEvent {
+    pub rule: usize,
+    pub event_type: Arc<str>,
+    /// Exactly `serde_json::to_string` of [`MappedEvent::data`].
+    pub data: String,
+}
+
+impl Mapper {
+    /// [`Mapper::map`] with each `data` written straight to JSON text, the
+    /// same bytes as serializing `map`'s, without building and cloning a
+    /// `serde_json::Value` per event (the decoder's hot path).
+    pub fn map_serialized(&self, change: &RowChange<'_>) -> Vec<SerializedEvent> {
+        let Some(rules) = self.by_table.get(change.table) else { return Vec::new() };
+        rules
+            .iter()
+            .filter(|(_, _, rule)| rule.operations.contains(&change.operation))
+            .filter(|(_, _, rule)| rule.conditions.iter().all(|c| condition_holds(c, change)))
+            .filter_map(|(i, event_type, rule)| {
+                write_data(rule, change).map(|data| SerializedEvent { rule: *i, event_type: event_type.clone(), data })
+            })
+            .collect()
+    }
+}
+
+/// [`build_data`] serialized, written directly: keys in the order a
+/// `serde_json::Map` (a BTreeMap) keeps them. Values nested deep enough to
+/// need [`cap_depth`] take the `build_data` path.
+fn write_data(rule: &EventRule, change: &RowChange<'_>) -> Option<String> {
+    let row = current(change);
+    // "changes": (column, old, new), by column name as a Map orders them.
+    let mut changes: Vec<(&str, &Json, &Json)> = Vec::new();
+    let has_changes = if let (Some(spec), Some(before), Some(after)) = (&rule.changes, change.before, change.after) {
+        for (name, new) in &after.columns {
+            let listed = spec.columns.as_ref().is_none_or(|cols| cols.iter().any(|c| **c == **name));
+            if !listed || spec.ignore.iter().any(|c| **c == **name) {
+                continue;
+            }
+            let old = before.get(name).unwrap_or(&Json::Null);
+            if old != new {
+                changes.push((name, old, new));
+            }
+        }
+        if changes.is_empty() {
+            return None;
+        }
+        changes.sort_by(|a, b| a.0.cmp(b.0));
+        changes.dedup_by(|a, b| a.0 == b.0);
+        true
+    } else {
+        false
+    };
+    // data (1) -> field (2); data -> changes (2) -> column (3) -> old/new (4).
+    let too_deep = rule.fields.values().any(|c| row.and_then(|r| r.get(c)).is_some_and(|v| nests_beyond(v, MAX_DATA_DEPTH - 1)))
+        || changes.iter().any(|(_, old, new)| nests_beyond(old, MAX_DATA_DEPTH - 3) || nests_beyond(new, MAX_DATA_DEPTH - 3));
+    if too_deep {
+        return build_data(rule, change).map(|data| data.to_string());
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(256);
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        write_json(out, name);
+        out.push(b':');
+    };
+    let mut changes_written = !has_changes;
+    let write_changes = |out: &mut Vec<u8>| {
+        out.push(b'{');
+        for (k, (name, old, new)) in changes.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            write_json(out, name);
+            out.extend_from_slice(b":{\"new\":");
+            write_json(out, new);
+            out.extend_from_slice(b",\"old\":");
+            write_json(out, old);
+            out.push(b'}');
+        }
+        out.push(b'}');
+    };
+    for (output, column) in &rule.fields {
+        if !changes_written && output.as_str() >= "changes" {
+            key(&mut out, "changes");
+            write_changes(&mut out);
+            changes_written = true;
+            if output == "changes" {
+                continue; // the changes replace a field of that name
+            }
+        }
+        key(&mut out, output);
+        write_json(&mut out, row.and_then(|r| r.get(column)).unwrap_or(&Json::Null));
+    }
+    if !changes_written {
+        key(&mut out, "changes");
+        write_changes(&mut out);
+    }
+    out.push(b'}');
+    String::from_utf8(out).ok()
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing to a Vec cannot fail; a map with non-string keys cannot occur.
+    let _ = serde_json::to_writer(out, value);
+}
+
+/// Would [`cap_depth`] with this `max` change `value`?
+fn nests_beyond(value: &Json, max: usize) -> bool {
+    match value {
+        Json::Array(_) | Json::Object(_) if max <= 1 => true,
+        Json::Array(items) => items.iter().any(|v| nests_beyond(v, max - 1)),
+        Json::Object(map) => map.values().any(|v| nests_beyond(v, max - 1)),
+        _ => false,
+    }
+}
+
 /// The image conditions and fields read: after, else before (deletes).
 fn current<'a>(change: &RowChange<'a>) -> Option<&'a RowImage> {
     change.after.or(change.before)
@@ -353,6 +473,61 @@ mod tests {
         let mut shallow = json!({"a": [1, {"b": 2}]});
         assert!(!cap_depth(&mut shallow, MAX_DATA_DEPTH));
         assert_eq!(shallow, json!({"a": [1, {"b": 2}]}));
+    }
+
+    /// `map_serialized` writes exactly what serializing `map`'s data gives.
+    fn assert_same_serialization(m: &Mapper, change: &RowChange<'_>) {
+        let expected: Vec<(usize, String)> = m.map(change).into_iter().map(|e| (e.rule, e.data.to_string())).collect();
+        let got: Vec<(usize, String)> = m.map_serialized(change).into_iter().map(|e| (e.rule, e.data)).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn serialized_data_is_byte_identical() {
+        let m = shipped();
+        let (open, closed) = (thread("open", "2026-11-28T10:00:00Z"), thread("clo\"sed\u{1F600}", "2026-11-28T11:00:00Z"));
+        for (operation, before, after) in [
+            (Operation::Insert, None, Some(&open)),
+            (Operation::Update, Some(&open), Some(&closed)),
+            (Operation::Update, Some(&open), Some(&open)),
+            (Operation::Delete, Some(&open), None),
+        ] {
+            assert_same_serialization(&m, &RowChange { table: "threads", operation, before, after });
+        }
+        let (draft, sent) = (email("outgoing", Json::Null), email("outgoing", json!("2026-11-28T10:05:00")));
+        assert_same_serialization(&m, &RowChange { table: "emails", operation: Operation::Update, before: Some(&draft), after: Some(&sent) });
+        assert_same_serialization(&m, &RowChange { table: "emails", operation: Operation::Insert, before: None, after: Some(&email("incoming", Json::Null)) });
+
+        // Fields around and named "changes", a changes list, deep values (capped as text).
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!({"a": [deep]});
+        }
+        let config = Config::from_toml(
+            r#"
+            [source]
+            url = "mysql://u@h/db"
+            [[events]]
+            type = "x.changed"
+            table = "t"
+            operations = ["update"]
+            fields = { a = "id", changes = "id", zed = "doc", chan = "id", d = "doc" }
+            changes = { columns = ["doc", "n", "id"] }
+            [[events]]
+            type = "x.all"
+            table = "t"
+            operations = ["update"]
+            fields = { b = "n" }
+            changes = {}
+            "#,
+        )
+        .unwrap();
+        let m = Mapper::new(&config.events);
+        for doc in [json!({"k": [1, 2.5, "é"]}), deep] {
+            let before = row(&[("id", json!(1)), ("n", json!(2)), ("doc", json!(null)), ("zz", json!("a"))]);
+            let after = row(&[("id", json!(1)), ("n", json!(3)), ("doc", doc), ("zz", json!("b"))]);
+            assert_same_serialization(&m, &RowChange { table: "t", operation: Operation::Update, before: Some(&before), after: Some(&after) });
+        }
     }
 
     #[test]
