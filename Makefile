@@ -18,7 +18,7 @@ TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: test test-faults check-mariadb demo build fmt fmt-check lint clean-demo help
+.PHONY: test test-faults check-mariadb demo build fmt fmt-check lint clean-demo help bench
 
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -41,6 +41,12 @@ test-faults: check-mariadb
 
 demo:
 	bash scripts/demo.sh
+
+# rowhook's speed beside references measured in the same run (a private MariaDB, release build,
+# python-mysql-replication in a venv under target/): prints one table and writes
+# docs/benchmarks.md. About 5 minutes on 2 cores; never part of `make test`.
+bench: check-mariadb
+	bash scripts/bench.sh
 
 build:
 	$(CARGO) build --release --locked
