@@ -638,7 +638,7 @@ fn body(n: usize) -> String {
     let mut k = n;
     while s.len() < 500 {
         k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        s.push_str(WORDS[(k >> 60) as usize]);
+        s.push_str(WORDS[k >> 60]);
         s.push(' ');
     }
     s.truncate(500);

@@ -942,9 +942,9 @@ fn read_image<'a>(
                 json_index <= json_columns && bit(bits, json_index - 1).unwrap_or(false)
             });
         if columns.get(i).copied().unwrap_or(false) {
-            if bit(nulls, image_index).unwrap_or(true) {
-                values.push(BinlogValue::Value(mysql_common::value::Value::NULL));
-            } else if unread.is_some_and(|u| u.get(i).copied().unwrap_or(false)) && skip_string(plan, buf)? {
+            let null = bit(nulls, image_index).unwrap_or(true);
+            // A value no rule reads is skipped uncopied where it can be; it reads NULL.
+            if null || (unread.is_some_and(|u| u.get(i).copied().unwrap_or(false)) && skip_string(plan, buf)?) {
                 values.push(BinlogValue::Value(mysql_common::value::Value::NULL));
             } else {
                 values.push(buf.parse((plan.column_type, plan.meta, plan.unsigned, is_partial))?);

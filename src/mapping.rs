@@ -88,12 +88,11 @@ impl Mapper {
                 for (_, _, rule) in rules {
                     names.extend(rule.fields.values().cloned());
                     names.extend(rule.conditions.iter().map(|c| c.column.clone()));
-                    match &rule.changes {
-                        Some(spec) => match &spec.columns {
+                    if let Some(spec) = &rule.changes {
+                        match &spec.columns {
                             Some(columns) => names.extend(columns.iter().cloned()),
                             None => return (table.clone(), ReadColumns::All),
-                        },
-                        None => {}
+                        }
                     }
                 }
                 (table.clone(), ReadColumns::Named(names))
