@@ -118,15 +118,21 @@ impl Mapper {
 
     /// All events one row change produces (often none).
     pub fn map(&self, change: &RowChange<'_>) -> Vec<MappedEvent> {
-        let Some(rules) = self.by_table.get(change.table) else { return Vec::new() };
-        rules
-            .iter()
-            .filter(|(_, _, rule)| rule.operations.contains(&change.operation))
-            .filter(|(_, _, rule)| rule.conditions.iter().all(|c| condition_holds(c, change)))
+        self.matching(change)
             .filter_map(|(i, event_type, rule)| {
                 build_data(rule, change).map(|data| MappedEvent { rule: *i, event_type: event_type.clone(), data })
             })
             .collect()
+    }
+
+    /// The rules of the change's table whose operation matches and whose conditions hold.
+    fn matching<'m>(&'m self, change: &'m RowChange<'_>) -> impl Iterator<Item = &'m (usize, Arc<str>, EventRule)> + 'm {
+        self.by_table
+            .get(change.table)
+            .into_iter()
+            .flatten()
+            .filter(|(_, _, rule)| rule.operations.contains(&change.operation))
+            .filter(|(_, _, rule)| rule.conditions.iter().all(|c| condition_holds(c, change)))
     }
 }
 
@@ -144,11 +150,7 @@ impl Mapper {
     /// same bytes as serializing `map`'s, without building and cloning a
     /// `serde_json::Value` per event (the decoder's hot path).
     pub fn map_serialized(&self, change: &RowChange<'_>) -> Vec<SerializedEvent> {
-        let Some(rules) = self.by_table.get(change.table) else { return Vec::new() };
-        rules
-            .iter()
-            .filter(|(_, _, rule)| rule.operations.contains(&change.operation))
-            .filter(|(_, _, rule)| rule.conditions.iter().all(|c| condition_holds(c, change)))
+        self.matching(change)
             .filter_map(|(i, event_type, rule)| {
                 write_data(rule, change).map(|data| SerializedEvent { rule: *i, event_type: event_type.clone(), data })
             })
