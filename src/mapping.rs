@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use crate::config::{Became, Condition, EventRule, Operation};
+use crate::config::{Became, ChangesSpec, Condition, EventRule, Operation};
 
 /// One row image: column name -> value, in table order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -158,6 +158,18 @@ impl Mapper {
     }
 }
 
+/// The columns an update changed that `spec` reports: (column, old, new), in table order.
+fn changed_columns<'r>(spec: &ChangesSpec, before: &'r RowImage, after: &'r RowImage) -> Vec<(&'r str, &'r Json, &'r Json)> {
+    after
+        .columns
+        .iter()
+        .filter(|(name, _)| spec.columns.as_ref().is_none_or(|cols| cols.iter().any(|c| **c == **name)))
+        .filter(|(name, _)| !spec.ignore.iter().any(|c| **c == **name))
+        .map(|(name, new)| (&**name, before.get(name).unwrap_or(&Json::Null), new))
+        .filter(|(_, old, new)| old != new)
+        .collect()
+}
+
 /// [`build_data`] serialized, written directly: keys in the order a
 /// `serde_json::Map` (a BTreeMap) keeps them. Values nested deep enough to
 /// need [`cap_depth`] take the `build_data` path.
@@ -166,16 +178,7 @@ fn write_data(rule: &EventRule, change: &RowChange<'_>) -> Option<String> {
     // "changes": (column, old, new), by column name as a Map orders them.
     let mut changes: Vec<(&str, &Json, &Json)> = Vec::new();
     let has_changes = if let (Some(spec), Some(before), Some(after)) = (&rule.changes, change.before, change.after) {
-        for (name, new) in &after.columns {
-            let listed = spec.columns.as_ref().is_none_or(|cols| cols.iter().any(|c| **c == **name));
-            if !listed || spec.ignore.iter().any(|c| **c == **name) {
-                continue;
-            }
-            let old = before.get(name).unwrap_or(&Json::Null);
-            if old != new {
-                changes.push((name, old, new));
-            }
-        }
+        changes = changed_columns(spec, before, after);
         if changes.is_empty() {
             return None;
         }
@@ -326,17 +329,10 @@ fn build_data(rule: &EventRule, change: &RowChange<'_>) -> Option<Json> {
         data.insert(output.clone(), value);
     }
     if let (Some(spec), Some(before), Some(after)) = (&rule.changes, change.before, change.after) {
-        let mut changes = Map::new();
-        for (name, new) in &after.columns {
-            let listed = spec.columns.as_ref().is_none_or(|cols| cols.iter().any(|c| **c == **name));
-            if !listed || spec.ignore.iter().any(|c| **c == **name) {
-                continue;
-            }
-            let old = before.get(name).unwrap_or(&Json::Null);
-            if old != new {
-                changes.insert(name.to_string(), serde_json::json!({ "old": old, "new": new }));
-            }
-        }
+        let changes: Map<String, Json> = changed_columns(spec, before, after)
+            .into_iter()
+            .map(|(name, old, new)| (name.to_string(), serde_json::json!({ "old": old, "new": new })))
+            .collect();
         if changes.is_empty() {
             return None;
         }
