@@ -446,7 +446,7 @@ impl Decoder {
             self.gtid_state.insert(domain, (server, sequence));
         }
         let gtid = (!self.gtid_state.is_empty()).then(|| format_gtid_state(&self.gtid_state)).filter(|state| {
-            // The checkpoint column holds 255 characters: beyond, resume by file/pos.
+            // The checkpoint column (TEXT) holds 65,535 bytes: beyond, resume by file/pos.
             let fits = state.len() <= MAX_GTID_STATE_LEN;
             if !fits && !self.gtid_state_too_long_logged {
                 self.gtid_state_too_long_logged = true;
@@ -1062,8 +1062,9 @@ fn webhook_rows_changed(rows: &RowsEventData<'_>, tme: &TableMapEvent<'_>) -> bo
     false
 }
 
-/// The longest GTID state the checkpoint stores (`rowhook_checkpoints.gtid`).
-pub const MAX_GTID_STATE_LEN: usize = 255;
+/// The longest GTID state the checkpoint stores (`rowhook_checkpoints.gtid`,
+/// TEXT since migration V5).
+pub const MAX_GTID_STATE_LEN: usize = 65_535;
 
 const TRANSACTION_PAYLOAD: u8 = 40;
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
@@ -1196,8 +1197,13 @@ mod tests {
         decoder.set_gtid_state("0-1-42");
         let Decoded::Commit(t) = decoder.commit(0) else { panic!("a commit") };
         assert_eq!(t.gtid.as_deref(), Some("0-1-42"));
+        // Forty large domains (1,350 characters): far beyond the old VARCHAR(255), stored whole.
         let many: Vec<String> = (0..40).map(|d| format!("{d}-4294967295-18446744073709551615")).collect();
         decoder.set_gtid_state(&many.join(","));
+        let Decoded::Commit(t) = decoder.commit(0) else { panic!("a commit") };
+        assert_eq!(t.gtid.as_deref(), Some(many.join(",").as_str()));
+        let too_many: Vec<String> = (0..2100).map(|d| format!("{d}-4294967295-18446744073709551615")).collect();
+        decoder.set_gtid_state(&too_many.join(","));
         let Decoded::Commit(t) = decoder.commit(0) else { panic!("a commit") };
         assert_eq!(t.gtid, None, "too long for the checkpoint: file/pos only");
     }

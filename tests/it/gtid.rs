@@ -132,3 +132,55 @@ async fn a_purged_gtid_position_stops_with_advice() {
     let err = result.expect_err("a purged GTID position is definite");
     assert!(err.to_string().contains("--reset-position"), "{err}");
 }
+
+#[actix_rt::test]
+async fn a_gtid_state_of_many_domains_is_stored_whole_and_resumed_from() {
+    // Twelve domains with 19-digit sequence numbers: a state of ~290
+    // characters, beyond the VARCHAR(255) the checkpoint had before V5.
+    let server = MariaDb::start_private(&[]);
+    let name = server.fresh_database("gtid_many").await;
+    let url = server.url(&name);
+    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    let receiver = Receiver::start().await;
+    conn.exec_drop("INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"thread.created\"]', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')", (receiver.url(),))
+        .await
+        .unwrap();
+    let mut app = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    let config = test_config(&url);
+    let rowhook = InProcess::start(config.clone()).await;
+    for domain in 0..12u64 {
+        app.query_drop(format!("SET SESSION gtid_domain_id = {domain}, gtid_seq_no = {}", 1_000_000_000_000_000_000 + domain))
+            .await
+            .unwrap();
+        app.query_drop(format!("INSERT INTO threads (id, subject) VALUES ({}, 'domain {domain}')", domain + 1)).await.unwrap();
+    }
+    let got = receiver.wait_for(12, Duration::from_secs(20)).await;
+    assert_eq!(threads(&got), (1..=12).collect::<Vec<i64>>());
+    rowhook.stop().await.expect("clean stop");
+
+    let (_, _, gtid) = checkpoint(&mut conn).await;
+    let gtid = gtid.expect("a state this long is stored, not dropped for file/pos");
+    assert!(gtid.len() > 255, "{} characters: {gtid}", gtid.len());
+    assert_eq!(gtid.split(',').count(), 12, "{gtid}");
+    let server_state: String = conn.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap();
+    let mut ours: Vec<&str> = gtid.split(',').collect();
+    let mut theirs: Vec<&str> = server_state.split(',').collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(ours, theirs, "the checkpoint is the server's own GTID position");
+
+    // While stopped: writes in two domains; then a file/pos that means nothing here.
+    app.query_drop("SET SESSION gtid_domain_id = 7").await.unwrap();
+    app.query_drop("INSERT INTO threads (id, subject) VALUES (13, 'domain 7, while stopped')").await.unwrap();
+    app.query_drop("SET SESSION gtid_domain_id = 11").await.unwrap();
+    app.query_drop("INSERT INTO threads (id, subject) VALUES (14, 'domain 11, while stopped')").await.unwrap();
+    conn.query_drop("UPDATE rowhook_checkpoints SET binlog_file = 'elsewhere-bin.000042', binlog_pos = 123456 WHERE name = 'source'")
+        .await
+        .unwrap();
+    let rowhook = InProcess::start(config).await;
+    receiver.wait_for(14, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(threads(&receiver.received()), (1..=14).collect::<Vec<i64>>(), "each thread exactly once, in order");
+    rowhook.stop().await.expect("clean stop");
+}
