@@ -7,7 +7,8 @@
 //! - [`config`]: the TOML file and `ROWHOOK__*` overrides, validated.
 //! - [`schema`]: server settings, grants and mapped tables' columns, checked at start.
 //! - [`decoder`]: binlog events -> committed transactions of typed events.
-//! - [`value`]: column values -> exact JSON.
+//! - [`value`]: column values -> exact JSON ([`collations`]: which character set a collation id is;
+//!   [`wkt`]: GEOMETRY as WKT).
 //! - [`mapping`]: the `[[events]]` rules: row changes -> event payloads.
 //! - [`signing`]: HMAC-SHA256 signatures (the seed's and Standard Webhooks').
 //! - [`retry`]: what follows a failed attempt (schedule, jitter, Retry-After).
@@ -21,6 +22,7 @@
 //! in-process on port 0.
 
 pub mod actors;
+pub mod collations;
 pub mod config;
 pub mod daemon;
 pub mod decoder;
@@ -35,3 +37,4 @@ pub mod validation;
 pub mod ssrf;
 pub mod store;
 pub mod value;
+pub mod wkt;

@@ -23,7 +23,7 @@
 //! | BINARY, VARBINARY, BLOB | base64 string (BINARY(n) padded to n bytes) |
 //! | JSON | the JSON value itself |
 //! | ENUM | its string; SET: array of strings; BIT: number |
-//! | GEOMETRY | lowercase hex of the WKB (without MySQL's 4-byte SRID prefix) |
+//! | GEOMETRY | WKT as MariaDB's `ST_AsText` prints it (`POINT(1 2)`), `SRID=n;` first when the SRID is not 0; malformed WKB: lowercase hex of it |
 //! | VECTOR | array of numbers |
 //!
 //! Fractions of seconds are printed with six digits when not zero and left
@@ -40,10 +40,13 @@ use serde_json::Value as Json;
 /// The MySQL collation id of the `binary` pseudo character set.
 pub const BINARY_CHARSET: u16 = 63;
 
-/// A character set rowhook decodes text from.
+/// A character set rowhook decodes text from. Cheap to copy: the decoder
+/// derives one per text column once per rows event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charset {
-    /// utf8mb4, utf8mb3, ascii, and unknown character sets (invalid bytes become U+FFFD).
+    /// utf8mb4, utf8mb3, ascii, and the character sets without a decoder
+    /// (swe7, dec8, hp8, keybcs2, armscii8, geostd8, cp850, cp852, macce):
+    /// bytes that are not UTF-8 become U+FFFD.
     Utf8,
     /// MySQL's latin1, which is Windows-1252.
     Latin1,
@@ -52,35 +55,54 @@ pub enum Charset {
     Utf16Le,
     /// utf32 (big-endian).
     Utf32Be,
+    /// Another character set, decoded by encoding_rs (cp1251, sjis, gbk, ...;
+    /// see [`Charset::from_name`]).
+    Legacy(&'static encoding_rs::Encoding),
 }
 
 impl Charset {
-    /// From a collation id of the table map's metadata (0: unknown).
+    /// From a collation id of the table map's metadata (0: unknown). Ids
+    /// neither server knows decode as UTF-8.
     pub fn from_collation(id: u16) -> Option<Charset> {
-        Some(match id {
-            0 => return None,
-            5 | 8 | 15 | 31 | 47 | 48 | 49 | 94 => Charset::Latin1,
-            35 | 90 | 128..=159 => Charset::Utf16Be,
-            54 | 55 | 101..=124 => Charset::Utf16Be,
-            56 | 62 => Charset::Utf16Le,
-            60 | 61 | 160..=183 => Charset::Utf32Be,
-            // MariaDB 10.10+ UCA 14.0.0 collations (2048 + 256 per character set:
-            // utf8mb3, utf8mb4, ucs2, utf16, utf32).
-            2560..=3071 => Charset::Utf16Be,
-            3072..=3327 => Charset::Utf32Be,
-            _ => Charset::Utf8,
-        })
+        if id == 0 {
+            return None;
+        }
+        Some(crate::collations::charset_name(id).map_or(Charset::Utf8, Charset::from_name))
     }
 
-    /// From `information_schema.COLUMNS.CHARACTER_SET_NAME`.
+    /// From a character set name, as `information_schema.COLUMNS.CHARACTER_SET_NAME`
+    /// and [`crate::collations::charset_name`] spell it.
     pub fn from_name(name: &str) -> Charset {
-        match name.to_ascii_lowercase().as_str() {
-            "latin1" => Charset::Latin1,
-            "ucs2" | "utf16" => Charset::Utf16Be,
-            "utf16le" => Charset::Utf16Le,
-            "utf32" => Charset::Utf32Be,
-            _ => Charset::Utf8,
-        }
+        use encoding_rs as e;
+        let legacy = match name.to_ascii_lowercase().as_str() {
+            "latin1" => return Charset::Latin1,
+            "ucs2" | "utf16" => return Charset::Utf16Be,
+            "utf16le" => return Charset::Utf16Le,
+            "utf32" => return Charset::Utf32Be,
+            "latin2" => e::ISO_8859_2,
+            "latin5" => e::WINDOWS_1254, // ISO-8859-9, which WHATWG decodes as its superset windows-1254
+            "latin7" => e::ISO_8859_13,
+            "greek" => e::ISO_8859_7,
+            "hebrew" => e::ISO_8859_8,
+            "cp1250" => e::WINDOWS_1250,
+            "cp1251" => e::WINDOWS_1251,
+            "cp1256" => e::WINDOWS_1256,
+            "cp1257" => e::WINDOWS_1257,
+            "cp866" => e::IBM866,
+            "koi8r" => e::KOI8_R,
+            "koi8u" => e::KOI8_U,
+            "macroman" => e::MACINTOSH,
+            "tis620" => e::WINDOWS_874,
+            "sjis" | "cp932" => e::SHIFT_JIS,
+            "ujis" | "eucjpms" => e::EUC_JP,
+            "euckr" => e::EUC_KR,
+            "gb2312" | "gbk" => e::GBK,
+            "gb18030" => e::GB18030,
+            "big5" => e::BIG5,
+            // utf8mb4, utf8mb3, ascii, and the character sets encoding_rs has no decoder for.
+            _ => return Charset::Utf8,
+        };
+        Charset::Legacy(legacy)
     }
 }
 
@@ -109,7 +131,7 @@ pub enum ColumnKind {
     Json,
     Enum(Arc<[String]>),
     Set(Arc<[String]>),
-    /// GEOMETRY: hex of the WKB.
+    /// GEOMETRY: WKT (see [`crate::wkt`]).
     Geometry,
     /// MySQL 9 VECTOR: little-endian f32s, as an array of numbers.
     Vector,
@@ -378,11 +400,12 @@ fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
             padded.resize(*n, 0);
             Json::String(base64::engine::general_purpose::STANDARD.encode(padded))
         }
-        ColumnKind::Geometry => {
-            // MySQL's internal form: a 4-byte SRID, then WKB.
+        // MySQL's internal form: a 4-byte SRID, then WKB. Malformed WKB: its hex.
+        ColumnKind::Geometry => Json::String(crate::wkt::geometry_text(bytes).unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "GEOMETRY value is not valid WKB; delivered as hex");
             let wkb = bytes.get(4..).unwrap_or_default();
-            Json::String(wkb.iter().map(|b| format!("{b:02x}")).collect())
-        }
+            wkb.iter().map(|b| format!("{b:02x}")).collect()
+        })),
         ColumnKind::Vector if bytes.len() % 4 == 0 => Json::Array(
             bytes
                 .chunks_exact(4)
@@ -426,6 +449,8 @@ pub fn decode_text(bytes: &[u8], charset: Charset) -> String {
                     .unwrap_or('\u{fffd}')
             })
             .collect(),
+        // No BOM sniffing: the bytes are in the column's character set, whatever they start with.
+        Charset::Legacy(encoding) => encoding.decode_without_bom_handling(bytes).0.into_owned(),
     }
 }
 
@@ -521,13 +546,74 @@ mod tests {
         assert_eq!(Charset::from_collation(0), None);
         assert_eq!(Charset::from_name("utf16"), Charset::Utf16Be);
         assert_eq!(v(Value::Bytes(vec![1]), ColumnKind::Binary { pad_to: Some(3) }), "AQAA");
-        assert_eq!(v(Value::Bytes(vec![0, 0, 0, 0, 1, 2]), ColumnKind::Geometry), "0102");
+        assert_eq!(v(Value::Bytes(vec![0, 0, 0, 0, 1, 2]), ColumnKind::Geometry), "0102", "malformed WKB: hex");
         assert_eq!(v(Value::Bytes(vec![1]), ColumnKind::Geometry), "");
+        let mut point = vec![0xe6, 0x10, 0, 0, 1, 1, 0, 0, 0];
+        point.extend(1.5f64.to_le_bytes());
+        point.extend((-2f64).to_le_bytes());
+        assert_eq!(v(Value::Bytes(point.clone()), ColumnKind::Geometry), "SRID=4326;POINT(1.5 -2)");
+        point[..4].copy_from_slice(&[0; 4]);
+        assert_eq!(v(Value::Bytes(point), ColumnKind::Geometry), "POINT(1.5 -2)");
         let vector: Vec<u8> = [1.5f32, -0.1].iter().flat_map(|f| f.to_le_bytes()).collect();
         assert_eq!(v(Value::Bytes(vector), ColumnKind::Vector), serde_json::json!([1.5, -0.1]));
         assert_eq!(v(Value::Bytes(vec![1, 2, 3]), ColumnKind::Vector), "AQID");
         let offset = Some(Arc::from("+02:00"));
         assert_eq!(v(Value::Date(2024, 1, 2, 3, 4, 5, 0), ColumnKind::DateTime { offset }), "2024-01-02T03:04:05+02:00");
+    }
+
+    #[test]
+    fn legacy_character_sets_by_name_and_collation() {
+        // Bytes as the server stores them (SELECT HEX(col)) and the text they are.
+        for (charset, bytes, text) in [
+            ("cp1251", &b"\xcf\xf0\xe8\xe2\xe5\xf2"[..], "Привет"),
+            ("koi8r", b"\xf0\xd2\xc9\xd7\xc5\xd4", "Привет"),
+            ("cp866", b"\x8f\xe0\xa8\xa2\xa5\xe2", "Привет"),
+            ("sjis", b"\x93\xfa\x96\x7b\x8c\xea", "日本語"),
+            ("cp932", b"\x87\x40", "①"),
+            ("ujis", b"\xc6\xfc\xcb\xdc", "日本"),
+            ("gbk", b"\xd6\xd0\xce\xc4", "中文"),
+            ("gb2312", b"\xd6\xd0\xce\xc4", "中文"),
+            ("gb18030", b"\x81\x30\x81\x30", "\u{80}"),
+            ("big5", b"\xa4\xa4\xa4\xe5", "中文"),
+            ("euckr", b"\xc7\xd1\xb1\xb9", "한국"),
+            ("latin2", b"\xa3\xf3d\xbc", "Łódź"),
+            ("cp1250", b"\xa3\xf3d\x9f", "Łódź"),
+            ("greek", b"\xc5\xeb\xeb\xdc\xe4\xe1", "Ελλάδα"),
+            ("hebrew", b"\xf9\xec\xe5\xed", "שלום"),
+            ("cp1256", b"\xe3\xd1\xcd\xc8\xc7", "مرحبا"),
+            ("latin5", b"\xdd\xfe", "İş"),
+            ("latin7", b"\xc0\xe0", "Ąą"),
+            ("cp1257", b"\xc0\xe0", "Ąą"),
+            ("koi8u", b"\xa4", "є"),
+            ("macroman", b"\x8e", "é"),
+            ("tis620", b"\xca\xc7\xd1\xca\xb4\xd5", "สวัสดี"),
+        ] {
+            assert_eq!(decode_text(bytes, Charset::from_name(charset)), text, "{charset}");
+            assert_eq!(decode_text(bytes, Charset::from_name(&charset.to_uppercase())), text, "{charset}");
+        }
+        // No BOM sniffing: cp1251 bytes that look like a UTF-8 BOM stay text.
+        assert_eq!(decode_text(b"\xef\xbb\xbfa", Charset::from_name("cp1251")), "п»їa");
+        // Invalid sequences become U+FFFD, never an error.
+        assert_eq!(decode_text(b"a\x82", Charset::from_name("sjis")), "a\u{fffd}");
+        // Collation ids reach the same decoders.
+        assert_eq!(Charset::from_collation(14), Some(Charset::Legacy(encoding_rs::WINDOWS_1251))); // cp1251_bulgarian_ci
+        assert_eq!(Charset::from_collation(13), Some(Charset::Legacy(encoding_rs::SHIFT_JIS))); // sjis_japanese_ci
+        assert_eq!(Charset::from_collation(28), Some(Charset::Legacy(encoding_rs::GBK))); // gbk_chinese_ci
+        assert_eq!(Charset::from_collation(9), Some(Charset::Legacy(encoding_rs::ISO_8859_2))); // latin2_general_ci
+        assert_eq!(Charset::from_collation(1075), Some(Charset::Legacy(encoding_rs::WINDOWS_1251))); // MariaDB cp1251_general_nopad_ci
+        assert_eq!(Charset::from_collation(248), Some(Charset::Legacy(encoding_rs::GB18030))); // MySQL gb18030_chinese_ci
+        assert_eq!(Charset::from_collation(255), Some(Charset::Utf8)); // MySQL utf8mb4_0900_ai_ci
+        assert_eq!(Charset::from_collation(2304), Some(Charset::Utf8)); // MariaDB utf8mb4_uca1400_ai_ci
+        assert_eq!(Charset::from_collation(2816), Some(Charset::Utf16Be)); // MariaDB utf16_uca1400_ai_ci
+        assert_eq!(Charset::from_collation(56), Some(Charset::Utf16Le));
+        assert_eq!(Charset::from_collation(9999), Some(Charset::Utf8), "unknown ids: UTF-8");
+        // Character sets without a decoder keep the UTF-8 fallback.
+        for name in ["swe7", "dec8", "hp8", "keybcs2", "armscii8", "geostd8", "cp850", "cp852", "macce", "ascii", "utf8mb3"] {
+            assert_eq!(Charset::from_name(name), Charset::Utf8, "{name}");
+        }
+        // MySQL's latin1 is Windows-1252, byte for byte as encoding_rs has it.
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(decode_text(&all, Charset::Latin1), encoding_rs::WINDOWS_1252.decode_without_bom_handling(&all).0);
     }
 
     #[test]

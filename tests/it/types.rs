@@ -25,12 +25,18 @@ const COLUMNS: &str = "
     u3 VARCHAR(20) CHARACTER SET utf8mb3, l1 VARCHAR(20) CHARACTER SET latin1, u16 VARCHAR(20) CHARACTER SET utf16,
     bn BINARY(4), vb VARBINARY(10), bl BLOB,
     js JSON, en ENUM('small','medium','large'), st SET('a','b','c','d'), bt BIT(10),
-    g GEOMETRY, big MEDIUMTEXT";
+    g GEOMETRY, big MEDIUMTEXT,
+    cp VARCHAR(20) CHARACTER SET cp1251, sj VARCHAR(20) CHARACTER SET sjis, gb VARCHAR(20) CHARACTER SET gbk,
+    l2 VARCHAR(30) CHARACTER SET latin2, kr VARCHAR(20) CHARACTER SET euckr, b5 VARCHAR(20) CHARACTER SET big5";
 
-const NAMES: [&str; 34] = [
+const NAMES: [&str; 40] = [
     "id", "ti", "tiu", "si", "siu", "mi", "miu", "i", "iu", "bi", "biu", "de", "f", "d", "da", "dt", "ts", "tm", "y", "c",
-    "vc", "tx", "u3", "l1", "u16", "bn", "vb", "bl", "js", "en", "st", "bt", "g", "big",
+    "vc", "tx", "u3", "l1", "u16", "bn", "vb", "bl", "js", "en", "st", "bt", "g", "big", "cp", "sj", "gb", "l2", "kr", "b5",
 ];
+
+/// Text in the legacy character sets of the columns cp .. b5 (sent as utf8mb4, stored converted).
+const LEGACY_TEXT: [(&str, &str); 6] =
+    [("cp", "Привет, мир"), ("sj", "日本語のテキスト"), ("gb", "中文文本"), ("l2", "Zażółć gęślą jaźń"), ("kr", "한국어 텍스트"), ("b5", "繁體中文")];
 
 fn names() -> &'static [&'static str] {
     &NAMES
@@ -42,11 +48,12 @@ const INSERTS: [&str; 4] = [
      '2024-02-29', '2024-02-29 23:59:58.123456', '2038-01-19 03:14:07.999999', '838:59:59.000000', 2155, \
      'ab', 'héllo 🎉', 'emoji 😀 text', 'Grüße', 'café € ÿ', 'ünï 𝄞', \
      0x0102, 0x00ff, 0xdeadbeef, '{\"a\": [1, 2.5, \"x\"], \"b\": null, \"n\": 18446744073709551615}', \
-     'large', 'a,d', b'1111111111', ST_GeomFromText('POINT(1 2)'), REPEAT('0123456789abcdef', 65536))",
+     'large', 'a,d', b'1111111111', ST_GeomFromText('POINT(1 2)'), REPEAT('0123456789abcdef', 65536), \
+     'Привет, мир', '日本語のテキスト', '中文文本', 'Zażółć gęślą jaźń', '한국어 텍스트', '繁體中文')",
     "INSERT INTO alltypes VALUES (2, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, \
      -9223372036854775808, 0, -999999999999999999.99, -1.5e-10, -1.7976931348623157e308, \
      '1000-01-01', '1000-01-01 00:00:00', '1970-01-01 00:00:01', '-838:59:59', 1901, \
-     '', '', '', '', '', '', 0x00, '', '', '[]', 'small', '', b'0', ST_GeomFromText('LINESTRING(0 0, 1 1)'), '')",
+     '', '', '', '', '', '', 0x00, '', '', '[]', 'small', '', b'0', ST_GeomFromText('LINESTRING(0 0, 1 1)'), '', '', '', '', '', '', '')",
     "INSERT INTO alltypes (id, de, f, d, da, dt, ts, tm, y) VALUES \
      (3, -0.05, 0, 0.1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '-00:00:01.5', 0)",
     "INSERT INTO alltypes (id, tm, dt) VALUES (4, '100:00:00.5', '2024-01-02 03:04:05.000010')",
@@ -64,8 +71,12 @@ fn expected() -> Vec<Json> {
         "bn": "AQIAAA==", "vb": "AP8=", "bl": "3q2+7w==",
         "js": {"a": [1, 2.5, "x"], "b": null, "n": 18446744073709551615u64},
         "en": "large", "st": ["a", "d"], "bt": 1023,
-        "g": "0101000000000000000000f03f0000000000000040", "big": big,
+        "g": "POINT(1 2)", "big": big,
     });
+    let mut row1 = row1;
+    for (column, text) in LEGACY_TEXT {
+        row1[column] = json!(text);
+    }
     let row2 = json!({
         "id": 2, "ti": -128, "tiu": 0, "si": -32768, "siu": 0, "mi": -8388608, "miu": 0,
         "i": -2147483648i64, "iu": 0, "bi": -9223372036854775808i64, "biu": 0,
@@ -75,7 +86,8 @@ fn expected() -> Vec<Json> {
         "c": "", "vc": "", "tx": "", "u3": "", "l1": "", "u16": "",
         "bn": "AAAAAA==", "vb": "", "bl": "",
         "js": [], "en": "small", "st": [], "bt": 0,
-        "g": "01020000000200000000000000000000000000000000000000000000000000f03f000000000000f03f", "big": "",
+        "g": "LINESTRING(0 0,1 1)", "big": "",
+        "cp": "", "sj": "", "gb": "", "l2": "", "kr": "", "b5": "",
     });
     let mut row3 = nulls(3);
     for (k, v) in [
@@ -219,5 +231,57 @@ async fn datetimes_carry_the_configured_source_time_zone() {
     assert_eq!(got[0]["dt"], "2024-01-02T03:04:05.000010+02:00", "DATETIME gets the offset");
     assert_eq!(got[0]["ts"], "2024-01-02T03:04:05Z", "TIMESTAMP stays a UTC instant");
     assert_eq!(got[0]["da"], "2024-01-02", "DATE has no time, no offset");
+    rowhook.stop().await.expect("clean stop");
+}
+
+/// Geometries of every type, with and without an SRID, and awkward numbers.
+const GEOMETRIES: [(&str, u32); 14] = [
+    ("POINT(1 2)", 0),
+    ("POINT(-0.1 1e20)", 4326),
+    ("POINT(123456789012345678 0.000001)", 0),
+    ("POINT(1e-7 1e300)", 3857),
+    ("POINT(0.30000000000000004 2.5e-5)", 0),
+    ("POINT(1e15 1234567890123456.7)", 0),
+    ("LINESTRING(0 0, 1 1, -2.5 3.75)", 0),
+    ("POLYGON((0 0,10 0,10 10,0 10,0 0),(1 1,2 1,2 2,1 1))", 0),
+    ("MULTIPOINT(1 1,2 2)", 4326),
+    ("MULTILINESTRING((0 0,1 1),(2 2,3 3))", 0),
+    ("MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))", 0),
+    ("GEOMETRYCOLLECTION(POINT(1 2),LINESTRING(0 0,1 1),POLYGON((0 0,1 0,1 1,0 0)))", 0),
+    ("GEOMETRYCOLLECTION(MULTIPOINT(1 1,2 2),POLYGON((0 0,1 0,1 1,0 0)))", 0),
+    ("GEOMETRYCOLLECTION EMPTY", 0),
+];
+
+#[actix_rt::test]
+async fn geometries_arrive_as_the_servers_own_st_astext() {
+    let server = mariadb::shared();
+    let name = server.fresh_database("types_geo").await;
+    let url = server.url(&name);
+    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    conn.query_drop("CREATE TABLE geo (id INT PRIMARY KEY, g GEOMETRY)").await.unwrap();
+    let receiver = Receiver::start().await;
+    conn.exec_drop("INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"*\"]', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')", (receiver.url(),))
+        .await
+        .unwrap();
+    let mut config = test_config(&url);
+    let rules = "[[events]]\ntype = \"geo.inserted\"\ntable = \"geo\"\noperations = [\"insert\"]\nfields = { id = \"id\", g = \"g\" }\n";
+    config.events = rowhook::config::Config::from_toml(&format!("[source]\nurl = \"{url}\"\n{rules}")).unwrap().events;
+    let rowhook = InProcess::start(config).await;
+    for (id, (wkt, srid)) in GEOMETRIES.iter().enumerate() {
+        conn.exec_drop("INSERT INTO geo VALUES (?, ST_GeomFromText(?, ?))", (id, wkt, srid)).await.unwrap_or_else(|e| panic!("{wkt}: {e}"));
+    }
+    let got = received_rows(&receiver, GEOMETRIES.len()).await;
+    for row in &got {
+        let (wkt, _) = GEOMETRIES[row["id"].as_u64().unwrap() as usize];
+        let want: String = conn
+            .exec_first("SELECT IF(ST_SRID(g) = 0, ST_AsText(g), CONCAT('SRID=', ST_SRID(g), ';', ST_AsText(g))) FROM geo WHERE id = ?", (row["id"].as_u64(),))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row["g"], json!(want), "{wkt}");
+    }
+    assert_eq!(got[0]["g"], "POINT(1 2)");
+    assert_eq!(got[1]["g"], "SRID=4326;POINT(-0.1 1e20)");
     rowhook.stop().await.expect("clean stop");
 }
