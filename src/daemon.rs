@@ -22,6 +22,7 @@ use crate::actors::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
 use crate::actors::router::{FlushCheckpoint, ReloadWebhooks, Router};
 use crate::config::{Config, StartAt};
 use crate::decoder::Position;
+use crate::gtid::GtidSet;
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
@@ -88,7 +89,10 @@ pub async fn check(config: &Config) -> Result<Checked, RunError> {
 }
 
 /// The source's position now (current) or its oldest binlog (earliest).
-async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<Position, RunError> {
+/// The position to start from and, for `current` on a MySQL server with
+/// GTIDs, its executed GTID set at that position (SHOW MASTER STATUS gives both
+/// at once), so the checkpoint can resume by GTID from the start.
+async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<(Position, Option<String>), RunError> {
     let target = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
     let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
     let position = match at {
@@ -98,11 +102,21 @@ async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<
                 Ok(row) => row,
                 Err(_) => conn.query_first("SHOW MASTER STATUS").await.map_err(StoreError::from)?,
             };
-            row.and_then(|r| Some(Position { file: r.get(0)?, pos: r.get(1)? }))
+            row.and_then(|r| {
+                // MySQL's fifth column, Executed_Gtid_Set (`uuid:1-5,\nuuid2:1-3`; empty without GTIDs).
+                let gtids = r
+                    .get_opt::<String, _>(4)
+                    .and_then(Result::ok)
+                    .and_then(|text| GtidSet::parse(&text).ok())
+                    .filter(|set| !set.is_empty())
+                    .map(|set| set.to_string());
+                Some((Position { file: r.get(0)?, pos: r.get(1)? }, gtids))
+            })
         }
         ResetPosition::Earliest => {
             let row: Option<mysql_async::Row> = conn.query_first("SHOW BINARY LOGS").await.map_err(StoreError::from)?;
-            row.and_then(|r| Some(Position { file: r.get(0)?, pos: 4 }))
+            // The file's PREVIOUS_GTIDS event gives the decoder its GTID set.
+            row.and_then(|r| Some((Position { file: r.get(0)?, pos: 4 }, None)))
         }
     };
     let _ = conn.disconnect().await;
@@ -150,12 +164,12 @@ pub async fn run(
         "source checked"
     );
 
-    // On MariaDB, a checkpoint's GTID state wins over its file/pos (see the
-    // reader): the file need not exist on this server (after a failover).
-    let mut start_gtid = None;
+    // A checkpoint's GTID state (MariaDB's, or MySQL's GTID set) wins over its
+    // file/pos (see the reader): the file need not exist on this server (after a failover).
+    let start_gtid;
     let start = match (reset, store.load_checkpoint().await?) {
         (None, Some(position)) => {
-            start_gtid = store.load_checkpoint_gtid().await?.filter(|_| checked.server.is_mariadb);
+            start_gtid = store.load_checkpoint_gtid().await?;
             if start_gtid.is_none() {
                 ensure_on_server(&checked.source_opts, &position).await?;
             }
@@ -166,9 +180,11 @@ pub async fn run(
                 StartAt::Current => ResetPosition::Current,
                 StartAt::Earliest => ResetPosition::Earliest,
             });
-            let position = server_position(&checked.source_opts, at).await?;
+            let (position, gtids) = server_position(&checked.source_opts, at).await?;
+            let gtids = gtids.filter(|_| !checked.server.is_mariadb);
             // Saved at once: a restart before the first event must not skip what happened meanwhile.
-            store.save_checkpoint(&position, None).await?;
+            store.save_checkpoint(&position, gtids.as_deref()).await?;
+            start_gtid = gtids;
             tracing::info!(position = %position, "starting from a new position");
             position
         }

@@ -21,6 +21,15 @@
 //! [`Transaction`] carries the state after it, which the checkpoint stores and
 //! a restart resumes from.
 //!
+//! GTIDs (MySQL, `gtid_mode=ON`): the decoder keeps the executed GTID set
+//! ([`GtidSet`], `uuid:1-5:7-9,...`), adding each GTID event's `uuid:gno` when
+//! its transaction commits. Its start is the set it is given (the
+//! checkpoint's) or a PREVIOUS_GTIDS event, which opens every binlog file;
+//! until it has one of them (reading from the middle of a file without a
+//! stored set) it reports no set, since a set missing the earlier history
+//! would make a restart by GTID replay that history. The flavour needs no
+//! setting: MariaDB's and MySQL's GTID events have different types.
+//!
 //! MySQL partial JSON updates (`binlog_row_value_options=PARTIAL_JSON`) are
 //! resolved against the before image into the full new document; a diff that
 //! does not apply makes the value null and counts a row error (logged with
@@ -38,6 +47,7 @@ use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 
 use crate::config::Operation;
+use crate::gtid::GtidSet;
 use crate::mapping::{Mapper, RowChange, RowImage};
 use crate::schema::TableSchema;
 use crate::value::{self, Charset, ColumnKind};
@@ -69,8 +79,9 @@ pub struct OutgoingEvent {
 pub struct Transaction {
     /// Resume here to continue after this transaction.
     pub end: Position,
-    /// The MariaDB GTID state after this transaction (`domain-server-sequence`
-    /// of the last transaction of every domain, comma-separated), when known.
+    /// The GTID state after this transaction, when known: MariaDB's
+    /// (`domain-server-sequence` of the last transaction of every domain,
+    /// comma-separated) or MySQL's executed GTID set (`uuid:1-5:7-9,...`).
     pub gtid: Option<String>,
     /// Commit time, seconds since the epoch.
     pub timestamp: u32,
@@ -168,6 +179,12 @@ pub struct Decoder {
     gtid_state_too_long_logged: bool,
     /// The current transaction's GTID (domain, server, sequence).
     gtid: Option<(u32, u32, u64)>,
+    /// MySQL: the executed GTID set, and whether its start is known (from the
+    /// checkpoint or a PREVIOUS_GTIDS event).
+    mysql_gtids: GtidSet,
+    mysql_gtids_known: bool,
+    /// MySQL: the current transaction's GTID (uuid, tag, gno).
+    mysql_gtid: Option<([u8; 16], String, u64)>,
     /// The first ROTATE's name when no file was asked for (GTID resume):
     /// fixed up at the FORMAT_DESCRIPTION that follows (checksum bytes).
     pending_rotate_name: Option<Vec<u8>>,
@@ -199,6 +216,9 @@ impl Decoder {
             gtid_state: BTreeMap::new(),
             gtid_state_too_long_logged: false,
             gtid: None,
+            mysql_gtids: GtidSet::new(),
+            mysql_gtids_known: false,
+            mysql_gtid: None,
             pending_rotate_name: None,
             payload: None,
             datetime_offset: None,
@@ -221,14 +241,40 @@ impl Decoder {
         self.tables = tables;
     }
 
-    /// Starts from this GTID state (`0-1-42,1-1-7`); unparsable parts are ignored.
+    /// Starts from this GTID state: MariaDB's (`0-1-42,1-1-7`; unparsable
+    /// parts are ignored) or, when it has a `:`, a MySQL GTID set
+    /// (`uuid:1-5,...`; one that does not parse is logged and ignored).
     pub fn set_gtid_state(&mut self, state: &str) {
-        self.gtid_state = parse_gtid_state(state);
+        if state.contains(':') {
+            self.gtid_state.clear();
+            match GtidSet::parse(state) {
+                Ok(set) => {
+                    self.mysql_gtids = set;
+                    self.mysql_gtids_known = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "the stored GTID set does not parse; ignored"),
+            }
+        } else {
+            self.gtid_state = parse_gtid_state(state);
+        }
     }
 
-    /// The GTID state after the last committed transaction (empty: unknown).
+    /// The GTID state after the last committed transaction (empty: unknown):
+    /// MariaDB's, or else MySQL's GTID set.
     pub fn gtid_state(&self) -> String {
-        format_gtid_state(&self.gtid_state)
+        self.stored_gtid_state().unwrap_or_default()
+    }
+
+    /// What the checkpoint stores, before the length check: MariaDB's state
+    /// when there is one, else MySQL's set once its start is known.
+    fn stored_gtid_state(&self) -> Option<String> {
+        if !self.gtid_state.is_empty() {
+            Some(format_gtid_state(&self.gtid_state))
+        } else if self.mysql_gtids_known && !self.mysql_gtids.is_empty() {
+            Some(self.mysql_gtids.to_string())
+        } else {
+            None
+        }
     }
 
     /// DATETIME values get this UTC offset (`+02:00`, `Z`); None: no offset.
@@ -324,8 +370,25 @@ impl Decoder {
                 }
                 Ok(Decoded::Nothing)
             }
-            EventData::GtidEvent(_) | EventData::AnonymousGtidEvent(_) => {
+            EventData::GtidEvent(gtid) => {
                 self.begin();
+                let tag = gtid.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+                self.mysql_gtid = Some((gtid.sid(), tag, gtid.gno()));
+                Ok(Decoded::Nothing)
+            }
+            EventData::AnonymousGtidEvent(_) => {
+                self.begin();
+                Ok(Decoded::Nothing)
+            }
+            EventData::PreviousGtidsEvent(previous) => {
+                // Everything before this binlog file: the set's start.
+                for sid in previous.sids() {
+                    let tag = sid.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+                    for interval in sid.intervals() {
+                        self.mysql_gtids.add_interval(sid.uuid(), &tag, interval.start(), interval.end().saturating_sub(1));
+                    }
+                }
+                self.mysql_gtids_known = true;
                 Ok(Decoded::Nothing)
             }
             EventData::QueryEvent(query) => {
@@ -335,13 +398,20 @@ impl Decoder {
                 match keyword.as_str() {
                     "BEGIN" => {
                         let gtid = self.gtid.take();
+                        let mysql_gtid = self.mysql_gtid.take();
                         self.begin();
                         self.gtid = gtid;
+                        self.mysql_gtid = mysql_gtid;
                         self.explicit_begin = true;
                         Ok(Decoded::Nothing)
                     }
                     "COMMIT" => Ok(self.commit(header.timestamp())),
                     "ROLLBACK" => {
+                        // MySQL logs a rolled-back transaction only when it changed a
+                        // non-transactional table; its GTID is spent all the same.
+                        if let Some((uuid, tag, gno)) = self.mysql_gtid.take() {
+                            self.mysql_gtids.add(uuid, &tag, gno);
+                        }
                         self.reset();
                         Ok(Decoded::Nothing)
                     }
@@ -397,6 +467,7 @@ impl Decoder {
         self.in_transaction = false;
         self.explicit_begin = false;
         self.gtid = None;
+        self.mysql_gtid = None;
         self.pending.clear();
         self.webhooks_changed = false;
         self.rows_seen = 0;
@@ -445,12 +516,15 @@ impl Decoder {
         if let Some((domain, server, sequence)) = self.gtid.take() {
             self.gtid_state.insert(domain, (server, sequence));
         }
-        let gtid = (!self.gtid_state.is_empty()).then(|| format_gtid_state(&self.gtid_state)).filter(|state| {
+        if let Some((uuid, tag, gno)) = self.mysql_gtid.take() {
+            self.mysql_gtids.add(uuid, &tag, gno);
+        }
+        let gtid = self.stored_gtid_state().filter(|state| {
             // The checkpoint column (TEXT) holds 65,535 bytes: beyond, resume by file/pos.
             let fits = state.len() <= MAX_GTID_STATE_LEN;
             if !fits && !self.gtid_state_too_long_logged {
                 self.gtid_state_too_long_logged = true;
-                tracing::warn!(domains = self.gtid_state.len(), "the GTID state is too long to store; resuming by file and position");
+                tracing::warn!(length = state.len(), "the GTID state is too long to store; resuming by file and position");
             }
             fits
         });

@@ -6,7 +6,7 @@
 //! Plain modules hold the domain logic, each with its unit tests:
 //! - [`config`]: the TOML file and `ROWHOOK__*` overrides, validated.
 //! - [`schema`]: server settings, grants and mapped tables' columns, checked at start.
-//! - [`decoder`]: binlog events -> committed transactions of typed events.
+//! - [`decoder`]: binlog events -> committed transactions of typed events ([`gtid`]: MySQL GTID sets).
 //! - [`value`]: column values -> exact JSON ([`collations`]: which character set a collation id is;
 //!   [`wkt`]: GEOMETRY as WKT).
 //! - [`mapping`]: the `[[events]]` rules: row changes -> event payloads.
@@ -26,6 +26,7 @@ pub mod collations;
 pub mod config;
 pub mod daemon;
 pub mod decoder;
+pub mod gtid;
 pub mod listen;
 pub mod mapping;
 pub mod metrics;

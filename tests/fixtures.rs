@@ -357,3 +357,80 @@ fn mysql9_vectors_as_arrays_of_numbers() {
         ]
     );
 }
+
+#[test]
+fn mysql_gtid_set_after_each_transaction_from_an_empty_previous_gtids() {
+    // MySQL 8.0.28, gtid_mode=ON: PREVIOUS_GTIDS (empty), then five
+    // transactions 93e95066-...:1..5 (two DDL, three DML).
+    let decoded = decode_files(&[fixture("rust_mysql_common/mysql-enum-string-set.000001")], "mysql", "", HashMap::new()).unwrap();
+    let states: Vec<&str> = decoded.transactions.iter().filter_map(|t| t.gtid.as_deref()).collect();
+    let uuid = "93e95066-a2f4-11ec-9b69-9657f0ae95e2";
+    assert_eq!(states, (1..=5).map(|n| if n == 1 { format!("{uuid}:1") } else { format!("{uuid}:1-{n}") }).collect::<Vec<_>>());
+    assert_eq!(decoded.transactions.last().unwrap().end.pos, 3331);
+}
+
+#[test]
+fn mysql_gtid_set_starts_from_previous_gtids_and_counts_compressed_transactions() {
+    // MySQL 8.0.31: PREVIOUS_GTIDS 76f3e7be-...:1-10, then GTID 11 (DDL) and
+    // GTIDs 12 and 13, each a TRANSACTION_PAYLOAD whose XID is inside it.
+    let decoded = decode_files(&[fixture("mysql-binlog-connector-rust/mysql-bin.000057")], "a", "", HashMap::new()).unwrap();
+    let states: Vec<(&str, u64)> = decoded.transactions.iter().map(|t| (t.gtid.as_deref().unwrap_or("-"), t.end.pos)).collect();
+    let uuid = "76f3e7be-6720-11ed-9cad-0242ac110002";
+    assert_eq!(
+        states,
+        [(format!("{uuid}:1-11").as_str(), 378), (format!("{uuid}:1-12").as_str(), 651), (format!("{uuid}:1-13").as_str(), 1283)]
+    );
+}
+
+/// The GTID state of each transaction of a binlog file fed to `decoder`, leaving out events of `skip` type.
+fn gtid_states(decoder: &mut Decoder, path: &Path, skip: Option<u8>) -> Vec<Option<String>> {
+    let mut input = BufReader::new(std::fs::File::open(path).unwrap());
+    input.read_exact(&mut [0u8; 4]).unwrap();
+    let mut reader = EventStreamReader::new(BinlogVersion::Version4);
+    let mut states = Vec::new();
+    while let Ok(Some(event)) = reader.read(&mut input) {
+        if Some(event.header().event_type_raw()) == skip {
+            continue;
+        }
+        if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id)).unwrap() {
+            states.push(t.gtid);
+        }
+        if let Ok(Some(EventData::TransactionPayloadEvent(payload))) = event.read_data() {
+            let mut inner = payload.decompressed().expect("zstd payload");
+            while let Some(event) = reader.read_decompressed(&mut inner).expect("payload event") {
+                if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id)).unwrap() {
+                    states.push(t.gtid);
+                }
+            }
+        }
+    }
+    states
+}
+
+fn bare_decoder(file: &str) -> Decoder {
+    let config = Config::from_toml("[source]\nurl = \"mysql://r@h:1/a\"\n").unwrap();
+    Decoder::new(Arc::new(Mapper::new(&config.events)), "a", HashMap::new(), Position { file: file.into(), pos: 4 })
+}
+
+#[test]
+fn mysql_gtid_set_from_the_checkpoint_merges_with_the_stream() {
+    // A stored set with another server's UUID and a gap: the stream's GTIDs join it, merged.
+    let mut decoder = bare_decoder("mysql-bin.000057");
+    let other = "11111111-2222-3333-4444-555555555555:1-100";
+    decoder.set_gtid_state(&format!("76F3E7BE-6720-11ED-9CAD-0242AC110002:1-5:12,\n{other}"));
+    let states = gtid_states(&mut decoder, &fixture("mysql-binlog-connector-rust/mysql-bin.000057"), None);
+    let uuid = "76f3e7be-6720-11ed-9cad-0242ac110002";
+    let want = |n: u32| Some(format!("{other},{uuid}:1-{n}"));
+    assert_eq!(states, [want(12), want(12), want(13)]);
+    assert_eq!(decoder.gtid_state(), format!("{other},{uuid}:1-13"));
+}
+
+#[test]
+fn without_a_known_start_no_mysql_gtid_set_is_stored() {
+    // Read from the middle of a file (here: no PREVIOUS_GTIDS) and no stored
+    // set: the GTIDs seen are not the whole history, so only file/pos is stored.
+    let mut decoder = bare_decoder("mysql-bin.000057");
+    let states = gtid_states(&mut decoder, &fixture("mysql-binlog-connector-rust/mysql-bin.000057"), Some(35));
+    assert_eq!(states, [None, None, None]);
+    assert_eq!(decoder.gtid_state(), "");
+}

@@ -12,6 +12,13 @@
 //! a server whose binlog files are numbered differently; file and position
 //! are the fallback. Event ids still come from the file/pos the server sends.
 //!
+//! On MySQL (`gtid_mode=ON`), once the executed GTID set is known (from the
+//! checkpoint, from SHOW MASTER STATUS at a `current` start, or from the
+//! PREVIOUS_GTIDS event of a file read from its start), every connection
+//! asks for the binlog with COM_BINLOG_DUMP_GTID and that set: the server
+//! sends every transaction not in it. (Untested against a live MySQL here:
+//! no MySQL server runs on the development machines.)
+//!
 //! Failures are split: a lost connection, a dead (silent) server or an
 //! unreachable state database are transient, retried with backoff from the
 //! last stored position; a purged position or undecodable data are definite
@@ -29,6 +36,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::router::{CommitBatch, Router};
 use crate::decoder::{DecodeError, Decoded, Decoder, Position, Transaction};
+use crate::gtid::GtidSet;
 use crate::mapping::Mapper;
 use crate::metrics::{self, Metrics};
 use crate::schema::{self, SchemaError, TableSchema};
@@ -59,7 +67,7 @@ pub struct ReaderSettings {
     pub is_mariadb: bool,
     pub mapper: Arc<Mapper>,
     pub tables: HashMap<String, TableSchema>,
-    /// The GTID state to resume from (MariaDB), from the checkpoint.
+    /// The GTID state to resume from (MariaDB's state or MySQL's GTID set), from the checkpoint.
     pub start_gtid: Option<String>,
     /// DATETIME values carry this UTC offset (`[source] time_zone`).
     pub datetime_offset: Option<String>,
@@ -132,7 +140,7 @@ async fn read_forever(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ReaderError> {
     let mut backoff = Duration::from_millis(500);
-    let mut gtid = settings.start_gtid.clone().filter(|_| settings.is_mariadb);
+    let mut gtid = settings.start_gtid.clone();
     loop {
         match session(&settings, &mut position, &mut gtid, &router, &status, &mut shutdown, &mut backoff).await {
             Ok(()) => return Ok(()),
@@ -186,20 +194,22 @@ async fn session(
     conn.query_drop(format!("SET @master_heartbeat_period = {heartbeat_ns}")).await.map_err(transient)?;
     let mut info_conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
 
-    // MariaDB: resume by GTID when the state is known, else learn the state at the file/pos.
-    let resume_gtid = gtid.clone().filter(|g| is_gtid_state(g));
-    let request = match &resume_gtid {
-        Some(state) => {
-            for sql in [
-                format!("SET @slave_connect_state = '{state}'"),
-                "SET @slave_gtid_strict_mode = 0".to_string(),
-                "SET @slave_gtid_ignore_duplicates = 0".to_string(),
-            ] {
-                conn.query_drop(sql).await.map_err(transient)?;
-            }
-            BinlogStreamRequest::new(settings.server_id)
+    // Resume by GTID when the state is known; MariaDB: else learn the state at the file/pos.
+    let resume = resume_from(gtid.as_deref(), settings.is_mariadb);
+    if let Resume::MariaDbGtid(state) = &resume {
+        for sql in [
+            format!("SET @slave_connect_state = '{state}'"),
+            "SET @slave_gtid_strict_mode = 0".to_string(),
+            "SET @slave_gtid_ignore_duplicates = 0".to_string(),
+        ] {
+            conn.query_drop(sql).await.map_err(transient)?;
         }
-        None => BinlogStreamRequest::new(settings.server_id).with_filename(position.file.as_bytes()).with_pos(position.pos),
+    }
+    let request = stream_request(settings.server_id, position, &resume);
+    let resume_gtid = match &resume {
+        Resume::MariaDbGtid(state) => Some(state.clone()),
+        Resume::MySqlGtid(set) => Some(set.to_string()),
+        Resume::Position => None,
     };
     let known_state = match &resume_gtid {
         Some(state) => Some(state.clone()),
@@ -380,6 +390,38 @@ fn is_gtid_state(state: &str) -> bool {
     !state.is_empty() && state.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ',')
 }
 
+/// How a session asks the server for the binlog.
+#[derive(Debug, PartialEq)]
+enum Resume {
+    /// MariaDB: `@slave_connect_state`, then a dump without file.
+    MariaDbGtid(String),
+    /// MySQL: COM_BINLOG_DUMP_GTID with this set.
+    MySqlGtid(GtidSet),
+    /// COM_BINLOG_DUMP at the checkpoint's file and position.
+    Position,
+}
+
+/// By GTID when the stored state is one this server understands, else by file/pos.
+fn resume_from(gtid: Option<&str>, is_mariadb: bool) -> Resume {
+    match gtid {
+        Some(state) if is_mariadb && is_gtid_state(state) => Resume::MariaDbGtid(state.to_string()),
+        Some(set) if !is_mariadb => match GtidSet::parse(set) {
+            Ok(set) if !set.is_empty() => Resume::MySqlGtid(set),
+            _ => Resume::Position,
+        },
+        _ => Resume::Position,
+    }
+}
+
+/// The binlog request for `resume` (by GTID, no file: the server picks it).
+fn stream_request<'a>(server_id: u32, position: &'a Position, resume: &Resume) -> BinlogStreamRequest<'a> {
+    match resume {
+        Resume::MariaDbGtid(_) => BinlogStreamRequest::new(server_id),
+        Resume::MySqlGtid(set) => BinlogStreamRequest::new(server_id).with_gtid().with_gtid_set(set.sids()),
+        Resume::Position => BinlogStreamRequest::new(server_id).with_filename(position.file.as_bytes()).with_pos(position.pos),
+    }
+}
+
 fn classify(e: mysql_async::Error, position: &Position) -> SessionError {
     if let mysql_async::Error::Server(server) = &e {
         match server.code {
@@ -400,4 +442,34 @@ fn classify(e: mysql_async::Error, position: &Position) -> SessionError {
         }
     }
     transient(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_mysql_set_resumes_by_com_binlog_dump_gtid() {
+        let stored = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7-9,e6e5ba2d-07e9-11ef-8b4a-0242ac110002:1-3";
+        let Resume::MySqlGtid(set) = resume_from(Some(stored), false) else { panic!("by GTID") };
+        assert_eq!(set.to_string(), stored);
+        // The request's sids: every UUID with its intervals, as MySQL prints them.
+        let sids: Vec<String> = set.sids().iter().map(|s| s.to_string()).collect();
+        assert_eq!(sids, ["3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7-9", "e6e5ba2d-07e9-11ef-8b4a-0242ac110002:1-3"]);
+        // Built without panicking (the request's fields are private to mysql_async).
+        let position = Position { file: "mysql-bin.000042".into(), pos: 4 };
+        let _ = stream_request(1, &position, &Resume::MySqlGtid(set));
+    }
+
+    #[test]
+    fn resume_by_the_servers_own_kind_of_gtid_else_by_position() {
+        assert_eq!(resume_from(Some("0-1-42,1-1-7"), true), Resume::MariaDbGtid("0-1-42,1-1-7".into()));
+        assert_eq!(resume_from(None, true), Resume::Position);
+        assert_eq!(resume_from(None, false), Resume::Position);
+        assert_eq!(resume_from(Some(""), false), Resume::Position);
+        // A state of the other flavour, or one that does not parse: file and position.
+        assert_eq!(resume_from(Some("0-1-42"), false), Resume::Position);
+        assert_eq!(resume_from(Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"), true), Resume::Position);
+        assert_eq!(resume_from(Some("0-1-1'; DROP TABLE x; --"), true), Resume::Position);
+    }
 }
