@@ -17,7 +17,9 @@
 //! 3. Peer: python-mysql-replication decoding (and skipping) the same files.
 //! 4. Durable enqueue: the decoded events through [`Store::commit_batch`] in
 //!    the router's batches (1,000 events, one transaction with the checkpoint).
-//! 5. End-to-end: the whole daemon delivering a backlog to a local receiver.
+//! 5. End-to-end (`e2e`): the released binary delivering to a local receiver:
+//!    throughput with one and ten webhooks, commit-to-receipt latency at a
+//!    steady rate, memory idle and with 100,000 deliveries pending.
 //!
 //! Every figure is the median of several runs; the table goes to stdout and
 //! between the markers of `docs/benchmarks.md`.
@@ -39,6 +41,8 @@ use rowhook::mapping::Mapper;
 use rowhook::schema::{self, TableSchema};
 use rowhook::store::{NewDelivery, Store};
 
+mod e2e;
+
 type BoxError = Box<dyn std::error::Error>;
 
 const DB: &str = "bench_helpdesk";
@@ -54,10 +58,14 @@ struct Args {
     rows: usize,
     out: Option<PathBuf>,
     work: PathBuf,
-    /// Scenarios to run (all when empty): decode, skip, peer, enqueue.
+    /// Scenarios to run (all when empty): decode, skip, peer, enqueue, e2e.
     only: Vec<String>,
     /// Reuse the workload of the previous run (same server) instead of generating it.
     reuse: bool,
+    /// The release binary the end-to-end scenarios run.
+    rowhook: PathBuf,
+    /// `delivery.max_in_flight` for the end-to-end throughput runs.
+    max_in_flight: usize,
 }
 
 impl Args {
@@ -76,6 +84,8 @@ fn parse_args() -> Result<Args, BoxError> {
         work: PathBuf::from("target/bench/work"),
         only: Vec::new(),
         reuse: false,
+        rowhook: e2e::default_binary(),
+        max_in_flight: 16,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -89,6 +99,8 @@ fn parse_args() -> Result<Args, BoxError> {
             "--work" => args.work = PathBuf::from(value()?),
             "--only" => args.only = value()?.split(',').map(str::to_string).collect(),
             "--reuse" => args.reuse = true,
+            "--rowhook" => args.rowhook = PathBuf::from(value()?),
+            "--max-in-flight" => args.max_in_flight = value()?.parse()?,
             "--bench" => {} // added by `cargo bench`
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -453,6 +465,18 @@ async fn run(args: Args) -> Result<(), BoxError> {
         store.disconnect().await;
     }
 
+    // --- End-to-end: delivery throughput, latency, memory ----------------------------------
+    if args.wants("e2e") {
+        let options = e2e::Options {
+            root: &root,
+            rowhook: &args.rowhook,
+            work: &args.work,
+            runs,
+            max_in_flight: args.max_in_flight,
+        };
+        e2e::run(options, &mut rows, &mut notes).await?;
+    }
+
     let elapsed = total_start.elapsed();
     let report = render(&rows, &notes, &version, &peer_version, runs, elapsed);
     println!("{report}");
@@ -662,6 +686,20 @@ async fn file_size(conn: &mut mysql_async::Conn, file: &str) -> Result<u64, BoxE
     Err(format!("binlog {file} not found").into())
 }
 
+/// Creates the reference schema's tables (`schema/helpdesk.sql`) in the current database.
+async fn load_schema(conn: &mut mysql_async::Conn) -> Result<(), BoxError> {
+    let schema = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/helpdesk.sql"))?;
+    let schema: String = schema
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for statement in schema.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.query_drop(statement).await?;
+    }
+    Ok(())
+}
+
 /// The helpdesk mix in one binlog file, the unmapped table's rows in the next.
 ///
 /// Per transaction of 100 rows: 20 thread inserts, 20 thread updates (status
@@ -673,15 +711,7 @@ async fn generate(conn: &mut mysql_async::Conn, rows: usize) -> Result<Workload,
     conn.query_drop(format!("CREATE DATABASE {DB}")).await?;
     conn.query_drop(format!("CREATE DATABASE {STATE_DB}")).await?;
     conn.query_drop(format!("USE {DB}")).await?;
-    let schema = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/helpdesk.sql"))?;
-    let schema: String = schema
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    for statement in schema.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        conn.query_drop(statement).await?;
-    }
+    load_schema(conn).await?;
     conn.query_drop(
         "CREATE TABLE audit_log (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, thread_id BIGINT UNSIGNED NOT NULL, \
          actor VARCHAR(100) NOT NULL, action VARCHAR(32) NOT NULL, detail VARCHAR(255) NOT NULL, \

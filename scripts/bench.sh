@@ -11,6 +11,7 @@
 #   BENCH_ROWS=200000 rows per workload
 #   BENCH_PORT=...    the server's port (default: a free one)
 #   BENCH_NO_PEER=1   skip python-mysql-replication
+#   BENCH_ONLY=e2e    only these scenarios (comma-separated: decode, skip, peer, enqueue, e2e)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -42,7 +43,8 @@ if [ -z "${BENCH_NO_PEER:-}" ]; then
   fi
 fi
 
-say "building the benchmark (release)"
+say "building rowhook and the benchmark (release)"
+cargo build --release --locked --bin rowhook
 cargo bench --locked --bench rowhook --no-run
 
 if [ -f "$DATADIR/mysqld.pid" ]; then bash scripts/mariadb.sh stop "$DATADIR" || true; fi
@@ -51,4 +53,6 @@ bash scripts/mariadb.sh start "$DATADIR" "$port"
 trap 'bash scripts/mariadb.sh stop "$DATADIR" >/dev/null 2>&1 || true' EXIT
 
 cargo bench --locked --bench rowhook -- --port "$port" "${python_args[@]}" \
+  --rowhook "${CARGO_TARGET_DIR:-target}/release/rowhook" \
+  ${BENCH_ONLY:+--only "$BENCH_ONLY"} \
   --runs "${BENCH_RUNS:-5}" --rows "${BENCH_ROWS:-200000}" --work "$WORK/work" --out docs/benchmarks.md

@@ -1,0 +1,479 @@
+//! End-to-end scenarios of `make bench`: the released `rowhook` binary, a
+//! private MariaDB and a fast local receiver, all on this machine.
+//!
+//! - **Throughput**: notes inserted as fast as one writer can (transactions of
+//!   100 rows) while rowhook runs; timed from the first insert until the
+//!   receiver has every delivery *and* the state database records every one as
+//!   delivered. One webhook, then ten subscribed to everything.
+//! - **Latency**: one note per transaction at a steady rate; for each, the
+//!   time from the writer's commit returning to the receiver reading the
+//!   request (one clock: both run in this process).
+//! - **Memory**: the rowhook process's resident set when idle, and its peak
+//!   while 100,000 deliveries wait for a receiver that refuses connections.
+//!
+//! The receiver is actix-web on one worker thread: it answers 200 with an
+//! empty body at once, keeps connections alive, and counts what arrives per
+//! webhook (the request path is the webhook's number).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+use crate::{median, met, rate, say, thousands, BoxError, Row};
+
+const DB: &str = "bench_e2e";
+/// Webhooks a receiver can tell apart (paths `/0` .. `/15`).
+const MAX_WEBHOOKS: usize = 16;
+
+pub struct Options<'a> {
+    pub root: &'a str,
+    pub rowhook: &'a Path,
+    pub work: &'a Path,
+    pub runs: usize,
+    /// The `delivery.max_in_flight` the throughput runs use.
+    pub max_in_flight: usize,
+}
+
+/// What the receiver saw.
+struct Received {
+    per_webhook: Vec<AtomicU64>,
+    /// Latency runs: (note id, when its request arrived).
+    record_arrivals: AtomicBool,
+    arrivals: Mutex<Vec<(u64, Instant)>>,
+}
+
+impl Received {
+    fn total(&self) -> u64 {
+        self.per_webhook.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+    fn reset(&self) {
+        for c in &self.per_webhook {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.arrivals.lock().unwrap().clear();
+    }
+}
+
+async fn receive(
+    path: actix_web::web::Path<usize>,
+    body: actix_web::web::Bytes,
+    received: actix_web::web::Data<Received>,
+) -> actix_web::HttpResponse {
+    if let Some(counter) = received.per_webhook.get(path.into_inner()) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    if received.record_arrivals.load(Ordering::Relaxed) {
+        let at = Instant::now();
+        #[derive(serde::Deserialize)]
+        struct Body {
+            data: Data,
+        }
+        #[derive(serde::Deserialize)]
+        struct Data {
+            note_id: u64,
+        }
+        if let Ok(b) = serde_json::from_slice::<Body>(&body) {
+            received.arrivals.lock().unwrap().push((b.data.note_id, at));
+        }
+    }
+    actix_web::HttpResponse::Ok().finish()
+}
+
+/// Starts the receiver on its own thread; returns its address.
+fn start_receiver(received: Arc<Received>) -> Result<std::net::SocketAddr, BoxError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let data = actix_web::web::Data::from(received);
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(data.clone())
+                    .route("/{webhook}", actix_web::web::post().to(receive))
+            })
+            .workers(1)
+            .listen(listener)
+            .expect("receiver listens")
+            .run();
+            let _ = server.await;
+        })
+    });
+    Ok(addr)
+}
+
+/// `rowhook <subcommand>` with the shipped config pointed at the benchmark's database.
+fn rowhook_command(opts: &Options<'_>, subcommand: &str) -> Command {
+    let mut command = Command::new(opts.rowhook);
+    command
+        .args([subcommand, "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
+        .env("ROWHOOK__SOURCE__URL", format!("{}/{DB}", opts.root))
+        .env("ROWHOOK__SOURCE__SERVER_ID", (1_900_000 + std::process::id() % 1000).to_string());
+    command
+}
+
+/// The rowhook process under test.
+struct Daemon {
+    child: Child,
+    api: String,
+    client: reqwest::Client,
+}
+
+impl Daemon {
+    async fn start(opts: &Options<'_>, max_in_flight: usize, label: &str) -> Result<Daemon, BoxError> {
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let log = std::fs::File::create(opts.work.join(format!("rowhook-{label}.log")))?;
+        let child = rowhook_command(opts, "run")
+            .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
+            .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
+            .env("ROWHOOK__DELIVERY__MAX_IN_FLIGHT", max_in_flight.to_string())
+            // The shipped log level (one line per attempt), written to a file.
+            .env("ROWHOOK__LOG__LEVEL", "info")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let daemon = Daemon {
+            child,
+            api: format!("http://{listen}"),
+            client: reqwest::Client::new(),
+        };
+        for _ in 0..300 {
+            if let Ok(r) = daemon.client.get(format!("{}/readyz", daemon.api)).send().await {
+                if r.status().is_success() {
+                    return Ok(daemon);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("rowhook did not become ready; see {}", opts.work.join(format!("rowhook-{label}.log")).display()).into())
+    }
+
+    async fn add_webhook(&self, url: &str, events: &[&str]) -> Result<u64, BoxError> {
+        let answer = self
+            .client
+            .post(format!("{}/api/webhooks", self.api))
+            .json(&serde_json::json!({ "url": url, "events": events }))
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            return Err(format!("creating a webhook: {} {}", answer.status(), answer.text().await?).into());
+        }
+        let body: serde_json::Value = answer.json().await?;
+        body["id"]
+            .as_u64()
+            .or_else(|| body["data"]["id"].as_u64())
+            .ok_or_else(|| format!("no id in {body}").into())
+    }
+
+    async fn delete_webhook(&self, id: u64) -> Result<(), BoxError> {
+        self.client.delete(format!("{}/api/webhooks/{id}", self.api)).send().await?;
+        Ok(())
+    }
+
+    /// Resident set now and at its peak, in bytes (/proc/PID/status).
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map_or(0, |kb| kb * 1024)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: a graceful stop, as systemd does.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Fresh source database with the reference schema.
+async fn create_database(conn: &mut mysql_async::Conn) -> Result<(), BoxError> {
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {DB}")).await?;
+    conn.query_drop(format!("CREATE DATABASE {DB}")).await?;
+    conn.query_drop(format!("USE {DB}")).await?;
+    crate::load_schema(conn).await?;
+    // A thread for the notes to belong to.
+    conn.query_drop("INSERT INTO threads (id, subject, status) VALUES (1, 'Benchmark', 'open')").await?;
+    Ok(())
+}
+
+/// Inserts `n` notes in transactions of 100, starting at id `first`.
+async fn write_notes(conn: &mut mysql_async::Conn, first: u64, n: u64) -> Result<(), BoxError> {
+    let mut id = first;
+    while id < first + n {
+        let end = (id + 100).min(first + n);
+        let values: Vec<String> = (id..end)
+            .map(|k| format!("({k}, 1, {}, 'Called the customer back, note {k}')", k % 5 + 1))
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO notes (id, thread_id, user_id, content) VALUES {}",
+            values.join(",")
+        ))
+        .await?;
+        id = end;
+    }
+    Ok(())
+}
+
+async fn count_delivered(conn: &mut mysql_async::Conn) -> Result<u64, BoxError> {
+    Ok(conn
+        .query_first("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'delivered'")
+        .await?
+        .unwrap_or(0))
+}
+
+/// Waits until the receiver has `expected` requests and the database records
+/// `expected` delivered rows (beyond `delivered_before`); `None` after `limit`.
+async fn wait_all(
+    conn: &mut mysql_async::Conn,
+    received: &Received,
+    expected: u64,
+    delivered_before: u64,
+    limit: Duration,
+) -> Result<Option<Instant>, BoxError> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if received.total() >= expected && count_delivered(conn).await? - delivered_before >= expected {
+            return Ok(Some(Instant::now()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(None)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<(), BoxError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut conn = mysql_async::Conn::from_url(format!("{}/", opts.root)).await?;
+    create_database(&mut conn).await?;
+    let migrated = rowhook_command(&opts, "migrate").output()?;
+    if !migrated.status.success() {
+        return Err(format!("rowhook migrate failed: {}", String::from_utf8_lossy(&migrated.stderr)).into());
+    }
+    let mut state = mysql_async::Conn::from_url(format!("{}/{DB}", opts.root)).await?;
+    let received = Arc::new(Received {
+        per_webhook: (0..MAX_WEBHOOKS).map(|_| AtomicU64::new(0)).collect(),
+        record_arrivals: AtomicBool::new(false),
+        arrivals: Mutex::new(Vec::new()),
+    });
+    let receiver = start_receiver(received.clone())?;
+    let mut next_note: u64 = 1;
+
+    // --- Memory: idle, then 100,000 deliveries for a dead receiver ----------------------
+    say("end-to-end memory: idle, then 100,000 deliveries waiting for a dead receiver");
+    {
+        let daemon = Daemon::start(&opts, opts.max_in_flight, "memory").await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (idle, _) = daemon.memory();
+        // A port nobody listens on: every attempt is refused at once.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let hook = daemon.add_webhook(&format!("http://{dead}/"), &["note.added"]).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        const BACKLOG: u64 = 100_000;
+        write_notes(&mut conn, next_note, BACKLOG).await?;
+        next_note += BACKLOG;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut pending = 0u64;
+        while Instant::now() < deadline {
+            pending = state
+                .exec_first(
+                    "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ? AND status = 'pending'",
+                    (hook,),
+                )
+                .await?
+                .unwrap_or(0);
+            if pending >= BACKLOG {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Let it try (and fail) for a while with the backlog in place.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (now, peak) = daemon.memory();
+        daemon.delete_webhook(hook).await?;
+        daemon.stop();
+        state.query_drop("DELETE FROM webhook_deliveries").await?;
+        rows.push(Row {
+            scenario: "Memory: rowhook idle (resident set)".into(),
+            figure: mb(idle),
+            reference: "target".into(),
+            ratio: format!("{:.2}", idle as f64 / 30e6),
+            target: format!("≤ 30 MB: {}", met(idle <= 30_000_000)),
+        });
+        rows.push(Row {
+            scenario: format!("Memory: {} deliveries pending for a dead receiver (peak resident set)", thousands(pending as f64)),
+            figure: mb(peak),
+            reference: "target".into(),
+            ratio: format!("{:.2}", peak as f64 / 150e6),
+            target: format!("≤ 150 MB: {}", met(peak <= 150_000_000 && pending >= BACKLOG)),
+        });
+        notes.push(format!(
+            "memory: idle {}, with the backlog {} now and {} at peak; {} of {} deliveries were pending",
+            mb(idle),
+            mb(now),
+            mb(peak),
+            thousands(pending as f64),
+            thousands(BACKLOG as f64)
+        ));
+    }
+
+    // --- Throughput ---------------------------------------------------------------------
+    let daemon = Daemon::start(&opts, opts.max_in_flight, "throughput").await?;
+    for (fan_out, events) in [(1usize, 20_000u64), (10, 5_000)] {
+        say(&format!(
+            "end-to-end throughput: {} events to {fan_out} webhook(s), max_in_flight {}",
+            thousands(events as f64),
+            opts.max_in_flight
+        ));
+        let mut hooks = Vec::new();
+        for k in 0..fan_out {
+            hooks.push(daemon.add_webhook(&format!("http://{receiver}/{k}"), &["*"]).await?);
+        }
+        // The router learns of new webhooks through the binlog.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let expected = events * fan_out as u64;
+        let mut rates = Vec::new();
+        for _ in 0..opts.runs.min(3) {
+            received.reset();
+            let before = count_delivered(&mut state).await?;
+            let started = Instant::now();
+            write_notes(&mut conn, next_note, events).await?;
+            next_note += events;
+            let written = started.elapsed();
+            let Some(done) = wait_all(&mut state, &received, expected, before, Duration::from_secs(300)).await? else {
+                return Err(format!(
+                    "end-to-end: {} of {expected} deliveries arrived within 300 s",
+                    received.total()
+                )
+                .into());
+            };
+            let elapsed = done - started;
+            rates.push(rate(expected as usize, elapsed));
+            notes.push(format!(
+                "throughput {fan_out} webhook(s): {} deliveries in {:.2} s (writer done after {:.2} s)",
+                thousands(expected as f64),
+                elapsed.as_secs_f64(),
+                written.as_secs_f64()
+            ));
+        }
+        let figure = median(rates.clone());
+        let target = if fan_out == 1 { 5_000.0 } else { 10_000.0 };
+        rows.push(Row {
+            scenario: format!(
+                "End-to-end: {} events to {fan_out} webhook{} (all recorded delivered), max_in_flight {}",
+                thousands(events as f64),
+                if fan_out == 1 { "" } else { "s" },
+                opts.max_in_flight
+            ),
+            figure: format!("{} deliveries/s", thousands(figure)),
+            reference: "target".into(),
+            ratio: format!("{:.2}", figure / target),
+            target: format!("≥ {}/s: {}", thousands(target), met(figure >= target)),
+        });
+        for hook in hooks {
+            daemon.delete_webhook(hook).await?;
+        }
+        state.query_drop("DELETE FROM webhook_deliveries").await?;
+    }
+
+    // --- Latency ------------------------------------------------------------------------
+    const RATE: u64 = 500;
+    const SECONDS: u64 = 10;
+    say(&format!("end-to-end latency: one note per transaction at {RATE}/s for {SECONDS} s"));
+    let hook = daemon.add_webhook(&format!("http://{receiver}/0"), &["note.added"]).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    received.reset();
+    received.record_arrivals.store(true, Ordering::Relaxed);
+    let mut committed: HashMap<u64, Instant> = HashMap::new();
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let first = next_note;
+    for id in first..first + RATE * SECONDS {
+        ticker.tick().await;
+        conn.exec_drop(
+            "INSERT INTO notes (id, thread_id, user_id, content) VALUES (?, 1, 1, 'latency probe')",
+            (id,),
+        )
+        .await?;
+        committed.insert(id, Instant::now());
+    }
+    next_note += RATE * SECONDS;
+    let _ = next_note;
+    let expected = RATE * SECONDS;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received.total() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    received.record_arrivals.store(false, Ordering::Relaxed);
+    let mut latencies: Vec<f64> = received
+        .arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(id, at)| {
+            committed.get(id).map(|c| {
+                // The receiver can read a request before the writer's COMMIT returns.
+                if *at >= *c {
+                    at.duration_since(*c).as_secs_f64() * 1e3
+                } else {
+                    -(c.duration_since(*at).as_secs_f64() * 1e3)
+                }
+            })
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    daemon.delete_webhook(hook).await?;
+    let (_, peak) = daemon.memory();
+    daemon.stop();
+    if (latencies.len() as u64) < expected {
+        return Err(format!("latency: {} of {expected} probes arrived within 60 s", latencies.len()).into());
+    }
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let (p50, p99, max) = (percentile(0.50), percentile(0.99), percentile(1.0));
+    rows.push(Row {
+        scenario: format!("Latency: commit to receipt at a steady {RATE} events/s ({} events), p50", thousands(expected as f64)),
+        figure: format!("{p50:.2} ms"),
+        reference: "target".into(),
+        ratio: format!("{:.2}", p50 / 5.0),
+        target: format!("≤ 5 ms: {}", met(p50 <= 5.0)),
+    });
+    rows.push(Row {
+        scenario: "Latency: same run, p99".into(),
+        figure: format!("{p99:.2} ms"),
+        reference: "target".into(),
+        ratio: format!("{:.2}", p99 / 50.0),
+        target: format!("≤ 50 ms: {}", met(p99 <= 50.0)),
+    });
+    notes.push(format!(
+        "latency: p50 {p50:.2} ms, p90 {:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; rowhook's peak resident set over the throughput and latency runs {}",
+        percentile(0.90),
+        mb(peak)
+    ));
+    Ok(())
+}
+
+/// Where `cargo build --release` puts the binary.
+pub fn default_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("release/rowhook")
+}
