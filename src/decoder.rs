@@ -125,8 +125,16 @@ pub enum DecodeError {
 fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str) -> String {
     let mut body = String::with_capacity(data.len() + id.len() + event_type.len() + timestamp.len() + 48);
     let string = |s: &str, body: &mut String| {
-        // A str always serializes, into valid UTF-8.
-        body.push_str(&serde_json::to_string(s).unwrap_or_default());
+        // serde_json escapes control characters, `"` and `\` only: a string
+        // without them (always an id and a timestamp) is written as it is.
+        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            // A str always serializes, into valid UTF-8.
+            body.push_str(&serde_json::to_string(s).unwrap_or_default());
+        } else {
+            body.push('"');
+            body.push_str(s);
+            body.push('"');
+        }
     };
     body.push_str("{\"id\":");
     string(id, &mut body);
@@ -1122,8 +1130,15 @@ pub fn format_gtid_state(state: &BTreeMap<u32, (u32, u64)>) -> String {
 /// file's numeric extension (`binlog.000042` -> `000042`).
 pub fn event_id(file: &str, pos: u64, row: usize, rule: usize) -> String {
     let number = file.rsplit_once('.').map_or(file, |(_, ext)| ext);
-    let number: String = number.chars().filter(char::is_ascii_alphanumeric).collect();
-    format!("evt_{number}_{pos}_{row}_{rule}")
+    // Written piece by piece: `format!` here was 7% of catch-up decoding.
+    let mut id = Vec::with_capacity(48 + number.len());
+    id.extend_from_slice(b"evt_");
+    id.extend(number.bytes().filter(u8::is_ascii_alphanumeric));
+    for n in [pos, row as u64, rule as u64] {
+        id.push(b'_');
+        value::push_padded(&mut id, n, 0);
+    }
+    String::from_utf8(id).unwrap_or_default() // ASCII
 }
 
 fn first_word(text: &str) -> String {
@@ -1166,17 +1181,20 @@ mod tests {
             data: &'a serde_json::Value,
         }
         let data = serde_json::json!({"a": "x\"y\u{7}", "b": [1, 2.5], "c": null});
-        let (id, event_type, timestamp) = ("evt_000001_4_0_0", "th\"read\\.created", "2026-11-28T10:00:00Z");
-        assert_eq!(
-            envelope(id, event_type, timestamp, &data.to_string()),
-            serde_json::to_string(&Envelope { id, event_type, timestamp, data: &data }).unwrap()
-        );
+        let (id, timestamp) = ("evt_000001_4_0_0", "2026-11-28T10:00:00Z");
+        for event_type in ["th\"read\\.created", "thread.created", "tab\there\u{1}", "é\u{7f}/"] {
+            assert_eq!(
+                envelope(id, event_type, timestamp, &data.to_string()),
+                serde_json::to_string(&Envelope { id, event_type, timestamp, data: &data }).unwrap()
+            );
+        }
     }
 
     #[test]
     fn event_ids_are_stable_and_dot_free() {
         assert_eq!(event_id("binlog.000042", 1234, 3, 0), "evt_000042_1234_3_0");
         assert!(!event_id("mysql-bin.000001", 4, 0, 1).contains('.'));
+        assert_eq!(event_id("my-bin.0a_b", u64::MAX, 0, 17), format!("evt_0ab_{}_0_17", u64::MAX));
     }
 
     #[test]
