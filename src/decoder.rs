@@ -27,7 +27,7 @@
 //! its coordinates).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mysql_common::binlog::consts::EventType;
 use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
@@ -179,6 +179,8 @@ pub struct Decoder {
     /// The first ROTATE's name when no file was asked for (GTID resume):
     /// fixed up at the FORMAT_DESCRIPTION that follows (checksum bytes).
     pending_rotate_name: Option<Vec<u8>>,
+    /// Per mapped table: what its rows events need from its table map.
+    table_plans: HashMap<String, Arc<TablePlan>>,
     /// Inside a TRANSACTION_PAYLOAD: its position and the rows seen in it.
     payload: Option<(u64, usize)>,
     /// DATETIME values get this offset (`[source] time_zone`).
@@ -208,6 +210,7 @@ impl Decoder {
             gtid_state_too_long_logged: false,
             gtid: None,
             pending_rotate_name: None,
+            table_plans: HashMap::new(),
             payload: None,
             datetime_offset: None,
             is_mariadb: false,
@@ -227,6 +230,7 @@ impl Decoder {
     /// Replaces the known columns of the mapped tables (after DDL).
     pub fn set_tables(&mut self, tables: HashMap<String, TableSchema>) {
         self.tables = tables;
+        self.table_plans.clear(); // their layouts used the old columns
     }
 
     /// Starts from this GTID state (`0-1-42,1-1-7`); unparsable parts are ignored.
@@ -242,6 +246,7 @@ impl Decoder {
     /// DATETIME values get this UTC offset (`+02:00`, `Z`); None: no offset.
     pub fn set_datetime_offset(&mut self, offset: Option<&str>) {
         self.datetime_offset = offset.map(Arc::from);
+        self.table_plans.clear(); // their layouts used the old offset
     }
 
     /// The position after the last event fed.
@@ -321,6 +326,7 @@ impl Decoder {
             }
             EventData::FormatDescriptionEvent(fde) => {
                 self.is_mariadb = fde.server_version().to_ascii_lowercase().contains("mariadb");
+                self.table_plans.clear(); // their layouts depend on the server's kind
                 if let Some(mut name) = self.pending_rotate_name.take() {
                     // The fake ROTATE came before the server said it checksums events.
                     if matches!(fde.footer().get_checksum_alg(), Ok(Some(alg)) if alg != mysql_common::binlog::consts::BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_OFF)
@@ -476,6 +482,20 @@ impl Decoder {
         Decoded::Commit(transaction)
     }
 
+    /// The [`TablePlan`] of `table` for this table map: the one kept when the
+    /// table map is the same, else derived anew. None: its metadata does not parse.
+    fn table_plan(&mut self, table: &str, tme: &TableMapEvent<'static>, num_columns: u64) -> Option<Arc<TablePlan>> {
+        if let Some(plan) = self.table_plans.get(table) {
+            if plan.num_columns == num_columns && plan.tme == *tme {
+                return Some(plan.clone());
+            }
+        }
+        let columns = column_plans(tme, num_columns).ok()?;
+        let plan = Arc::new(TablePlan { tme: tme.clone(), num_columns, columns, full_layout: OnceLock::new() });
+        self.table_plans.insert(table.to_string(), plan.clone());
+        Some(plan)
+    }
+
     fn rows_event<'t>(
         &mut self,
         rows: &RowsEventData<'_>,
@@ -496,6 +516,11 @@ impl Decoder {
         if database != self.database.as_str() || !self.mapper.is_mapped(&table) {
             return Ok(()); // not decoded: nobody maps this table
         }
+        // What mysql_common re-derives from the table map for every row,
+        // derived once per table map; should its metadata not parse,
+        // mysql_common's own row reader reports that row by row, as before.
+        let cached = self.table_plan(&table, tme, rows.num_columns());
+        let plans = cached.as_deref().map(|c| c.columns.as_slice());
         let operation = match rows {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Operation::Insert,
             RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Operation::Delete,
@@ -505,8 +530,11 @@ impl Decoder {
         // Images may hold a subset of the columns (partial JSON updates,
         // MINIMAL images): one layout per image, from its column bitmap.
         let count = usize::try_from(tme.columns_count()).unwrap_or(0);
-        let before_columns = present_columns(rows.columns_before_image().map(|b| b.iter_ones()), count);
-        let after_columns = present_columns(rows.columns_after_image().map(|b| b.iter_ones()), count);
+        // (A bitmap of every column, the usual case, needs no walk bit by bit.)
+        let before_columns =
+            present_columns(rows.columns_before_image().filter(|b| !(b.len() == count && b.all())).map(|b| b.iter_ones()), count);
+        let after_columns =
+            present_columns(rows.columns_after_image().filter(|b| !(b.len() == count && b.all())).map(|b| b.iter_ones()), count);
         // A partial image (MINIMAL, NOBLOB) would deliver wrong nulls and
         // miss changes: refuse it, as at start, rather than guess.
         let images = match operation {
@@ -517,7 +545,7 @@ impl Decoder {
         if let Some(found) = images.iter().map(|c| c.len()).find(|&n| n < count) {
             return Err(DecodeError::PartialRowImage { table: table.to_string(), position: event_start.clone(), found, expected: count });
         }
-        let (mut before_layout, mut after_layout): (Option<Layout>, Option<Layout>) = (None, None);
+        let (mut before_layout, mut after_layout): (Option<Arc<Layout>>, Option<Arc<Layout>>) = (None, None);
         let rows_before = self.rows_seen;
         // Inside a transaction payload, rows are numbered across the payload.
         let first_index = self.payload.map_or(0, |(_, rows)| rows);
@@ -529,11 +557,7 @@ impl Decoder {
         let wanted = |name: &str, column_type: ColumnType| {
             reads.is_none_or(|r| r.contains(name)) || (partial_update && column_type == ColumnType::MYSQL_TYPE_JSON)
         };
-        // What mysql_common re-derives from the table map for every row,
-        // derived once; should the table map's metadata not parse, its own
-        // row reader reports that row by row, as before.
-        let plans = column_plans(tme, rows.num_columns());
-        let mut fast = plans.as_ref().ok().map(|plans| FastRows::new(rows, tme, plans));
+        let mut fast = plans.map(|plans| FastRows::new(rows, tme, plans));
         let mut slow = if fast.is_none() { Some(rows.rows(tme)) } else { None };
         for index in first_index.. {
             let row = match (&mut fast, &mut slow) {
@@ -553,14 +577,23 @@ impl Decoder {
             };
             let mut diff_errors = Vec::new();
             let mut image = |row: Option<RawRow<'_>>,
-                             layout: &mut Option<Layout>,
+                             layout: &mut Option<Arc<Layout>>,
                              columns: &[usize],
                              old: Option<&RowImage>|
              -> Result<Option<RowImage>, DecodeError> {
                 let Some(row) = row else { return Ok(None) };
+                // The layout of an image of every column (before or after) is
+                // the same for every rows event of the same table map.
+                let full = match (&row, cached.as_deref()) {
+                    (RawRow::Fast(_), Some(cached)) if columns.len() == count && !partial_update => Some(&cached.full_layout),
+                    _ => None,
+                };
+                if layout.is_none() {
+                    *layout = full.and_then(OnceLock::get).cloned();
+                }
                 if layout.is_none() {
                     // Name, type and signedness of the image's columns.
-                    let described: Vec<(String, ColumnType, bool)> = match (&row, plans.as_ref().ok()) {
+                    let described: Vec<(String, ColumnType, bool)> = match (&row, plans) {
                         (RawRow::Fast(_), Some(plans)) => columns
                             .iter()
                             .filter_map(|&i| plans.get(i))
@@ -576,7 +609,7 @@ impl Decoder {
                             .collect(),
                         (RawRow::Fast(_), None) => Vec::new(), // fast rows come with plans
                     };
-                    *layout = Some(Layout::new(
+                    let built = Arc::new(Layout::new(
                         &described,
                         columns,
                         tme,
@@ -587,6 +620,10 @@ impl Decoder {
                         self.is_mariadb,
                         &wanted,
                     )?);
+                    if let Some(cell) = full {
+                        let _ = cell.set(built.clone());
+                    }
+                    *layout = Some(built);
                 }
                 Ok(layout.as_ref().map(|l| l.image(&row, old, &mut diff_errors)))
             };
@@ -817,10 +854,24 @@ impl RawRow<'_> {
     }
 }
 
+/// What [`Decoder::rows_event`] derives from a mapped table's table map,
+/// kept while the table map stays the same: every transaction repeats it,
+/// and deriving it again for every rows event cost a tenth of catch-up decoding.
+struct TablePlan {
+    /// The table map this was derived from.
+    tme: TableMapEvent<'static>,
+    /// Columns of the rows events it was derived for.
+    num_columns: u64,
+    columns: Vec<ColumnPlan>,
+    /// The layout of an image of every column (not for partial JSON updates),
+    /// once built.
+    full_layout: OnceLock<Arc<Layout>>,
+}
+
 /// How to read one column of a table's rows, from the table map.
-struct ColumnPlan<'t> {
+struct ColumnPlan {
     column_type: ColumnType,
-    meta: &'t [u8],
+    meta: Vec<u8>,
     unsigned: bool,
     /// From the table map's metadata, else `@<index>`.
     name: String,
@@ -829,7 +880,7 @@ struct ColumnPlan<'t> {
 /// Per column of a table map: what mysql_common's row reader
 /// (`BinlogRow::deserialize`) derives from the table map for every row,
 /// derived once, failing where it would.
-fn column_plans<'t>(tme: &'t TableMapEvent<'_>, num_columns: u64) -> std::io::Result<Vec<ColumnPlan<'t>>> {
+fn column_plans(tme: &TableMapEvent<'_>, num_columns: u64) -> std::io::Result<Vec<ColumnPlan>> {
     use std::io::{Error, ErrorKind};
     let extractor = OptionalMetaExtractor::new(tme.iter_optional_meta())?;
     let mut signedness = extractor.iter_signedness();
@@ -844,7 +895,7 @@ fn column_plans<'t>(tme: &'t TableMapEvent<'_>, num_columns: u64) -> std::io::Re
             Ok(None) => return Err(Error::new(ErrorKind::InvalidData, "No column type")),
             Err(e) => return Err(Error::new(ErrorKind::InvalidData, e)),
         };
-        let meta = tme.get_column_metadata(i).unwrap_or(&[]);
+        let meta = tme.get_column_metadata(i).unwrap_or(&[]).to_vec();
         let unsigned = column_type.is_numeric_type().then(|| signedness.next()).flatten().unwrap_or_default();
         if column_type.is_character_type() {
             charsets.next().transpose()?;
@@ -862,7 +913,7 @@ fn column_plans<'t>(tme: &'t TableMapEvent<'_>, num_columns: u64) -> std::io::Re
 /// them but with the table map's facts derived once ([`column_plans`]) and
 /// values borrowed from the event rather than copied.
 struct FastRows<'a> {
-    plans: &'a [ColumnPlan<'a>],
+    plans: &'a [ColumnPlan],
     buf: ParseBuf<'a>,
     /// Which columns each image holds (from the event's column bitmaps).
     before: Option<Vec<bool>>,
@@ -877,7 +928,7 @@ struct FastRows<'a> {
 }
 
 impl<'a> FastRows<'a> {
-    fn new(rows: &'a RowsEventData<'_>, tme: &'a TableMapEvent<'_>, plans: &'a [ColumnPlan<'a>]) -> FastRows<'a> {
+    fn new(rows: &'a RowsEventData<'_>, tme: &'a TableMapEvent<'_>, plans: &'a [ColumnPlan]) -> FastRows<'a> {
         FastRows {
             plans,
             buf: ParseBuf(rows.rows_data()),
@@ -920,7 +971,7 @@ impl<'a> Iterator for FastRows<'a> {
 /// partial-JSON bitmap (shared image only), the null bitmap, then the value
 /// of each present column.
 fn read_image<'a>(
-    plans: &[ColumnPlan<'a>],
+    plans: &'a [ColumnPlan],
     buf: &mut ParseBuf<'a>,
     columns: &[bool],
     unread: Option<&[bool]>,
@@ -955,7 +1006,7 @@ fn read_image<'a>(
             if null || (unread.is_some_and(|u| u.get(i).copied().unwrap_or(false)) && skip_string(plan, buf)?) {
                 values.push(BinlogValue::Value(mysql_common::value::Value::NULL));
             } else {
-                values.push(buf.parse((plan.column_type, plan.meta, plan.unsigned, is_partial))?);
+                values.push(buf.parse((plan.column_type, plan.meta.as_slice(), plan.unsigned, is_partial))?);
             }
             image_index += 1;
         }
@@ -966,7 +1017,7 @@ fn read_image<'a>(
 /// Skips a VARCHAR, TEXT or BLOB value as mysql_common would read it
 /// (length prefix per the column's metadata, then the bytes), without
 /// copying it. False (nothing consumed): not such a column; read it.
-fn skip_string(plan: &ColumnPlan<'_>, buf: &mut ParseBuf<'_>) -> std::io::Result<bool> {
+fn skip_string(plan: &ColumnPlan, buf: &mut ParseBuf<'_>) -> std::io::Result<bool> {
     let eof = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "can't parse: buf doesn't have enough data");
     let length = match plan.column_type {
         ColumnType::MYSQL_TYPE_TINY_BLOB
@@ -979,7 +1030,7 @@ fn skip_string(plan: &ColumnPlan<'_>, buf: &mut ParseBuf<'_>) -> std::io::Result
             Some(4) => buf.checked_eat_u32_le().map(|n| n as usize),
             _ => return Ok(false),
         },
-        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => match plan.meta {
+        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => match plan.meta.as_slice() {
             [low, high, ..] if (u16::from(*low) | (u16::from(*high) << 8)) < 256 => buf.checked_eat_u8().map(usize::from),
             [_, _, ..] => buf.checked_eat_u16_le().map(usize::from),
             _ => return Ok(false),
