@@ -374,7 +374,7 @@ fn date_json(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, kind: &Column
 }
 
 /// Seconds (and microseconds) since the epoch as an RFC 3339 UTC instant.
-fn timestamp_json(secs: i64, micros: u32) -> Json {
+pub(crate) fn timestamp_json(secs: i64, micros: u32) -> Json {
     if secs == 0 && micros == 0 {
         return Json::Null; // zero timestamp
     }
@@ -391,7 +391,7 @@ fn timestamp_json(secs: i64, micros: u32) -> Json {
     }
 }
 
-fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
+pub(crate) fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
     match kind {
         ColumnKind::Decimal => Json::String(String::from_utf8_lossy(bytes).into_owned()),
         ColumnKind::Year => std::str::from_utf8(bytes)
