@@ -310,6 +310,11 @@ fn ascii_json(bytes: Vec<u8>) -> Json {
 
 /// Appends `n` in decimal, zero-padded to `width` digits: `format!("{n:0width$}")`.
 pub(crate) fn push_padded(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    if width == 2 && n < 100 {
+        // Most parts of a date and time.
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
     let mut digits = [b'0'; 20];
     let mut at = digits.len();
     loop {
