@@ -301,8 +301,12 @@ fn plain_to_json(v: &Value, kind: &ColumnKind) -> Json {
         Value::Date(y, mo, d, h, mi, s, us) => date_json(*y, *mo, *d, *h, *mi, *s, *us, kind),
         Value::Time(neg, days, h, mi, s, us) => {
             let hours = u64::from(*days) * 24 + u64::from(*h);
-            let sign = if *neg { "-" } else { "" };
-            Json::String(format!("{sign}{hours:02}:{mi:02}:{s:02}{}", fraction(*us)))
+            let mut out = Vec::with_capacity(16);
+            if *neg {
+                out.push(b'-');
+            }
+            push_time(&mut out, hours, *mi, *s, *us);
+            ascii_json(out)
         }
         Value::Bytes(bytes) => bytes_to_json(bytes, kind),
     }
@@ -317,11 +321,60 @@ fn enum_name(names: &[String], index: u64) -> Json {
     }
 }
 
-fn fraction(us: u32) -> String {
-    if us == 0 {
-        String::new()
+// Dates and times are written digit by digit as bytes, then checked as
+// UTF-8 once, rather than with `format!`, which cost a sixth of catch-up
+// decoding (`docs/benchmarks.md`).
+
+/// Text written as bytes (ASCII, and the `str`s appended) as a JSON string.
+fn ascii_json(bytes: Vec<u8>) -> Json {
+    Json::String(String::from_utf8(bytes).unwrap_or_default())
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits: `format!("{n:0width$}")`.
+pub(crate) fn push_padded(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    if width == 2 && n < 100 {
+        // Most parts of a date and time.
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = at.min(digits.len().saturating_sub(width));
+    out.extend_from_slice(&digits[start..]);
+}
+
+/// `YYYY-MM-DD` (a negative year as `format!("{y:04}")` writes it: `-005`).
+fn push_date(out: &mut Vec<u8>, y: i32, mo: u8, d: u8) {
+    if y < 0 {
+        out.push(b'-');
+        push_padded(out, u64::from(y.unsigned_abs()), 3);
     } else {
-        format!(".{us:06}")
+        push_padded(out, u64::from(y.unsigned_abs()), 4);
+    }
+    out.push(b'-');
+    push_padded(out, u64::from(mo), 2);
+    out.push(b'-');
+    push_padded(out, u64::from(d), 2);
+}
+
+/// `HH:MM:SS[.ffffff]`: hours of at least two digits, the fraction when not zero.
+fn push_time(out: &mut Vec<u8>, hours: u64, mi: u8, s: u8, us: u32) {
+    push_padded(out, hours, 2);
+    out.push(b':');
+    push_padded(out, u64::from(mi), 2);
+    out.push(b':');
+    push_padded(out, u64::from(s), 2);
+    if us != 0 {
+        out.push(b'.');
+        push_padded(out, u64::from(us), 6);
     }
 }
 
@@ -330,36 +383,42 @@ fn date_json(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, kind: &Column
     if y == 0 && mo == 0 && d == 0 {
         return Json::Null; // zero date
     }
+    let mut out = Vec::with_capacity(32);
+    push_date(&mut out, i32::from(y), mo, d);
     match kind {
-        ColumnKind::Date => Json::String(format!("{y:04}-{mo:02}-{d:02}")),
+        ColumnKind::Date => {}
         ColumnKind::DateTime { offset: Some(offset) } => {
-            Json::String(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}{offset}", fraction(us)))
+            out.push(b'T');
+            push_time(&mut out, u64::from(h), mi, s, us);
+            out.extend_from_slice(offset.as_bytes());
         }
-        _ => Json::String(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}", fraction(us))),
+        _ => {
+            out.push(b'T');
+            push_time(&mut out, u64::from(h), mi, s, us);
+        }
     }
+    ascii_json(out)
 }
 
 /// Seconds (and microseconds) since the epoch as an RFC 3339 UTC instant.
-fn timestamp_json(secs: i64, micros: u32) -> Json {
+pub(crate) fn timestamp_json(secs: i64, micros: u32) -> Json {
     if secs == 0 && micros == 0 {
         return Json::Null; // zero timestamp
     }
     match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => Json::String(format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            fraction(micros)
-        )),
+        Ok(t) => {
+            let mut out = Vec::with_capacity(28);
+            push_date(&mut out, t.year(), u8::from(t.month()), t.day());
+            out.push(b'T');
+            push_time(&mut out, u64::from(t.hour()), t.minute(), t.second(), micros);
+            out.push(b'Z');
+            ascii_json(out)
+        }
         Err(_) => Json::Null,
     }
 }
 
-fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
+pub(crate) fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
     match kind {
         ColumnKind::Decimal => Json::String(String::from_utf8_lossy(bytes).into_owned()),
         ColumnKind::Year => std::str::from_utf8(bytes)
@@ -497,6 +556,22 @@ mod tests {
         assert_eq!(v(Value::Date(2024, 2, 29, 23, 59, 58, 123456), ColumnKind::DateTime { offset: None }), "2024-02-29T23:59:58.123456");
         assert_eq!(v(Value::Date(2024, 2, 29, 0, 0, 0, 0), ColumnKind::Date), "2024-02-29");
         assert_eq!(v(Value::Date(0, 0, 0, 0, 0, 0, 0), ColumnKind::DateTime { offset: None }), Json::Null);
+    }
+
+    #[test]
+    fn digits_are_written_as_format_writes_them() {
+        for (n, width) in [(0u64, 0), (0, 2), (7, 2), (42, 2), (123, 2), (5, 6), (123456, 6), (u64::MAX, 4), (u64::MAX, 20)] {
+            let mut out = Vec::new();
+            push_padded(&mut out, n, width);
+            assert_eq!(out, format!("{n:0width$}").as_bytes());
+        }
+        for y in [-12345, -5, 0, 7, 1970, 9999, 12345] {
+            let mut out = Vec::new();
+            push_date(&mut out, y, 1, 2);
+            assert_eq!(out, format!("{y:04}-01-02").as_bytes());
+        }
+        assert_eq!(v(Value::Date(7, 1, 2, 3, 4, 5, 6), ColumnKind::DateTime { offset: None }), "0007-01-02T03:04:05.000006");
+        assert_eq!(v(Value::Time(false, 40, 1, 2, 3, 0), ColumnKind::Time), "961:02:03");
     }
 
     #[test]
