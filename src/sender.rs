@@ -69,7 +69,10 @@ impl Sender {
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .pool_max_idle_per_host(8)
+            // Keep every connection the deliveries opened (reqwest's default: no cap per
+            // host; idle ones close after 90 s). A cap below what is in flight to one host
+            // (max_in_flight per webhook, several webhooks on one receiver) made every
+            // request beyond it open and close a TCP connection of its own.
             .dns_resolver(Arc::new(ssrf::GuardedResolver { allow_private: config.allow_private_targets }))
             .build()?;
         Ok(Sender {
