@@ -314,30 +314,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
-        let params = records.iter().map(|r| {
-            let retry_us = r
-                .retry_in
-                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-            (
-                r.status.as_str(),
-                r.response_status,
-                r.response_body.as_deref(),
-                r.error.as_deref(),
-                r.duration_ms,
-                retry_us,
-                retry_us,
-                r.status.as_str(),
-                r.delivery_id,
-            )
-        });
-        tx.exec_batch(
-            "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, response_status = ?, response_body = ?, \
-             last_error = ?, duration_ms = ?, last_attempt_at = NOW(3), \
-             next_attempt_at = IF(? IS NULL, NULL, DATE_ADD(NOW(3), INTERVAL ? MICROSECOND)), \
-             delivered_at = IF(? = 'delivered', NOW(), delivered_at) WHERE id = ?",
-            params,
-        )
-        .await?;
+        if !records.is_empty() {
+            let (sql, params) = record_attempts_statement(records);
+            tx.exec_drop(sql, params).await?;
+        }
         tx.exec_drop(
             "UPDATE webhooks SET failed_attempts = ?, last_triggered_at = NOW(), \
              failing_since = IF(?, COALESCE(failing_since, NOW()), NULL), is_active = IF(?, 0, is_active) WHERE id = ?",
@@ -363,6 +343,54 @@ impl Store {
     pub async fn disconnect(self) {
         let _ = self.pool.disconnect().await;
     }
+}
+
+/// Row counts the attempts statement is prepared for (see [`record_attempts_statement`]);
+/// the last is the delivery actors' wave size.
+pub const RECORD_SHAPES: [usize; 5] = [1, 4, 16, 64, 256];
+
+/// One UPDATE for a whole wave of attempts: the values joined in as a
+/// derived table (`UNION ALL` of one-row SELECTs, which MariaDB and MySQL 8
+/// both accept), so a wave costs one round trip instead of one per delivery.
+///
+/// The statement has one of a few shapes ([`RECORD_SHAPES`] rows, the rest
+/// padded with rows for id 0, which matches nothing): a prepared statement
+/// per wave size would keep the server preparing statements and evict the
+/// others from the connection's statement cache.
+fn record_attempts_statement(records: &[AttemptRecord]) -> (String, Vec<mysql_async::Value>) {
+    let shape = RECORD_SHAPES.iter().copied().find(|&n| n >= records.len()).unwrap_or(records.len());
+    let mut sql = String::with_capacity(640 + shape * 40);
+    sql.push_str("UPDATE webhook_deliveries d JOIN (");
+    let mut params: Vec<mysql_async::Value> = Vec::with_capacity(shape * 7);
+    for i in 0..shape {
+        sql.push_str(if i == 0 {
+            "SELECT ? AS id, ? AS status, ? AS response_status, ? AS response_body, ? AS last_error, \
+             ? AS duration_ms, ? AS retry_us"
+        } else {
+            " UNION ALL SELECT ?, ?, ?, ?, ?, ?, ?"
+        });
+        let Some(r) = records.get(i) else {
+            params.extend([0u64.into(), "pending".into()]);
+            params.extend(std::iter::repeat_n(mysql_async::Value::NULL, 5));
+            continue;
+        };
+        let retry_us = r.retry_in.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        params.push(r.delivery_id.into());
+        params.push(r.status.as_str().into());
+        params.push(r.response_status.into());
+        params.push(r.response_body.as_deref().into());
+        params.push(r.error.as_deref().into());
+        params.push(r.duration_ms.into());
+        params.push(retry_us.into());
+    }
+    sql.push_str(
+        ") v ON d.id = v.id SET d.status = v.status, d.attempts = d.attempts + 1, \
+         d.response_status = v.response_status, d.response_body = v.response_body, d.last_error = v.last_error, \
+         d.duration_ms = v.duration_ms, d.last_attempt_at = NOW(3), \
+         d.next_attempt_at = IF(v.retry_us IS NULL, NULL, DATE_ADD(NOW(3), INTERVAL v.retry_us MICROSECOND)), \
+         d.delivered_at = IF(v.status = 'delivered', NOW(), d.delivered_at)",
+    );
+    (sql, params)
 }
 
 /// A webhook as the admin API shows it (never its secret).
@@ -692,6 +720,36 @@ async fn upsert_checkpoint<Q: Queryable>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn attempt(id: u64) -> AttemptRecord {
+        AttemptRecord {
+            delivery_id: id,
+            status: DeliveryStatus::Delivered,
+            response_status: Some(200),
+            response_body: Some("ok".into()),
+            error: None,
+            duration_ms: 3,
+            retry_in: None,
+        }
+    }
+
+    #[test]
+    fn attempts_statement_has_few_shapes_and_pads_with_id_zero() {
+        for (n, shape) in [(1, 1), (3, 4), (4, 4), (5, 16), (64, 64), (65, 256), (256, 256), (300, 300)] {
+            let records: Vec<AttemptRecord> = (1..=n as u64).map(attempt).collect();
+            let (sql, params) = record_attempts_statement(&records);
+            assert_eq!(sql.matches("UNION ALL SELECT").count() + 1, shape, "{n} records");
+            assert_eq!(params.len(), shape * 7);
+            let ids: Vec<&mysql_async::Value> = params.iter().step_by(7).collect();
+            assert_eq!(ids[n - 1], &mysql_async::Value::from(n as u64));
+            assert!(ids[n..].iter().all(|id| **id == mysql_async::Value::from(0u64)), "padding matches no row");
+        }
+        // Every wave size up to the largest shape reuses one of the shapes' statements.
+        let texts: std::collections::HashSet<String> = (1..=*RECORD_SHAPES.last().unwrap())
+            .map(|n| record_attempts_statement(&(1..=n as u64).map(attempt).collect::<Vec<_>>()).0)
+            .collect();
+        assert_eq!(texts.len(), RECORD_SHAPES.len());
+    }
 
     #[test]
     fn wildcard_and_exact_subscriptions() {
