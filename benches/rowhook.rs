@@ -469,6 +469,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     if args.wants("e2e") {
         let options = e2e::Options {
             root: &root,
+            port: args.port,
             rowhook: &args.rowhook,
             work: &args.work,
             runs,

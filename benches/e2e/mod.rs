@@ -32,6 +32,7 @@ const MAX_WEBHOOKS: usize = 16;
 
 pub struct Options<'a> {
     pub root: &'a str,
+    pub port: u16,
     pub rowhook: &'a Path,
     pub work: &'a Path,
     pub runs: usize,
@@ -247,13 +248,58 @@ async fn wait_all(
     limit: Duration,
 ) -> Result<Option<Instant>, BoxError> {
     let deadline = Instant::now() + limit;
+    // The receiver's counter first: counting rows in the database is a scan, and
+    // polling it all along would load the server the benchmark measures.
+    while received.total() < expected {
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     while Instant::now() < deadline {
-        if received.total() >= expected && count_delivered(conn).await? - delivered_before >= expected {
+        if count_delivered(conn).await? - delivered_before >= expected {
             return Ok(Some(Instant::now()));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(None)
+}
+
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let fields: Vec<&str> = stat.rsplit_once(") ").map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let hz = 100; // USER_HZ on Linux
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / hz)
+}
+
+/// Server counters the throughput notes report per delivery.
+const SERVER_COUNTERS: [&str; 6] = ["Com_select", "Com_insert", "Com_update", "Com_commit", "Binlog_bytes_written", "Innodb_rows_updated"];
+
+async fn server_counters(conn: &mut mysql_async::Conn) -> Result<Vec<f64>, BoxError> {
+    let rows: Vec<(String, String)> = conn
+        .query(format!(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
+            SERVER_COUNTERS.map(|c| format!("'{c}'")).join(",")
+        ))
+        .await?;
+    Ok(SERVER_COUNTERS
+        .iter()
+        .map(|c| rows.iter().find(|(k, _)| k.eq_ignore_ascii_case(c)).and_then(|(_, v)| v.parse().ok()).unwrap_or(0.0))
+        .collect())
+}
+
+/// The mariadbd serving `port` (its command line names the port).
+fn server_pid(port: u16) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        (cmdline.contains("mariadbd") && cmdline.contains(&format!("--port={port}"))).then_some(pid)
+    })
 }
 
 fn mb(bytes: u64) -> String {
@@ -310,7 +356,8 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         let (now, peak) = daemon.memory();
         daemon.delete_webhook(hook).await?;
         daemon.stop();
-        state.query_drop("DELETE FROM webhook_deliveries").await?;
+        // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
+        state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
         rows.push(Row {
             scenario: "Memory: rowhook idle (resident set)".into(),
             figure: mb(idle),
@@ -337,6 +384,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
 
     // --- Throughput ---------------------------------------------------------------------
     let daemon = Daemon::start(&opts, opts.max_in_flight, "throughput").await?;
+    let server = server_pid(opts.port).ok_or("cannot find the mariadbd process (for its CPU time)")?;
     for (fan_out, events) in [(1usize, 20_000u64), (10, 5_000)] {
         say(&format!(
             "end-to-end throughput: {} events to {fan_out} webhook(s), max_in_flight {}",
@@ -354,6 +402,8 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         for _ in 0..opts.runs.min(3) {
             received.reset();
             let before = count_delivered(&mut state).await?;
+            let cpu = [daemon.child.id(), server, std::process::id()].map(cpu_time);
+            let counters = server_counters(&mut state).await?;
             let started = Instant::now();
             write_notes(&mut conn, next_note, events).await?;
             next_note += events;
@@ -366,12 +416,26 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
                 .into());
             };
             let elapsed = done - started;
+            let cpu_after = [daemon.child.id(), server, std::process::id()].map(cpu_time);
+            let per_thousand = |k: usize| (cpu_after[k] - cpu[k]).as_secs_f64() * 1e3 / (expected as f64 / 1e3);
+            let counters_after = server_counters(&mut state).await?;
+            let per_delivery: Vec<String> = SERVER_COUNTERS
+                .iter()
+                .zip(counters.iter().zip(&counters_after))
+                .map(|(name, (a, b))| format!("{name} {:.2}", (b - a) / expected as f64))
+                .collect();
             rates.push(rate(expected as usize, elapsed));
             notes.push(format!(
-                "throughput {fan_out} webhook(s): {} deliveries in {:.2} s (writer done after {:.2} s)",
+                "throughput {fan_out} webhook(s): {} deliveries in {:.2} s (writer done after {:.2} s); \
+                 CPU per 1,000 deliveries: rowhook {:.0} ms, MariaDB {:.0} ms, writer + receiver {:.0} ms; \
+                 server counters per delivery: {}",
                 thousands(expected as f64),
                 elapsed.as_secs_f64(),
-                written.as_secs_f64()
+                written.as_secs_f64(),
+                per_thousand(0),
+                per_thousand(1),
+                per_thousand(2),
+                per_delivery.join(", ")
             ));
         }
         let figure = median(rates.clone());
@@ -391,7 +455,8 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         for hook in hooks {
             daemon.delete_webhook(hook).await?;
         }
-        state.query_drop("DELETE FROM webhook_deliveries").await?;
+        // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
+        state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
     }
 
     // --- Latency ------------------------------------------------------------------------
