@@ -306,25 +306,25 @@ impl Store {
             .collect())
     }
 
-    /// Writes a batch of attempts and the webhook's health in one transaction.
+    /// Writes a batch of attempts and the webhook's health: one statement, so
+    /// one round trip and atomic without an explicit transaction.
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
         health: WebhookHealth,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let mut tx = conn.start_transaction(TxOpts::default()).await?;
-        if !records.is_empty() {
-            let (sql, params) = record_attempts_statement(records);
-            tx.exec_drop(sql, params).await?;
+        if records.is_empty() {
+            conn.exec_drop(
+                "UPDATE webhooks SET failed_attempts = ?, last_triggered_at = NOW(), \
+                 failing_since = IF(?, COALESCE(failing_since, NOW()), NULL), is_active = IF(?, 0, is_active) WHERE id = ?",
+                (health.failed_attempts, health.failing, health.disable, health.webhook_id),
+            )
+            .await?;
+        } else {
+            let (sql, params) = record_attempts_statement(records, health);
+            conn.exec_drop(sql, params).await?;
         }
-        tx.exec_drop(
-            "UPDATE webhooks SET failed_attempts = ?, last_triggered_at = NOW(), \
-             failing_since = IF(?, COALESCE(failing_since, NOW()), NULL), is_active = IF(?, 0, is_active) WHERE id = ?",
-            (health.failed_attempts, health.failing, health.disable, health.webhook_id),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -349,19 +349,22 @@ impl Store {
 /// the last is the delivery actors' wave size.
 pub const RECORD_SHAPES: [usize; 5] = [1, 4, 16, 64, 256];
 
-/// One UPDATE for a whole wave of attempts: the values joined in as a
-/// derived table (`UNION ALL` of one-row SELECTs, which MariaDB and MySQL 8
-/// both accept), so a wave costs one round trip instead of one per delivery.
+/// One UPDATE for a whole wave of attempts and the webhook's health: the
+/// values joined in as a derived table (`UNION ALL` of one-row SELECTs, which
+/// MariaDB and MySQL 8 both accept) and the webhook's row joined by id, so a
+/// wave costs one round trip instead of one per delivery plus a transaction.
+/// (A multi-table UPDATE changes each row once; no key column changes, so the
+/// foreign key between the two tables is not involved.)
 ///
 /// The statement has one of a few shapes ([`RECORD_SHAPES`] rows, the rest
 /// padded with rows for id 0, which matches nothing): a prepared statement
 /// per wave size would keep the server preparing statements and evict the
 /// others from the connection's statement cache.
-fn record_attempts_statement(records: &[AttemptRecord]) -> (String, Vec<mysql_async::Value>) {
+fn record_attempts_statement(records: &[AttemptRecord], health: WebhookHealth) -> (String, Vec<mysql_async::Value>) {
     let shape = RECORD_SHAPES.iter().copied().find(|&n| n >= records.len()).unwrap_or(records.len());
     let mut sql = String::with_capacity(640 + shape * 40);
     sql.push_str("UPDATE webhook_deliveries d JOIN (");
-    let mut params: Vec<mysql_async::Value> = Vec::with_capacity(shape * 7);
+    let mut params: Vec<mysql_async::Value> = Vec::with_capacity(shape * 7 + 4);
     for i in 0..shape {
         sql.push_str(if i == 0 {
             "SELECT ? AS id, ? AS status, ? AS response_status, ? AS response_body, ? AS last_error, \
@@ -384,12 +387,19 @@ fn record_attempts_statement(records: &[AttemptRecord]) -> (String, Vec<mysql_as
         params.push(retry_us.into());
     }
     sql.push_str(
-        ") v ON d.id = v.id SET d.status = v.status, d.attempts = d.attempts + 1, \
+        ") v ON d.id = v.id JOIN webhooks w ON w.id = ? \
+         SET d.status = v.status, d.attempts = d.attempts + 1, \
          d.response_status = v.response_status, d.response_body = v.response_body, d.last_error = v.last_error, \
          d.duration_ms = v.duration_ms, d.last_attempt_at = NOW(3), \
          d.next_attempt_at = IF(v.retry_us IS NULL, NULL, DATE_ADD(NOW(3), INTERVAL v.retry_us MICROSECOND)), \
-         d.delivered_at = IF(v.status = 'delivered', NOW(), d.delivered_at)",
+         d.delivered_at = IF(v.status = 'delivered', NOW(), d.delivered_at), \
+         w.failed_attempts = ?, w.last_triggered_at = NOW(), \
+         w.failing_since = IF(?, COALESCE(w.failing_since, NOW()), NULL), w.is_active = IF(?, 0, w.is_active)",
     );
+    params.push(health.webhook_id.into());
+    params.push(health.failed_attempts.into());
+    params.push(health.failing.into());
+    params.push(health.disable.into());
     (sql, params)
 }
 
@@ -721,6 +731,8 @@ async fn upsert_checkpoint<Q: Queryable>(
 mod tests {
     use super::*;
 
+    const HEALTHY: WebhookHealth = WebhookHealth { webhook_id: 7, failed_attempts: 0, failing: false, disable: false };
+
     fn attempt(id: u64) -> AttemptRecord {
         AttemptRecord {
             delivery_id: id,
@@ -737,16 +749,17 @@ mod tests {
     fn attempts_statement_has_few_shapes_and_pads_with_id_zero() {
         for (n, shape) in [(1, 1), (3, 4), (4, 4), (5, 16), (64, 64), (65, 256), (256, 256), (300, 300)] {
             let records: Vec<AttemptRecord> = (1..=n as u64).map(attempt).collect();
-            let (sql, params) = record_attempts_statement(&records);
+            let (sql, params) = record_attempts_statement(&records, HEALTHY);
             assert_eq!(sql.matches("UNION ALL SELECT").count() + 1, shape, "{n} records");
-            assert_eq!(params.len(), shape * 7);
-            let ids: Vec<&mysql_async::Value> = params.iter().step_by(7).collect();
+            assert_eq!(params.len(), shape * 7 + 4);
+            assert_eq!(sql.matches('?').count(), params.len());
+            let ids: Vec<&mysql_async::Value> = params[..shape * 7].iter().step_by(7).collect();
             assert_eq!(ids[n - 1], &mysql_async::Value::from(n as u64));
             assert!(ids[n..].iter().all(|id| **id == mysql_async::Value::from(0u64)), "padding matches no row");
         }
         // Every wave size up to the largest shape reuses one of the shapes' statements.
         let texts: std::collections::HashSet<String> = (1..=*RECORD_SHAPES.last().unwrap())
-            .map(|n| record_attempts_statement(&(1..=n as u64).map(attempt).collect::<Vec<_>>()).0)
+            .map(|n| record_attempts_statement(&(1..=n as u64).map(attempt).collect::<Vec<_>>(), HEALTHY).0)
             .collect();
         assert_eq!(texts.len(), RECORD_SHAPES.len());
     }
