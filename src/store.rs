@@ -5,8 +5,8 @@
 //! transaction ([`Store::commit_batch`]), so a crash can neither lose an event
 //! nor enqueue one twice (the unique key on `(webhook_id, event_id)` guards
 //! the rest). Delivery actors claim due rows in batches ([`Store::claim_due`])
-//! and write each batch's attempts back in one transaction
-//! ([`Store::record_attempts`]). Memory stays bounded whatever the backlog:
+//! and write each batch's attempts and the webhook's health back in one
+//! statement ([`Store::record_attempts`]). Memory stays bounded whatever the backlog:
 //! the backlog lives here. Times are the database's (`NOW(3)`), so clocks of
 //! several hosts never disagree about what is due.
 

@@ -3,7 +3,7 @@
 //! It works in waves: claim the webhook's due deliveries (one query, oldest
 //! first), send them (at most `max_in_flight` at once, started in commit
 //! order), decide each outcome with the [`RetryPolicy`], and write the whole
-//! wave back in one transaction. A wave stops at its first failure, so a dead
+//! wave back in one statement. A wave stops at its first failure, so a dead
 //! endpoint gets one attempt per wave rather than the whole backlog. Waves
 //! start when the router enqueues something ([`Wake`]), when a retry falls
 //! due, and on a one-second tick. Nothing is kept only in memory: a pending
