@@ -50,6 +50,8 @@ pub struct DeliveryContext {
     /// Waves in flight, across all actors (shutdown waits for 0).
     pub in_flight: Arc<AtomicUsize>,
     pub metrics: Metrics,
+    /// How many waves may claim or record at once, across all actors.
+    pub state_writes: Arc<tokio::sync::Semaphore>,
 }
 
 /// Something was enqueued for this webhook. `now`: an operator asked for it
@@ -183,7 +185,10 @@ struct WaveOutcome {
 }
 
 async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32, target: Target) -> Result<WaveOutcome, StoreError> {
-    let due = shared.store.claim_due(webhook_id, WAVE_SIZE).await?;
+    let due = {
+        let _slot = shared.state_writes.acquire().await;
+        shared.store.claim_due(webhook_id, WAVE_SIZE).await?
+    };
     let claimed = due.len();
     let mut outcome = WaveOutcome { claimed, failed_attempts, disabled: false, stopped_on_failure: false, next_retry: None };
     if due.is_empty() {
@@ -248,6 +253,7 @@ async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32
         );
     }
     let health = WebhookHealth { webhook_id, failed_attempts: outcome.failed_attempts, failing, disable: outcome.disabled };
+    let _slot = shared.state_writes.acquire().await;
     shared.store.record_attempts(&records, health).await?;
     Ok(outcome)
 }
