@@ -428,13 +428,13 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
             let per_delivery: Vec<String> = SERVER_COUNTERS
                 .iter()
                 .zip(counters.iter().zip(&counters_after))
-                .map(|(name, (a, b))| format!("{name} {:.2}", (b - a) / expected as f64))
+                .map(|(name, (a, b))| format!("{name} {:.0}", (b - a) * 1e3 / expected as f64))
                 .collect();
             rates.push(rate(expected as usize, elapsed));
             notes.push(format!(
                 "throughput {fan_out} webhook(s), max_in_flight {max_in_flight}: {} deliveries in {:.2} s (writer done after {:.2} s); \
                  CPU per 1,000 deliveries: rowhook {:.0} ms, MariaDB {:.0} ms, writer + receiver {:.0} ms; \
-                 server counters per delivery: {}",
+                 server counters per 1,000 deliveries: {}",
                 thousands(expected as f64),
                 elapsed.as_secs_f64(),
                 written.as_secs_f64(),
