@@ -28,21 +28,43 @@ async fn checkpoint(conn: &mut mysql_async::Conn) -> (String, u64, Option<String
         .expect("a checkpoint")
 }
 
-#[actix_rt::test]
-async fn the_checkpoint_holds_every_domain_and_a_restart_resumes_by_gtid() {
-    let server = MariaDb::start_private(&[]);
-    let name = server.fresh_database("gtid").await;
-    let url = server.url(&name);
-    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
-    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
-    let receiver = Receiver::start().await;
-    conn.exec_drop("INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"thread.created\"]', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')", (receiver.url(),))
+/// A private MariaDB with migrated state, a receiver subscribed to
+/// `thread.created`, the application's connection and rowhook running.
+struct Setup {
+    _server: MariaDb,
+    /// rowhook's state (same database).
+    conn: mysql_async::Conn,
+    /// The application's writes.
+    app: mysql_async::Conn,
+    receiver: Receiver,
+    config: rowhook::config::Config,
+    rowhook: InProcess,
+}
+
+impl Setup {
+    async fn start(database: &str) -> Setup {
+        let server = MariaDb::start_private(&[]);
+        let name = server.fresh_database(database).await;
+        let url = server.url(&name);
+        rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+        let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        let receiver = Receiver::start().await;
+        conn.exec_drop(
+            "INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"thread.created\"]', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')",
+            (receiver.url(),),
+        )
         .await
         .unwrap();
-    let mut app = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        let app = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        let config = test_config(&url);
+        let rowhook = InProcess::start(config.clone()).await;
+        Setup { _server: server, conn, app, receiver, config, rowhook }
+    }
+}
 
-    let config = test_config(&url);
-    let rowhook = InProcess::start(config.clone()).await;
+#[actix_rt::test]
+async fn the_checkpoint_holds_every_domain_and_a_restart_resumes_by_gtid() {
+    let Setup { _server, mut conn, mut app, receiver, config, rowhook } = Setup::start("gtid").await;
     app.query_drop("INSERT INTO threads (id, subject) VALUES (1, 'domain 0')").await.unwrap();
     app.query_drop("SET SESSION gtid_domain_id = 1").await.unwrap();
     app.query_drop("INSERT INTO threads (id, subject) VALUES (2, 'domain 1')").await.unwrap();
@@ -137,18 +159,7 @@ async fn a_purged_gtid_position_stops_with_advice() {
 async fn a_gtid_state_of_many_domains_is_stored_whole_and_resumed_from() {
     // Twelve domains with 19-digit sequence numbers: a state of ~290
     // characters, beyond the VARCHAR(255) the checkpoint had before V5.
-    let server = MariaDb::start_private(&[]);
-    let name = server.fresh_database("gtid_many").await;
-    let url = server.url(&name);
-    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
-    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
-    let receiver = Receiver::start().await;
-    conn.exec_drop("INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"thread.created\"]', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')", (receiver.url(),))
-        .await
-        .unwrap();
-    let mut app = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
-    let config = test_config(&url);
-    let rowhook = InProcess::start(config.clone()).await;
+    let Setup { _server, mut conn, mut app, receiver, config, rowhook } = Setup::start("gtid_many").await;
     for domain in 0..12u64 {
         app.query_drop(format!("SET SESSION gtid_domain_id = {domain}, gtid_seq_no = {}", 1_000_000_000_000_000_000 + domain))
             .await
