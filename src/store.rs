@@ -313,18 +313,12 @@ impl Store {
         records: &[AttemptRecord],
         health: WebhookHealth,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.get_conn().await?;
         if records.is_empty() {
-            conn.exec_drop(
-                "UPDATE webhooks SET failed_attempts = ?, last_triggered_at = NOW(), \
-                 failing_since = IF(?, COALESCE(failing_since, NOW()), NULL), is_active = IF(?, 0, is_active) WHERE id = ?",
-                (health.failed_attempts, health.failing, health.disable, health.webhook_id),
-            )
-            .await?;
-        } else {
-            let (sql, params) = record_attempts_statement(records, health);
-            conn.exec_drop(sql, params).await?;
+            return Ok(()); // a wave records at least the attempt it stopped on
         }
+        let mut conn = self.pool.get_conn().await?;
+        let (sql, params) = record_attempts_statement(records, health);
+        conn.exec_drop(sql, params).await?;
         Ok(())
     }
 

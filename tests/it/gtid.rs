@@ -28,6 +28,15 @@ async fn checkpoint(conn: &mut mysql_async::Conn) -> (String, u64, Option<String
         .expect("a checkpoint")
 }
 
+/// Gives the checkpoint a file/pos that means nothing on this server, as after
+/// a failover to a server whose binlogs are numbered differently: only the
+/// GTID state can say where to resume.
+async fn forget_file_position(conn: &mut mysql_async::Conn) {
+    conn.query_drop("UPDATE rowhook_checkpoints SET binlog_file = 'elsewhere-bin.000042', binlog_pos = 123456 WHERE name = 'source'")
+        .await
+        .unwrap();
+}
+
 /// A private MariaDB with migrated state, a receiver subscribed to
 /// `thread.created`, the application's connection and rowhook running.
 struct Setup {
@@ -87,12 +96,7 @@ async fn the_checkpoint_holds_every_domain_and_a_restart_resumes_by_gtid() {
     app.query_drop("SET SESSION gtid_domain_id = 0").await.unwrap();
     app.query_drop("INSERT INTO threads (id, subject) VALUES (4, 'domain 0, while stopped')").await.unwrap();
 
-    // A file/pos that means nothing on this server, as after a failover to a
-    // server whose binlogs are numbered differently: only the GTID state can
-    // say where to resume.
-    conn.query_drop("UPDATE rowhook_checkpoints SET binlog_file = 'elsewhere-bin.000042', binlog_pos = 123456 WHERE name = 'source'")
-        .await
-        .unwrap();
+    forget_file_position(&mut conn).await;
     let rowhook = InProcess::start(config.clone()).await;
     let got = receiver.wait_for(4, Duration::from_secs(15)).await;
     assert_eq!(threads(&got), [1, 2, 3, 4], "each thread exactly once, in order");
@@ -189,9 +193,7 @@ async fn a_gtid_state_of_many_domains_is_stored_whole_and_resumed_from() {
     app.query_drop("INSERT INTO threads (id, subject) VALUES (13, 'domain 7, while stopped')").await.unwrap();
     app.query_drop("SET SESSION gtid_domain_id = 11").await.unwrap();
     app.query_drop("INSERT INTO threads (id, subject) VALUES (14, 'domain 11, while stopped')").await.unwrap();
-    conn.query_drop("UPDATE rowhook_checkpoints SET binlog_file = 'elsewhere-bin.000042', binlog_pos = 123456 WHERE name = 'source'")
-        .await
-        .unwrap();
+    forget_file_position(&mut conn).await;
     let rowhook = InProcess::start(config).await;
     receiver.wait_for(14, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
