@@ -19,7 +19,8 @@
 //!    the router's batches (1,000 events, one transaction with the checkpoint).
 //! 5. End-to-end (`e2e`): the released binary delivering to a local receiver:
 //!    throughput with one and ten webhooks, commit-to-receipt latency at a
-//!    steady rate, memory idle and with 100,000 deliveries pending.
+//!    steady rate, memory idle and with 100,000 deliveries pending
+//!    (`--only latency` runs the latency part alone).
 //!
 //! Every figure is the median of several runs; the table goes to stdout and
 //! between the markers of `docs/benchmarks.md`.
@@ -466,7 +467,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
 
     // --- End-to-end: delivery throughput, latency, memory ----------------------------------
-    if args.wants("e2e") {
+    if args.wants("e2e") || args.wants("latency") {
         let options = e2e::Options {
             root: &root,
             port: args.port,
@@ -474,6 +475,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             work: &args.work,
             runs,
             max_in_flight: args.max_in_flight,
+            latency_only: !args.wants("e2e"),
         };
         e2e::run(options, &mut rows, &mut notes).await?;
     }

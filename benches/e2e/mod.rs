@@ -42,6 +42,8 @@ pub struct Options<'a> {
     pub runs: usize,
     /// The `delivery.max_in_flight` the throughput runs use.
     pub max_in_flight: usize,
+    /// Only the latency run (`--only latency`: for working on it).
+    pub latency_only: bool,
 }
 
 /// What the receiver saw.
@@ -327,6 +329,10 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     let receiver = start_receiver(received.clone())?;
     let mut next_note: u64 = 1;
 
+    if opts.latency_only {
+        return latency(&opts, &mut conn, &received, receiver, next_note, rows, notes).await;
+    }
+
     // --- Memory: idle, then 100,000 deliveries for a dead receiver ----------------------
     say("end-to-end memory: idle, then 100,000 deliveries waiting for a dead receiver");
     {
@@ -466,12 +472,24 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
     }
 
-    // --- Latency ------------------------------------------------------------------------
+    latency(&opts, &mut conn, &received, receiver, next_note, rows, notes).await
+}
+
+/// Commit-to-receipt latency at a steady rate, with the shipped `max_in_flight = 1`.
+async fn latency(
+    opts: &Options<'_>,
+    conn: &mut mysql_async::Conn,
+    received: &Received,
+    receiver: std::net::SocketAddr,
+    first: u64,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), BoxError> {
     const RATE: u64 = 500;
     const SECONDS: u64 = 10;
     say(&format!("end-to-end latency: one note per transaction at {RATE}/s for {SECONDS} s"));
     // The shipped default (max_in_flight 1).
-    let daemon = Daemon::start(&opts, 1, "latency").await?;
+    let daemon = Daemon::start(opts, 1, "latency").await?;
     let hook = daemon.add_webhook(&format!("http://{receiver}/0"), &["note.added"]).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     received.reset();
@@ -479,7 +497,6 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     let mut committed: HashMap<u64, Instant> = HashMap::new();
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let first = next_note;
     for id in first..first + RATE * SECONDS {
         ticker.tick().await;
         conn.exec_drop(
@@ -489,8 +506,6 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         .await?;
         committed.insert(id, Instant::now());
     }
-    next_note += RATE * SECONDS;
-    let _ = next_note;
     let expected = RATE * SECONDS;
     let deadline = Instant::now() + Duration::from_secs(60);
     while received.total() < expected && Instant::now() < deadline {
