@@ -15,8 +15,8 @@
 //!    state writes; reference: `mariadb-binlog --read-from-remote-server --raw`
 //!    of the same file.
 //! 3. Peer: python-mysql-replication decoding (and skipping) the same files.
-//! 4. Durable enqueue: the decoded events through [`Store::commit_batch`] in
-//!    the router's batches (1,000 events, one transaction with the checkpoint).
+//! 4. Durable enqueue: the decoded events through [`Store::enqueue`] and
+//!    [`Store::save_checkpoint`] in the router's batches (1,000 events).
 //! 5. End-to-end (`e2e`): the released binary delivering to a local receiver:
 //!    throughput with one and ten webhooks, commit-to-receipt latency at a
 //!    steady rate, memory idle and with 100,000 deliveries pending
@@ -399,8 +399,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
     // --- Durable enqueue ---------------------------------------------------------------
     if args.wants("enqueue") {
-        say("durable enqueue: Store::commit_batch in the router's batches");
-        let store = Store::new(&format!("{root}/{STATE_DB}"))?;
+        say("durable enqueue: Store::enqueue and Store::save_checkpoint in the router's batches");
+        let store = Store::connect(&format!("{root}/{STATE_DB}")).await?;
         store.migrate().await?;
         let webhooks: Vec<u64> = {
             let mut ids = Vec::new();
@@ -567,7 +567,7 @@ impl Source {
     }
 }
 
-/// The router's way: batches of 1,000 events, each one transaction with the checkpoint.
+/// The router's way: batches of 1,000 events, each stored (new rows' ids read back) and then the checkpoint.
 async fn enqueue(store: &Store, events: &[OutgoingEvent], webhooks: &[u64], file: &str) -> Result<(usize, Duration), BoxError> {
     let started = Instant::now();
     let mut n = 0;
@@ -588,7 +588,9 @@ async fn enqueue(store: &Store, events: &[OutgoingEvent], webhooks: &[u64], file
             file: file.to_string(),
             pos: 4 + k as u64,
         };
-        store.commit_batch(&deliveries, Some(&checkpoint), Some("0-1-1")).await?;
+        let ids = store.enqueue(&deliveries).await?;
+        assert_eq!(ids.len(), deliveries.len());
+        store.save_checkpoint(&checkpoint, Some("0-1-1")).await?;
     }
     Ok((n, started.elapsed()))
 }

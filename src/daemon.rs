@@ -153,7 +153,7 @@ pub async fn run(
     if !listen.ip().is_loopback() && config.admin.token.as_deref().is_none_or(str::is_empty) {
         return Err(RunError::NoToken(listen));
     }
-    let store = Store::new(config.state_url())?;
+    let store = Store::connect(config.state_url()).await?;
     store.check_migrated().await?;
     let checked = check(&config).await?;
     tracing::info!(

@@ -15,6 +15,7 @@
 //! - [`ssrf`]: no deliveries to private addresses unless allowed.
 //! - [`sender`]: one signed POST and what came back.
 //! - [`store`]: the state database (queue, history, checkpoint), migrations.
+//! - [`handoff`]: fresh rows from the router to a delivery actor without reading them back.
 //!
 //! [`actors`] sequences them: reader -> router -> one delivery actor per
 //! webhook, plus the HTTP server. [`daemon::run`] starts it all on a listener
@@ -27,6 +28,7 @@ pub mod config;
 pub mod daemon;
 pub mod decoder;
 pub mod gtid;
+pub mod handoff;
 pub mod listen;
 pub mod mapping;
 pub mod metrics;

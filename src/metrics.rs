@@ -17,12 +17,14 @@ pub struct Metrics {
     pub rows: IntCounterVec,
     pub events: IntCounterVec,
     pub mapping_errors: IntCounter,
+    pub schema_reloads: IntCounter,
     pub replication_lag_seconds: IntGauge,
     pub checkpoint_file_number: IntGauge,
     pub checkpoint_position: IntGauge,
     pub reader_connected: IntGauge,
     pub delivery_attempts: IntCounterVec,
     pub delivery_duration: Histogram,
+    pub delivery_waves: IntCounterVec,
     pub deliveries_pending: IntGaugeVec,
     pub webhooks: IntGaugeVec,
     pub webhooks_auto_disabled: IntCounterVec,
@@ -34,6 +36,10 @@ pub struct Metrics {
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 pub const GIVEN_UP: &str = "given_up";
+
+/// Where a delivery wave's deliveries came from, as labelled.
+pub const HANDED_OVER: &str = "handed_over";
+pub const CLAIMED: &str = "claimed";
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
@@ -67,6 +73,12 @@ impl Metrics {
         )
         .expect("static metric definition");
         registry.register(Box::new(delivery_duration.clone())).expect("metric registered once");
+        let schema_reloads = IntCounter::new(
+            "rowhook_schema_reloads_total",
+            "Column lists of mapped tables reloaded after a schema change passed in the binlog.",
+        )
+        .expect("static metric definition");
+        registry.register(Box::new(schema_reloads.clone())).expect("metric registered once");
         let deliveries_pruned = IntCounter::new("rowhook_deliveries_pruned_total", "Finished deliveries deleted from the history after [delivery] retention.")
             .expect("static metric definition");
         registry.register(Box::new(deliveries_pruned.clone())).expect("metric registered once");
@@ -79,12 +91,14 @@ impl Metrics {
             rows: counter_vec(&registry, "rowhook_rows_total", "Rows of mapped tables decoded, by table and operation.", &["table", "operation"]),
             events: counter_vec(&registry, "rowhook_events_total", "Events produced by the rules, by event type.", &["type"]),
             mapping_errors,
+            schema_reloads,
             replication_lag_seconds: gauge(&registry, "rowhook_replication_lag_seconds", "Seconds between now and the commit time of the last transaction read; 0 when caught up (heartbeat)."),
             checkpoint_file_number: gauge(&registry, "rowhook_checkpoint_file_number", "Numeric extension of the binlog file of the stored checkpoint."),
             checkpoint_position: gauge(&registry, "rowhook_checkpoint_position", "Byte position of the stored checkpoint within its binlog file."),
             reader_connected: gauge(&registry, "rowhook_reader_connected", "1 while the binlog reader is connected, else 0."),
             delivery_attempts: counter_vec(&registry, "rowhook_delivery_attempts_total", "Delivery attempts by webhook and outcome (delivered, failed = will retry, given_up).", &["webhook_id", "outcome"]),
             delivery_duration,
+            delivery_waves: counter_vec(&registry, "rowhook_delivery_waves_total", "Delivery waves by where their deliveries came from (handed_over by the router, or claimed from the queue).", &["source"]),
             deliveries_pending: gauge_vec(&registry, "rowhook_deliveries_pending", "Deliveries waiting for their first or next attempt, by webhook (read at scrape time).", &["webhook_id"]),
             webhooks: gauge_vec(&registry, "rowhook_webhooks", "Webhooks by state (active, inactive).", &["state"]),
             webhooks_auto_disabled: counter_vec(&registry, "rowhook_webhooks_auto_disabled_total", "Webhooks deactivated by rowhook (too many failures, or 410 Gone).", &["webhook_id"]),

@@ -1,10 +1,12 @@
 //! The state database: webhooks, the delivery queue and history, the checkpoint.
 //!
 //! The database is the queue. The router inserts a `webhook_deliveries` row
-//! per (event, subscribed webhook) and moves the checkpoint in the same
-//! transaction ([`Store::commit_batch`]), so a crash can neither lose an event
-//! nor enqueue one twice (the unique key on `(webhook_id, event_id)` guards
-//! the rest). Delivery actors claim due rows in batches ([`Store::claim_due`])
+//! per (event, subscribed webhook) ([`Store::enqueue`]), then moves the
+//! checkpoint past them ([`Store::save_checkpoint`]), so a crash cannot lose
+//! an event; and it cannot enqueue one twice: after a crash between the two
+//! statements the reader reads those events again, and the unique key on
+//! `(webhook_id, event_id)` turns their second insert into nothing (event ids
+//! are stable across re-reads). Delivery actors claim due rows in batches ([`Store::claim_due`])
 //! and write each batch's attempts and the webhook's health back in one
 //! statement ([`Store::record_attempts`]). Memory stays bounded whatever the backlog:
 //! the backlog lives here. Times are the database's (`NOW(3)`), so clocks of
@@ -13,7 +15,7 @@
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use mysql_async::{Pool, TxOpts};
+use mysql_async::Pool;
 
 use crate::decoder::Position;
 
@@ -78,7 +80,7 @@ pub struct NewDelivery<'a> {
 }
 
 /// A delivery due for an attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DueDelivery {
     pub id: u64,
     pub event_id: String,
@@ -135,6 +137,21 @@ pub struct WebhookHealth {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The server answers `INSERT ... RETURNING` (MariaDB 10.5 and later),
+    /// so [`Store::enqueue`] learns the new rows' ids in the same round trip.
+    insert_returning: bool,
+}
+
+/// Whether a server of this `@@version` knows `INSERT ... RETURNING`
+/// (MariaDB 10.5 and later; no MySQL release has it).
+pub fn supports_insert_returning(version: &str) -> bool {
+    if !version.to_ascii_lowercase().contains("mariadb") {
+        return false;
+    }
+    let mut numbers = version.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    (major, minor) >= (10, 5)
 }
 
 const CHECKPOINT_NAME: &str = "source";
@@ -146,9 +163,16 @@ impl Store {
         let opts = mysql_async::OptsBuilder::from_opts(opts)
             .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints))
             .init(vec!["SET time_zone = '+00:00'"]);
-        Ok(Store {
-            pool: Pool::new(opts),
-        })
+        Ok(Store { pool: Pool::new(opts), insert_returning: false })
+    }
+
+    /// A store that asks the server what it supports ([`supports_insert_returning`]).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let mut store = Store::new(url)?;
+        let mut conn = store.pool.get_conn().await?;
+        let version: Option<String> = conn.query_first("SELECT @@version").await?;
+        store.insert_returning = version.as_deref().is_some_and(supports_insert_returning);
+        Ok(store)
     }
 
     /// Applies the embedded migrations; harmless when they are applied already.
@@ -245,20 +269,20 @@ impl Store {
         upsert_checkpoint(&mut conn, position, gtid).await
     }
 
-    /// Enqueues deliveries and moves the checkpoint (if given), atomically.
-    pub async fn commit_batch(
-        &self,
-        deliveries: &[NewDelivery<'_>],
-        checkpoint: Option<&Position>,
-        gtid: Option<&str>,
-    ) -> Result<(), StoreError> {
+    /// Enqueues deliveries (idempotent: a delivery already there stays as it
+    /// is). Returns, for each, the id of its row when the row is new, i.e.
+    /// pending and never attempted (`None` when it is not, or when the server
+    /// cannot say in the same round trip: see [`Store::connect`]). One
+    /// statement per 500 deliveries, each committed on its own.
+    pub async fn enqueue(&self, deliveries: &[NewDelivery<'_>]) -> Result<Vec<Option<u64>>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        let mut fresh = Vec::with_capacity(deliveries.len());
         for chunk in deliveries.chunks(500) {
             let rows = vec!["(?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
+            let returning = if self.insert_returning { " RETURNING id, webhook_id, event_id, status, attempts" } else { "" };
             let sql = format!(
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
-                 VALUES {rows} ON DUPLICATE KEY UPDATE id = id"
+                 VALUES {rows} ON DUPLICATE KEY UPDATE id = id{returning}"
             );
             let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 4);
             for d in chunk {
@@ -267,13 +291,25 @@ impl Store {
                 params.push(d.event_type.into());
                 params.push(d.payload.into());
             }
-            tx.exec_drop(sql, params).await?;
+            if !self.insert_returning {
+                conn.exec_drop(sql, params).await?;
+                fresh.extend(std::iter::repeat_n(None, chunk.len()));
+                continue;
+            }
+            type Returned = (u64, u64, Option<String>, String, Option<i64>);
+            let returned: Vec<Returned> = conn.exec(sql, params).await?;
+            // One row back per row in, in order; anything else hands nothing over.
+            let matches = returned.len() == chunk.len()
+                && returned.iter().zip(chunk).all(|(r, d)| r.1 == d.webhook_id && r.2.as_deref() == Some(d.event_id));
+            if matches {
+                fresh.extend(returned.into_iter().map(|(id, _, _, status, attempts)| {
+                    (status == DeliveryStatus::Pending.as_str() && attempts.unwrap_or(0) == 0).then_some(id)
+                }));
+            } else {
+                fresh.extend(std::iter::repeat_n(None, chunk.len()));
+            }
         }
-        if let Some(checkpoint) = checkpoint {
-            upsert_checkpoint(&mut tx, checkpoint, gtid).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(fresh)
     }
 
     /// Up to `limit` deliveries of one webhook that are due, oldest first.
@@ -724,6 +760,17 @@ async fn upsert_checkpoint<Q: Queryable>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insert_returning_is_mariadb_10_5_and_later() {
+        assert!(supports_insert_returning("10.11.19-MariaDB-0+deb12u1-log"));
+        assert!(supports_insert_returning("10.5.0-MariaDB"));
+        assert!(supports_insert_returning("11.4.2-MariaDB"));
+        assert!(!supports_insert_returning("10.4.31-MariaDB"));
+        assert!(!supports_insert_returning("8.0.36"));
+        assert!(!supports_insert_returning("8.4.0-commercial"));
+        assert!(!supports_insert_returning(""));
+    }
 
     const HEALTHY: WebhookHealth = WebhookHealth { webhook_id: 7, failed_attempts: 0, failing: false, disable: false };
 

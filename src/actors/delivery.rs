@@ -1,13 +1,16 @@
 //! The delivery actor: one per webhook.
 //!
-//! It works in waves: claim the webhook's due deliveries (one query, oldest
-//! first), send them (at most `max_in_flight` at once, started in commit
+//! It works in waves: take the deliveries the router has just enqueued and
+//! handed over, or, when the actor cannot be sure those are all that is due
+//! ([`Sequencer`]), claim the webhook's due deliveries (one query, oldest
+//! first); send them (at most `max_in_flight` at once, started in commit
 //! order), decide each outcome with the [`RetryPolicy`], and write the whole
 //! wave back in one statement. A wave stops at its first failure, so a dead
 //! endpoint gets one attempt per wave rather than the whole backlog. Waves
 //! start when the router enqueues something ([`Wake`]), when a retry falls
-//! due, and on a one-second tick. Nothing is kept only in memory: a pending
-//! retry is a row with a `next_attempt_at`.
+//! due, and on a one-second tick. Nothing is kept only in memory: every
+//! delivery is a row before it is sent, and a pending retry is a row with a
+//! `next_attempt_at`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
+use crate::handoff::{HandOff, Sequencer, Trigger, WaveEnd, WaveSource};
 use crate::metrics::{self, Metrics};
 use crate::retry::{RetryPolicy, Verdict};
 use crate::sender::{Attempt, Sender, Target};
@@ -54,8 +58,9 @@ pub struct DeliveryContext {
     pub state_writes: Arc<tokio::sync::Semaphore>,
 }
 
-/// Something was enqueued for this webhook. `now`: an operator asked for it
-/// (retry, test event), so a failing endpoint's rest is cut short.
+/// Something was enqueued for this webhook: by the router, which handed the
+/// rows over ([`HandOff`]); or, with `now`, by an operator (retry, test
+/// event), so the actor claims and a failing endpoint's rest is cut short.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Wake {
@@ -71,19 +76,33 @@ pub struct DeliveryActor {
     webhook: Webhook,
     target: Option<Target>,
     shared: DeliveryContext,
+    /// Rows the router has enqueued and handed over.
+    handoff: Arc<HandOff>,
+    /// Whether handed-over rows may go out without a claim.
+    order: Sequencer,
     busy: bool,
-    again: bool,
+    /// A wave was asked for while one ran: what to do when it ends.
+    again: Option<Trigger>,
     /// No waves before this instant (the endpoint failed; see [`MAX_REST`]).
     resting_until: Option<std::time::Instant>,
 }
 
 impl DeliveryActor {
-    pub fn new(webhook: Webhook, shared: DeliveryContext) -> DeliveryActor {
+    pub fn new(webhook: Webhook, shared: DeliveryContext, handoff: Arc<HandOff>) -> DeliveryActor {
         let target = make_target(&webhook);
-        DeliveryActor { webhook, target, shared, busy: false, again: false, resting_until: None }
+        DeliveryActor {
+            webhook,
+            target,
+            shared,
+            handoff,
+            order: Sequencer::default(),
+            busy: false,
+            again: None,
+            resting_until: None,
+        }
     }
 
-    fn wake(&mut self, ctx: &mut Context<Self>) {
+    fn wake(&mut self, ctx: &mut Context<Self>, trigger: Trigger) {
         if self.shared.stopping.load(Ordering::SeqCst) {
             if !self.busy {
                 ctx.stop();
@@ -98,18 +117,33 @@ impl DeliveryActor {
         }
         let Some(target) = self.target.clone() else { return };
         if self.busy {
-            self.again = true;
+            self.again = match (self.again, trigger) {
+                (Some(Trigger::Look), _) | (_, Trigger::Look) => Some(Trigger::Look),
+                _ => Some(Trigger::HandedOver),
+            };
             return;
         }
+        let handed_over = match self.order.plan(self.handoff.take(), trigger) {
+            WaveSource::Idle => return,
+            WaveSource::Fresh(rows) => Some(rows),
+            WaveSource::Claim => None,
+        };
         self.busy = true;
-        self.again = false;
+        self.again = None;
         self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
-        let wave = run_wave(self.shared.clone(), self.webhook.id, self.webhook.failed_attempts, target);
+        let wave = run_wave(self.shared.clone(), self.webhook.id, self.webhook.failed_attempts, target, handed_over);
         ctx.spawn(wave.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
             act.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             match outcome {
                 Ok(outcome) => {
+                    let full = outcome.claimed_from_db && outcome.size == WAVE_SIZE;
+                    act.order.finished(WaveEnd {
+                        claimed: outcome.claimed_from_db,
+                        max_id: outcome.max_id,
+                        stopped_on_failure: outcome.stopped_on_failure,
+                        full,
+                    });
                     act.webhook.failed_attempts = outcome.failed_attempts;
                     if outcome.disabled {
                         act.webhook.is_active = false;
@@ -119,13 +153,19 @@ impl DeliveryActor {
                         _ => None,
                     };
                     if let Some(delay) = outcome.next_retry.filter(|d| *d < TICK) {
-                        ctx.run_later(delay, |act, ctx| act.wake(ctx));
+                        ctx.run_later(delay, |act, ctx| act.wake(ctx, Trigger::Look));
                     }
-                    if act.again || (outcome.claimed == WAVE_SIZE && !outcome.stopped_on_failure) {
-                        act.wake(ctx);
+                    if full && !outcome.stopped_on_failure {
+                        act.again = Some(Trigger::Look);
+                    }
+                    if let Some(trigger) = act.again.take() {
+                        act.wake(ctx, trigger);
                     }
                 }
-                Err(e) => tracing::warn!(webhook_id = act.webhook.id, error = %e, "delivery wave failed; retrying on the next tick"),
+                Err(e) => {
+                    act.order.failed();
+                    tracing::warn!(webhook_id = act.webhook.id, error = %e, "delivery wave failed; retrying on the next tick");
+                }
             }
         }));
     }
@@ -135,8 +175,8 @@ impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(TICK, |act, ctx| act.wake(ctx));
-        self.wake(ctx);
+        ctx.run_interval(TICK, |act, ctx| act.wake(ctx, Trigger::Look));
+        self.wake(ctx, Trigger::Look);
     }
 }
 
@@ -145,8 +185,11 @@ impl Handler<Wake> for DeliveryActor {
     fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
         if wake.now {
             self.resting_until = None;
+            self.order.forget_order();
+            self.wake(ctx, Trigger::Look);
+        } else {
+            self.wake(ctx, Trigger::HandedOver);
         }
-        self.wake(ctx);
     }
 }
 
@@ -158,7 +201,8 @@ impl Handler<UpdateWebhook> for DeliveryActor {
         }
         self.target = make_target(&webhook);
         self.webhook = webhook;
-        self.wake(ctx);
+        self.order.forget_order();
+        self.wake(ctx, Trigger::Look);
     }
 }
 
@@ -177,23 +221,47 @@ fn make_target(webhook: &Webhook) -> Option<Target> {
 }
 
 struct WaveOutcome {
-    claimed: usize,
+    /// The rows came from a claim (not from the router's hand-over).
+    claimed_from_db: bool,
+    /// Rows in the wave.
+    size: usize,
+    /// The highest delivery id in the wave.
+    max_id: Option<u64>,
     failed_attempts: u32,
     disabled: bool,
     stopped_on_failure: bool,
     next_retry: Option<Duration>,
 }
 
-async fn run_wave(shared: DeliveryContext, webhook_id: u64, failed_attempts: u32, target: Target) -> Result<WaveOutcome, StoreError> {
-    let due = {
+/// One wave: the handed-over rows, or (`None`) the due rows claimed from the database.
+async fn run_wave(
+    shared: DeliveryContext,
+    webhook_id: u64,
+    failed_attempts: u32,
+    target: Target,
+    handed_over: Option<Vec<DueDelivery>>,
+) -> Result<WaveOutcome, StoreError> {
+    let claimed_from_db = handed_over.is_none();
+    let due = if let Some(rows) = handed_over {
+        rows
+    } else {
         let _slot = shared.state_writes.acquire().await;
         shared.store.claim_due(webhook_id, WAVE_SIZE).await?
     };
-    let claimed = due.len();
-    let mut outcome = WaveOutcome { claimed, failed_attempts, disabled: false, stopped_on_failure: false, next_retry: None };
+    let mut outcome = WaveOutcome {
+        claimed_from_db,
+        size: due.len(),
+        max_id: due.iter().map(|d| d.id).max(),
+        failed_attempts,
+        disabled: false,
+        stopped_on_failure: false,
+        next_retry: None,
+    };
     if due.is_empty() {
         return Ok(outcome);
     }
+    let source = if claimed_from_db { metrics::CLAIMED } else { metrics::HANDED_OVER };
+    shared.metrics.delivery_waves.with_label_values(&[source]).inc();
     let sender = &shared.sender;
     let target = &target;
     let mut attempts = futures_util::stream::iter(due)

@@ -296,6 +296,7 @@ async fn session(
             }
             Decoded::SchemaChanged(tables) => {
                 tracing::info!(tables = ?tables, "schema change of mapped tables; reloading their columns");
+                m.schema_reloads.inc();
                 let names: Vec<String> = settings.mapper.tables().map(str::to_string).collect();
                 match schema::load_tables(&mut info_conn, &settings.database, &names, settings.is_mariadb).await {
                     Ok(tables) => decoder.set_tables(tables),

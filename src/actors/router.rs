@@ -1,9 +1,10 @@
 //! The router actor: events to deliveries.
 //!
 //! For each batch of committed transactions from the reader it picks, per
-//! event, the active webhooks subscribed to its type, and stores those
-//! deliveries together with the new checkpoint in one state-database
-//! transaction; then it wakes the delivery actors concerned. A batch that maps
+//! event, the active webhooks subscribed to its type, stores those
+//! deliveries, hands the new rows to the delivery actors concerned
+//! ([`HandOff`]: they need not read them back) and wakes them, then moves the
+//! checkpoint past the batch. A batch that maps
 //! to nothing (rowhook's own writes come back through the binlog this way)
 //! moves the checkpoint lazily, at most every [`IDLE_CHECKPOINT_EVERY`]:
 //! writing it for every such transaction would feed itself forever.
@@ -19,7 +20,8 @@ use actix::prelude::*;
 
 use super::delivery::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
 use crate::decoder::{Position, Transaction};
-use crate::store::{NewDelivery, StoreError, Webhook};
+use crate::handoff::{self, HandOff};
+use crate::store::{DueDelivery, NewDelivery, StoreError, Webhook};
 
 /// The longest a checkpoint lags behind while nothing maps.
 pub const IDLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
@@ -44,8 +46,8 @@ pub struct WakeWebhook(pub u64);
 impl Handler<WakeWebhook> for Router {
     type Result = ();
     fn handle(&mut self, WakeWebhook(id): WakeWebhook, _: &mut Context<Self>) {
-        if let Some((_, addr)) = self.webhooks.get(&id) {
-            addr.do_send(Wake { now: true });
+        if let Some(subscriber) = self.webhooks.get(&id) {
+            subscriber.actor.do_send(Wake { now: true });
         }
     }
 }
@@ -55,9 +57,16 @@ impl Handler<WakeWebhook> for Router {
 #[rtype(result = "Result<(), StoreError>")]
 pub struct FlushCheckpoint;
 
+/// A webhook, its delivery actor and the box the router hands its new rows over in.
+struct Subscriber {
+    webhook: Webhook,
+    actor: Addr<DeliveryActor>,
+    handoff: Arc<HandOff>,
+}
+
 pub struct Router {
     delivery: DeliveryContext,
-    webhooks: HashMap<u64, (Webhook, Addr<DeliveryActor>)>,
+    webhooks: HashMap<u64, Subscriber>,
     unsaved_checkpoint: Option<(Position, Option<String>)>,
     last_checkpoint_write: Instant,
     /// Poll the webhooks table when its changes do not come through the binlog.
@@ -80,16 +89,17 @@ impl Router {
         for webhook in list {
             seen.insert(webhook.id);
             match self.webhooks.get_mut(&webhook.id) {
-                Some((known, addr)) => {
-                    if *known != webhook {
-                        *known = webhook.clone();
-                        addr.do_send(UpdateWebhook(webhook));
+                Some(known) => {
+                    if known.webhook != webhook {
+                        known.webhook = webhook.clone();
+                        known.actor.do_send(UpdateWebhook(webhook));
                     }
                 }
                 None => {
                     tracing::info!(webhook_id = webhook.id, url = %webhook.url, active = webhook.is_active, "webhook loaded");
-                    let addr = DeliveryActor::new(webhook.clone(), self.delivery.clone()).start();
-                    self.webhooks.insert(webhook.id, (webhook, addr));
+                    let handoff = Arc::new(HandOff::default());
+                    let actor = DeliveryActor::new(webhook.clone(), self.delivery.clone(), handoff.clone()).start();
+                    self.webhooks.insert(webhook.id, Subscriber { webhook, actor, handoff });
                 }
             }
         }
@@ -100,7 +110,7 @@ impl Router {
             }
             keep // dropping the last Addr stops the actor
         });
-        let active = self.webhooks.values().filter(|(w, _)| w.is_active).count();
+        let active = self.webhooks.values().filter(|s| s.webhook.is_active).count();
         let metrics = &self.delivery.metrics;
         metrics.webhooks.with_label_values(&["active"]).set(active as i64);
         metrics.webhooks.with_label_values(&["inactive"]).set((self.webhooks.len() - active) as i64);
@@ -146,37 +156,66 @@ impl Handler<CommitBatch> for Router {
                 act.fan_out(batch)
             });
             let store = act.delivery.store.clone();
+            let subscribers: HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)> = match &prepared {
+                Ok(Plan::Store { targets, .. }) => targets
+                    .iter()
+                    .filter_map(|&(_, _, id)| act.webhooks.get(&id).map(|s| (id, (s.handoff.clone(), s.actor.clone()))))
+                    .collect(),
+                _ => HashMap::new(),
+            };
             async move {
-                match prepared? {
-                    Plan::Nothing => Ok(Vec::new()),
-                    Plan::Store { transactions, targets, checkpoint, gtid } => {
-                        let deliveries: Vec<NewDelivery<'_>> = targets
-                            .iter()
-                            .map(|&(t, e, webhook_id)| {
-                                let event = &transactions[t].events[e];
-                                NewDelivery { webhook_id, event_id: &event.id, event_type: &event.event_type, payload: &event.body }
-                            })
-                            .collect();
-                        store.commit_batch(&deliveries, checkpoint.as_ref(), gtid.as_deref()).await?;
-                        let mut woken: Vec<u64> = targets.iter().map(|t| t.2).collect();
-                        woken.sort_unstable();
-                        woken.dedup();
-                        Ok(woken)
-                    }
+                let Plan::Store { transactions, targets, checkpoint, gtid } = prepared? else { return Ok(()) };
+                if !targets.is_empty() {
+                    let deliveries: Vec<NewDelivery<'_>> = targets
+                        .iter()
+                        .map(|&(t, e, webhook_id)| {
+                            let event = &transactions[t].events[e];
+                            NewDelivery { webhook_id, event_id: &event.id, event_type: &event.event_type, payload: &event.body }
+                        })
+                        .collect();
+                    let ids = store.enqueue(&deliveries).await?;
+                    hand_over(&deliveries, &ids, &subscribers);
                 }
-            }
-            .into_actor(act)
-            .map(|stored: Result<Vec<u64>, StoreError>, act, _| {
-                let woken = stored?;
-                for id in woken {
-                    if let Some((_, addr)) = act.webhooks.get(&id) {
-                        // A full mailbox already holds a Wake: dropping this one loses nothing.
-                        let _ = addr.try_send(Wake { now: false });
-                    }
+                if let Some(checkpoint) = checkpoint {
+                    store.save_checkpoint(&checkpoint, gtid.as_deref()).await?;
                 }
                 Ok(())
-            })
+            }
+            .into_actor(act)
         })))
+    }
+}
+
+/// Gives each webhook's actor its new rows (or tells it to claim them) and
+/// wakes it.
+fn hand_over(
+    deliveries: &[NewDelivery<'_>],
+    ids: &[Option<u64>],
+    subscribers: &HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)>,
+) {
+    let mut per_webhook: HashMap<u64, Option<Vec<DueDelivery>>> = HashMap::new();
+    for (delivery, id) in deliveries.iter().zip(ids) {
+        let rows = per_webhook.entry(delivery.webhook_id).or_insert_with(|| Some(Vec::new()));
+        match (id, rows.as_mut()) {
+            (Some(id), Some(list)) if list.len() < handoff::CAPACITY => list.push(DueDelivery {
+                id: *id,
+                event_id: delivery.event_id.to_string(),
+                event_type: delivery.event_type.to_string(),
+                payload: delivery.payload.to_string(),
+                attempts: 0,
+            }),
+            // Not new (stored before), unknown, or more than the actor would hold.
+            _ => *rows = None,
+        }
+    }
+    for (webhook_id, rows) in per_webhook {
+        let Some((handoff, actor)) = subscribers.get(&webhook_id) else { continue };
+        match rows {
+            Some(rows) => handoff.push(rows),
+            None => handoff.mark_incomplete(),
+        }
+        // A full mailbox already holds a Wake, which takes what the box holds.
+        let _ = actor.try_send(Wake { now: false });
     }
 }
 
@@ -203,7 +242,7 @@ impl Router {
         let mut targets = Vec::new();
         for (t, transaction) in batch.transactions.iter().enumerate() {
             for (e, event) in transaction.events.iter().enumerate() {
-                for (webhook, _) in self.webhooks.values() {
+                for Subscriber { webhook, .. } in self.webhooks.values() {
                     if webhook.is_active && webhook.subscribes_to(&event.event_type) {
                         targets.push((t, e, webhook.id));
                     }

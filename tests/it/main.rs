@@ -9,6 +9,7 @@ mod migrations;
 mod outages;
 mod ops;
 mod pipeline;
+mod queue;
 mod refusals;
 mod rowhook;
 mod schema_changes;
