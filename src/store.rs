@@ -1,12 +1,12 @@
 //! The state database: webhooks, the delivery queue and history, the checkpoint.
 //!
 //! The database is the queue. The router inserts a `webhook_deliveries` row
-//! per (event, subscribed webhook) ([`Store::enqueue`]), then moves the
-//! checkpoint past them ([`Store::save_checkpoint`]), so a crash cannot lose
-//! an event; and it cannot enqueue one twice: after a crash between the two
-//! statements the reader reads those events again, and the unique key on
-//! `(webhook_id, event_id)` turns their second insert into nothing (event ids
-//! are stable across re-reads). Delivery actors claim due rows in batches ([`Store::claim_due`])
+//! per (event, subscribed webhook) ([`Store::enqueue`]), and only then moves
+//! the checkpoint past them ([`Store::save_checkpoint`], at most once a
+//! second), so a crash cannot lose an event; and it cannot enqueue one twice:
+//! after a crash the reader reads the events after the checkpoint again, and
+//! the unique key on `(webhook_id, event_id)` turns their second insert into
+//! nothing (event ids are stable across re-reads). Delivery actors claim due rows in batches ([`Store::claim_due`])
 //! and write each batch's attempts and the webhook's health back in one
 //! statement ([`Store::record_attempts`]). Memory stays bounded whatever the backlog:
 //! the backlog lives here. Times are the database's (`NOW(3)`), so clocks of

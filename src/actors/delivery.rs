@@ -5,7 +5,10 @@
 //! ([`Sequencer`]), claim the webhook's due deliveries (one query, oldest
 //! first); send them (at most `max_in_flight` at once, started in commit
 //! order), decide each outcome with the [`RetryPolicy`], and write the whole
-//! wave back in one statement. A wave stops at its first failure, so a dead
+//! wave back in one statement. A wave whose deliveries all succeeded is
+//! recorded while the next wave is sent ([`Recording`]): records still go to
+//! the database one wave after the other, and a claim waits for them. A wave
+//! stops at its first failure, so a dead
 //! endpoint gets one attempt per wave rather than the whole backlog. Waves
 //! start when the router enqueues something ([`Wake`]), when a retry falls
 //! due, and on a one-second tick. Nothing is kept only in memory: every
@@ -72,6 +75,18 @@ pub struct Wake {
 #[rtype(result = "()")]
 pub struct UpdateWebhook(pub Webhook);
 
+/// The recording of a wave that goes on while the next wave is sent.
+#[derive(Default)]
+struct Recording {
+    /// Held from the end of a wave's sending until its attempts are recorded:
+    /// records are written in wave order, and a claim waits for them (it
+    /// would find the unrecorded deliveries still pending).
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// A recording in the background failed: its deliveries stay pending and
+    /// the next wave must claim them.
+    failed: AtomicBool,
+}
+
 pub struct DeliveryActor {
     webhook: Webhook,
     target: Option<Target>,
@@ -80,6 +95,7 @@ pub struct DeliveryActor {
     handoff: Arc<HandOff>,
     /// Whether handed-over rows may go out without a claim.
     order: Sequencer,
+    recording: Arc<Recording>,
     busy: bool,
     /// A wave was asked for while one ran: what to do when it ends.
     again: Option<Trigger>,
@@ -96,6 +112,7 @@ impl DeliveryActor {
             shared,
             handoff,
             order: Sequencer::default(),
+            recording: Arc::default(),
             busy: false,
             again: None,
             resting_until: None,
@@ -123,6 +140,9 @@ impl DeliveryActor {
             };
             return;
         }
+        if self.recording.failed.swap(false, Ordering::SeqCst) {
+            self.order.failed();
+        }
         let handed_over = match self.order.plan(self.handoff.take(), trigger) {
             WaveSource::Idle => return,
             WaveSource::Fresh(rows) => Some(rows),
@@ -131,7 +151,14 @@ impl DeliveryActor {
         self.busy = true;
         self.again = None;
         self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
-        let wave = run_wave(self.shared.clone(), self.webhook.id, self.webhook.failed_attempts, target, handed_over);
+        let wave = run_wave(
+            self.shared.clone(),
+            self.recording.clone(),
+            self.webhook.id,
+            self.webhook.failed_attempts,
+            target,
+            handed_over,
+        );
         ctx.spawn(wave.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
             act.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -236,6 +263,7 @@ struct WaveOutcome {
 /// One wave: the handed-over rows, or (`None`) the due rows claimed from the database.
 async fn run_wave(
     shared: DeliveryContext,
+    recording: Arc<Recording>,
     webhook_id: u64,
     failed_attempts: u32,
     target: Target,
@@ -245,6 +273,7 @@ async fn run_wave(
     let due = if let Some(rows) = handed_over {
         rows
     } else {
+        let _recorded = recording.lock.lock().await;
         let _slot = shared.state_writes.acquire().await;
         shared.store.claim_due(webhook_id, WAVE_SIZE).await?
     };
@@ -321,8 +350,28 @@ async fn run_wave(
         );
     }
     let health = WebhookHealth { webhook_id, failed_attempts: outcome.failed_attempts, failing, disable: outcome.disabled };
-    let _slot = shared.state_writes.acquire().await;
-    shared.store.record_attempts(&records, health).await?;
+    // The previous wave's attempts are recorded before this wave's.
+    let in_order = recording.lock.clone().lock_owned().await;
+    if outcome.stopped_on_failure {
+        // What follows a failure (the rest, a retry's claim) needs it recorded.
+        let _slot = shared.state_writes.acquire().await;
+        shared.store.record_attempts(&records, health).await?;
+        return Ok(outcome);
+    }
+    // Recorded while the next wave is sent; shutdown waits for it (`in_flight`).
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    actix_rt::spawn(async move {
+        let recorded = {
+            let _slot = shared.state_writes.acquire().await;
+            shared.store.record_attempts(&records, health).await
+        };
+        if let Err(e) = recorded {
+            recording.failed.store(true, Ordering::SeqCst);
+            tracing::warn!(webhook_id, error = %e, "recording a delivery wave failed; its deliveries stay pending and are sent again");
+        }
+        drop(in_order);
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    });
     Ok(outcome)
 }
 

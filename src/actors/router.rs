@@ -4,10 +4,13 @@
 //! event, the active webhooks subscribed to its type, stores those
 //! deliveries, hands the new rows to the delivery actors concerned
 //! ([`HandOff`]: they need not read them back) and wakes them, then moves the
-//! checkpoint past the batch. A batch that maps
-//! to nothing (rowhook's own writes come back through the binlog this way)
-//! moves the checkpoint lazily, at most every [`IDLE_CHECKPOINT_EVERY`]:
-//! writing it for every such transaction would feed itself forever.
+//! checkpoint past the batch: lazily, at most every [`CHECKPOINT_EVERY`].
+//! That keeps a statement per batch off the path of every event, and a batch
+//! that maps to nothing (rowhook's own writes come back through the binlog
+//! this way) from writing a checkpoint that comes back, forever. A checkpoint
+//! that lags costs nothing but reading again: after a crash the reader reads
+//! those events a second time, and storing their deliveries again is a no-op
+//! (the unique key on `(webhook_id, event_id)`; event ids are stable).
 //!
 //! The router owns one [`DeliveryActor`] per webhook and keeps them in step
 //! with the `webhooks` table ([`ReloadWebhooks`]).
@@ -23,8 +26,9 @@ use crate::decoder::{Position, Transaction};
 use crate::handoff::{self, HandOff};
 use crate::store::{DueDelivery, NewDelivery, StoreError, Webhook};
 
-/// The longest a checkpoint lags behind while nothing maps.
-pub const IDLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+/// The checkpoint is written at most this often (and at shutdown); in
+/// between the router only remembers it.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Committed transactions, in binlog order. Answered once stored.
 #[derive(Message)]
@@ -67,7 +71,8 @@ struct Subscriber {
 pub struct Router {
     delivery: DeliveryContext,
     webhooks: HashMap<u64, Subscriber>,
-    unsaved_checkpoint: Option<(Position, Option<String>)>,
+    /// A checkpoint whose batch is stored, not yet written ([`CHECKPOINT_EVERY`]).
+    unsaved_checkpoint: Option<Checkpoint>,
     last_checkpoint_write: Instant,
     /// Poll the webhooks table when its changes do not come through the binlog.
     poll_webhooks: Option<Duration>,
@@ -164,7 +169,7 @@ impl Handler<CommitBatch> for Router {
                 _ => HashMap::new(),
             };
             async move {
-                let Plan::Store { transactions, targets, checkpoint, gtid } = prepared? else { return Ok(()) };
+                let Plan::Store { transactions, targets, checkpoint, save_now } = prepared? else { return Ok(None) };
                 if !targets.is_empty() {
                     let deliveries: Vec<NewDelivery<'_>> = targets
                         .iter()
@@ -176,12 +181,24 @@ impl Handler<CommitBatch> for Router {
                     let ids = store.enqueue(&deliveries).await?;
                     hand_over(&deliveries, &ids, &subscribers);
                 }
-                if let Some(checkpoint) = checkpoint {
-                    store.save_checkpoint(&checkpoint, gtid.as_deref()).await?;
+                if let (Some((position, gtid)), true) = (&checkpoint, save_now) {
+                    store.save_checkpoint(position, gtid.as_deref()).await?;
                 }
-                Ok(())
+                Ok(checkpoint.map(|c| (c, save_now)))
             }
             .into_actor(act)
+            .map(|stored: Result<Option<(Checkpoint, bool)>, StoreError>, act, _| {
+                // Only now, with the batch's deliveries stored, may its end become the checkpoint.
+                match stored? {
+                    Some((_, true)) => {
+                        act.unsaved_checkpoint = None;
+                        act.last_checkpoint_write = Instant::now();
+                    }
+                    Some((checkpoint, false)) => act.unsaved_checkpoint = Some(checkpoint),
+                    None => {}
+                }
+                Ok(())
+            })
         })))
     }
 }
@@ -219,6 +236,9 @@ fn hand_over(
     }
 }
 
+/// A binlog position and the GTID state there.
+type Checkpoint = (Position, Option<String>);
+
 /// What a batch needs stored.
 enum Plan {
     Nothing,
@@ -226,9 +246,11 @@ enum Plan {
         transactions: Arc<Vec<Transaction>>,
         /// (transaction index, event index, webhook id)
         targets: Vec<(usize, usize, u64)>,
-        /// None when the batch ends inside a large transaction.
-        checkpoint: Option<Position>,
-        gtid: Option<String>,
+        /// The end of the batch's last complete transaction (None when the
+        /// batch ends inside a large transaction).
+        checkpoint: Option<Checkpoint>,
+        /// Write the checkpoint now, or only remember it ([`CHECKPOINT_EVERY`]).
+        save_now: bool,
     },
 }
 
@@ -237,8 +259,7 @@ impl Router {
         // The checkpoint moves to the end of the last complete transaction; the
         // parts of a transaction still open leave it where it is.
         let last_complete = batch.transactions.iter().rev().find(|t| t.complete);
-        let checkpoint = last_complete.map(|t| t.end.clone());
-        let gtid = last_complete.and_then(|t| t.gtid.clone());
+        let checkpoint = last_complete.map(|t| (t.end.clone(), t.gtid.clone()));
         let mut targets = Vec::new();
         for (t, transaction) in batch.transactions.iter().enumerate() {
             for (e, event) in transaction.events.iter().enumerate() {
@@ -251,21 +272,15 @@ impl Router {
         }
         // Commit order per webhook follows the delivery ids: insert in binlog order.
         targets.sort_by_key(|&(t, e, w)| (t, e, w));
-        if targets.is_empty() {
-            let Some(checkpoint) = checkpoint else { return Plan::Nothing };
-            if self.last_checkpoint_write.elapsed() < IDLE_CHECKPOINT_EVERY {
-                self.unsaved_checkpoint = Some((checkpoint, gtid));
-                return Plan::Nothing;
+        let save_now = checkpoint.is_some() && self.last_checkpoint_write.elapsed() >= CHECKPOINT_EVERY;
+        if targets.is_empty() && !save_now {
+            // Nothing to store: the position may be remembered at once.
+            if checkpoint.is_some() {
+                self.unsaved_checkpoint = checkpoint;
             }
-            self.unsaved_checkpoint = None;
-            self.last_checkpoint_write = Instant::now();
-            return Plan::Store { transactions: batch.transactions, targets, checkpoint: Some(checkpoint), gtid };
+            return Plan::Nothing;
         }
-        if checkpoint.is_some() {
-            self.unsaved_checkpoint = None;
-            self.last_checkpoint_write = Instant::now();
-        }
-        Plan::Store { transactions: batch.transactions, targets, checkpoint, gtid }
+        Plan::Store { transactions: batch.transactions, targets, checkpoint, save_now }
     }
 }
 
