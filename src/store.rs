@@ -342,12 +342,14 @@ impl Store {
             .collect())
     }
 
-    /// Writes a batch of attempts and the webhook's health: one statement, so
-    /// one round trip and atomic without an explicit transaction.
+    /// Writes a batch of attempts and (when given) the webhook's health: one
+    /// statement, so one round trip and atomic without an explicit
+    /// transaction. Without `health` the `webhooks` row is not touched: its
+    /// lock is what the router's inserts wait for (the foreign key).
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
-        health: WebhookHealth,
+        health: Option<WebhookHealth>,
     ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(()); // a wave records at least the attempt it stopped on
@@ -381,8 +383,9 @@ pub const RECORD_SHAPES: [usize; 5] = [1, 4, 16, 64, 256];
 
 /// One UPDATE for a whole wave of attempts and the webhook's health: the
 /// values joined in as a derived table (`UNION ALL` of one-row SELECTs, which
-/// MariaDB and MySQL 8 both accept) and the webhook's row joined by id, so a
-/// wave costs one round trip instead of one per delivery plus a transaction.
+/// MariaDB and MySQL 8 both accept) and the webhook's row joined by id (when
+/// its health is given), so a wave costs one round trip instead of one per
+/// delivery plus a transaction.
 /// (A multi-table UPDATE changes each row once; no key column changes, so the
 /// foreign key between the two tables is not involved.)
 ///
@@ -390,7 +393,7 @@ pub const RECORD_SHAPES: [usize; 5] = [1, 4, 16, 64, 256];
 /// padded with rows for id 0, which matches nothing): a prepared statement
 /// per wave size would keep the server preparing statements and evict the
 /// others from the connection's statement cache.
-fn record_attempts_statement(records: &[AttemptRecord], health: WebhookHealth) -> (String, Vec<mysql_async::Value>) {
+fn record_attempts_statement(records: &[AttemptRecord], health: Option<WebhookHealth>) -> (String, Vec<mysql_async::Value>) {
     let shape = RECORD_SHAPES.iter().copied().find(|&n| n >= records.len()).unwrap_or(records.len());
     let mut sql = String::with_capacity(640 + shape * 40);
     sql.push_str("UPDATE webhook_deliveries d JOIN (");
@@ -416,20 +419,27 @@ fn record_attempts_statement(records: &[AttemptRecord], health: WebhookHealth) -
         params.push(r.duration_ms.into());
         params.push(retry_us.into());
     }
+    sql.push_str(") v ON d.id = v.id ");
+    if health.is_some() {
+        sql.push_str("JOIN webhooks w ON w.id = ? ");
+    }
     sql.push_str(
-        ") v ON d.id = v.id JOIN webhooks w ON w.id = ? \
-         SET d.status = v.status, d.attempts = d.attempts + 1, \
+        "SET d.status = v.status, d.attempts = d.attempts + 1, \
          d.response_status = v.response_status, d.response_body = v.response_body, d.last_error = v.last_error, \
          d.duration_ms = v.duration_ms, d.last_attempt_at = NOW(3), \
          d.next_attempt_at = IF(v.retry_us IS NULL, NULL, DATE_ADD(NOW(3), INTERVAL v.retry_us MICROSECOND)), \
-         d.delivered_at = IF(v.status = 'delivered', NOW(), d.delivered_at), \
-         w.failed_attempts = ?, w.last_triggered_at = NOW(), \
-         w.failing_since = IF(?, COALESCE(w.failing_since, NOW()), NULL), w.is_active = IF(?, 0, w.is_active)",
+         d.delivered_at = IF(v.status = 'delivered', NOW(), d.delivered_at)",
     );
-    params.push(health.webhook_id.into());
-    params.push(health.failed_attempts.into());
-    params.push(health.failing.into());
-    params.push(health.disable.into());
+    if let Some(health) = health {
+        sql.push_str(
+            ", w.failed_attempts = ?, w.last_triggered_at = NOW(), \
+             w.failing_since = IF(?, COALESCE(w.failing_since, NOW()), NULL), w.is_active = IF(?, 0, w.is_active)",
+        );
+        params.push(health.webhook_id.into());
+        params.push(health.failed_attempts.into());
+        params.push(health.failing.into());
+        params.push(health.disable.into());
+    }
     (sql, params)
 }
 
@@ -790,17 +800,21 @@ mod tests {
     fn attempts_statement_has_few_shapes_and_pads_with_id_zero() {
         for (n, shape) in [(1, 1), (3, 4), (4, 4), (5, 16), (64, 64), (65, 256), (256, 256), (300, 300)] {
             let records: Vec<AttemptRecord> = (1..=n as u64).map(attempt).collect();
-            let (sql, params) = record_attempts_statement(&records, HEALTHY);
+            let (sql, params) = record_attempts_statement(&records, Some(HEALTHY));
             assert_eq!(sql.matches("UNION ALL SELECT").count() + 1, shape, "{n} records");
             assert_eq!(params.len(), shape * 7 + 4);
             assert_eq!(sql.matches('?').count(), params.len());
+            let (bare, bare_params) = record_attempts_statement(&records, None);
+            assert_eq!(bare_params.len(), shape * 7, "without health: the attempts only");
+            assert_eq!(bare.matches('?').count(), bare_params.len());
+            assert!(!bare.contains("webhooks"), "the webhook's row is not touched: {bare}");
             let ids: Vec<&mysql_async::Value> = params[..shape * 7].iter().step_by(7).collect();
             assert_eq!(ids[n - 1], &mysql_async::Value::from(n as u64));
             assert!(ids[n..].iter().all(|id| **id == mysql_async::Value::from(0u64)), "padding matches no row");
         }
         // Every wave size up to the largest shape reuses one of the shapes' statements.
         let texts: std::collections::HashSet<String> = (1..=*RECORD_SHAPES.last().unwrap())
-            .map(|n| record_attempts_statement(&(1..=n as u64).map(attempt).collect::<Vec<_>>(), HEALTHY).0)
+            .map(|n| record_attempts_statement(&(1..=n as u64).map(attempt).collect::<Vec<_>>(), Some(HEALTHY)).0)
             .collect();
         assert_eq!(texts.len(), RECORD_SHAPES.len());
     }

@@ -494,7 +494,8 @@ async fn latency(
     let mut next = first;
     let mut floor: Vec<Percentiles> = Vec::new();
     for run in 0..runs {
-        let probe = actix_web::rt::spawn(floor_task(opts.root.to_string(), receiver, next, RATE * LATENCY_SECONDS, run as u32));
+        let probe = floor_task(opts.root.to_string(), receiver, next, RATE * LATENCY_SECONDS, run as u32);
+        let probe = tokio::spawn(async move { probe.await.map_err(|e| e.to_string()) });
         tokio::time::sleep(Duration::from_millis(300)).await; // connected and waiting
         let latencies = latency_run(conn, received, next, RATE).await;
         if probe.is_finished() {

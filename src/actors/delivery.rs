@@ -35,6 +35,10 @@ use crate::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError
 /// is prepared for this size ([`crate::store::RECORD_SHAPES`]).
 const WAVE_SIZE: usize = 256;
 const _: () = assert!(WAVE_SIZE == crate::store::RECORD_SHAPES[crate::store::RECORD_SHAPES.len() - 1]);
+/// A wave that changes nothing of the webhook's health still writes its row
+/// (`last_triggered_at`) when the last write is this old. Not every wave:
+/// the router's inserts of new deliveries wait for that row's lock.
+const LAST_TRIGGERED_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle actor looks for due retries.
 const TICK: Duration = Duration::from_secs(1);
 /// After a failed attempt the webhook rests until that delivery's retry is
@@ -96,6 +100,8 @@ pub struct DeliveryActor {
     /// Whether handed-over rows may go out without a claim.
     order: Sequencer,
     recording: Arc<Recording>,
+    /// When a wave last wrote the webhook's row ([`LAST_TRIGGERED_EVERY`]).
+    webhook_row_written: Option<std::time::Instant>,
     busy: bool,
     /// A wave was asked for while one ran: what to do when it ends.
     again: Option<Trigger>,
@@ -113,6 +119,7 @@ impl DeliveryActor {
             handoff,
             order: Sequencer::default(),
             recording: Arc::default(),
+            webhook_row_written: None,
             busy: false,
             again: None,
             resting_until: None,
@@ -156,6 +163,7 @@ impl DeliveryActor {
             self.recording.clone(),
             self.webhook.id,
             self.webhook.failed_attempts,
+            self.webhook_row_written.is_none_or(|at| at.elapsed() >= LAST_TRIGGERED_EVERY),
             target,
             handed_over,
         );
@@ -164,6 +172,9 @@ impl DeliveryActor {
             act.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             match outcome {
                 Ok(outcome) => {
+                    if outcome.wrote_webhook_row {
+                        act.webhook_row_written = Some(std::time::Instant::now());
+                    }
                     let full = outcome.claimed_from_db && outcome.size == WAVE_SIZE;
                     act.order.finished(WaveEnd {
                         claimed: outcome.claimed_from_db,
@@ -254,6 +265,8 @@ struct WaveOutcome {
     size: usize,
     /// The highest delivery id in the wave.
     max_id: Option<u64>,
+    /// The recording wrote the webhook's row too.
+    wrote_webhook_row: bool,
     failed_attempts: u32,
     disabled: bool,
     stopped_on_failure: bool,
@@ -266,6 +279,7 @@ async fn run_wave(
     recording: Arc<Recording>,
     webhook_id: u64,
     failed_attempts: u32,
+    touch_webhook_row: bool,
     target: Target,
     handed_over: Option<Vec<DueDelivery>>,
 ) -> Result<WaveOutcome, StoreError> {
@@ -281,6 +295,7 @@ async fn run_wave(
         claimed_from_db,
         size: due.len(),
         max_id: due.iter().map(|d| d.id).max(),
+        wrote_webhook_row: false,
         failed_attempts,
         disabled: false,
         stopped_on_failure: false,
@@ -349,7 +364,13 @@ async fn run_wave(
             "webhook deactivated: too many consecutive failed attempts (or 410 Gone); re-activate it once the endpoint works"
         );
     }
-    let health = WebhookHealth { webhook_id, failed_attempts: outcome.failed_attempts, failing, disable: outcome.disabled };
+    outcome.wrote_webhook_row = touch_webhook_row || outcome.failed_attempts != failed_attempts || outcome.disabled;
+    let health = outcome.wrote_webhook_row.then_some(WebhookHealth {
+        webhook_id,
+        failed_attempts: outcome.failed_attempts,
+        failing,
+        disable: outcome.disabled,
+    });
     // The previous wave's attempts are recorded before this wave's.
     let in_order = recording.lock.clone().lock_owned().await;
     if outcome.stopped_on_failure {
