@@ -28,6 +28,14 @@ use crate::store::DueDelivery;
 
 /// The most rows a [`HandOff`] holds; beyond it the actor claims instead.
 pub const CAPACITY: usize = 256;
+/// The most payload bytes a [`HandOff`] holds (large events are claimed:
+/// the box must not double what a wave already holds in memory).
+pub const CAPACITY_BYTES: usize = 1 << 20;
+
+/// Whether `rows` rows of `bytes` payload bytes in all fit in a box.
+pub fn fits(rows: usize, bytes: usize) -> bool {
+    rows <= CAPACITY && bytes <= CAPACITY_BYTES
+}
 
 /// Rows enqueued for one webhook that its actor has not picked up yet.
 #[derive(Debug, Default)]
@@ -49,7 +57,8 @@ impl HandOff {
     /// Hands over freshly committed rows (in commit order).
     pub fn push(&self, deliveries: Vec<DueDelivery>) {
         let mut queue = self.lock();
-        if queue.incomplete || queue.deliveries.len() + deliveries.len() > CAPACITY {
+        let bytes: usize = queue.deliveries.iter().chain(&deliveries).map(|d| d.payload.len()).sum();
+        if queue.incomplete || !fits(queue.deliveries.len() + deliveries.len(), bytes) {
             // The actor claims anyway: holding rows for it would only cost memory.
             queue.deliveries.clear();
             queue.incomplete = true;
@@ -310,6 +319,14 @@ mod tests {
         handoff.push(vec![row(CAPACITY as u64 + 1)]);
         let taken = handoff.take();
         assert!(taken.incomplete && taken.deliveries.is_empty(), "an overflow drops the rows and says so");
+
+        let big = DueDelivery { payload: "x".repeat(CAPACITY_BYTES / 2 + 1), ..row(1) };
+        handoff.push(vec![big.clone()]);
+        assert!(!handoff.take().incomplete, "one large row fits");
+        handoff.push(vec![big.clone()]);
+        handoff.push(vec![DueDelivery { id: 2, ..big }]);
+        let taken = handoff.take();
+        assert!(taken.incomplete && taken.deliveries.is_empty(), "payloads beyond the byte limit are claimed instead");
 
         handoff.mark_incomplete();
         handoff.push(vec![row(1)]);

@@ -210,17 +210,21 @@ fn hand_over(
     ids: &[Option<u64>],
     subscribers: &HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)>,
 ) {
-    let mut per_webhook: HashMap<u64, Option<Vec<DueDelivery>>> = HashMap::new();
+    // Per webhook: the rows and their payload bytes, or None when the actor must claim.
+    let mut per_webhook: HashMap<u64, Option<(Vec<DueDelivery>, usize)>> = HashMap::new();
     for (delivery, id) in deliveries.iter().zip(ids) {
-        let rows = per_webhook.entry(delivery.webhook_id).or_insert_with(|| Some(Vec::new()));
+        let rows = per_webhook.entry(delivery.webhook_id).or_insert_with(|| Some((Vec::new(), 0)));
         match (id, rows.as_mut()) {
-            (Some(id), Some(list)) if list.len() < handoff::CAPACITY => list.push(DueDelivery {
-                id: *id,
-                event_id: delivery.event_id.to_string(),
-                event_type: delivery.event_type.to_string(),
-                payload: delivery.payload.to_string(),
-                attempts: 0,
-            }),
+            (Some(id), Some((list, bytes))) if handoff::fits(list.len() + 1, *bytes + delivery.payload.len()) => {
+                *bytes += delivery.payload.len();
+                list.push(DueDelivery {
+                    id: *id,
+                    event_id: delivery.event_id.to_string(),
+                    event_type: delivery.event_type.to_string(),
+                    payload: delivery.payload.to_string(),
+                    attempts: 0,
+                });
+            }
             // Not new (stored before), unknown, or more than the actor would hold.
             _ => *rows = None,
         }
@@ -228,7 +232,7 @@ fn hand_over(
     for (webhook_id, rows) in per_webhook {
         let Some((handoff, actor)) = subscribers.get(&webhook_id) else { continue };
         match rows {
-            Some(rows) => handoff.push(rows),
+            Some((rows, _)) => handoff.push(rows),
             None => handoff.mark_incomplete(),
         }
         // A full mailbox already holds a Wake, which takes what the box holds.
