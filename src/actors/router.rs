@@ -161,13 +161,15 @@ impl Handler<CommitBatch> for Router {
                 act.fan_out(batch)
             });
             let store = act.delivery.store.clone();
-            let subscribers: HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)> = match &prepared {
-                Ok(Plan::Store { targets, .. }) => targets
-                    .iter()
-                    .filter_map(|&(_, _, id)| act.webhooks.get(&id).map(|s| (id, (s.handoff.clone(), s.actor.clone()))))
-                    .collect(),
-                _ => HashMap::new(),
-            };
+            // The webhooks this batch reaches, each once (not per delivery).
+            let mut subscribers: HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)> = HashMap::new();
+            if let Ok(Plan::Store { targets, .. }) = &prepared {
+                for &(_, _, id) in targets {
+                    if let (std::collections::hash_map::Entry::Vacant(slot), Some(s)) = (subscribers.entry(id), act.webhooks.get(&id)) {
+                        slot.insert((s.handoff.clone(), s.actor.clone()));
+                    }
+                }
+            }
             async move {
                 let Plan::Store { transactions, targets, checkpoint, save_now } = prepared? else { return Ok(None) };
                 if !targets.is_empty() {
