@@ -354,10 +354,17 @@ impl Store {
         if records.is_empty() {
             return Ok(()); // a wave records at least the attempt it stopped on
         }
-        let mut conn = self.pool.get_conn().await?;
         let (sql, params) = record_attempts_statement(records, health);
-        conn.exec_drop(sql, params).await?;
-        Ok(())
+        let mut conn = self.pool.get_conn().await?;
+        // Unrecorded attempts would be sent again: a statement InnoDB rolled
+        // back for a lock conflict (with the router's inserts) is run again.
+        let mut retries = 0;
+        loop {
+            match conn.exec_drop(&sql, params.clone()).await {
+                Err(e) if retries < LOCK_CONFLICT_RETRIES && rolled_back_by_lock_conflict(&e) => retries += 1,
+                result => return Ok(result?),
+            }
+        }
     }
 
     /// How long the webhook has been failing, per the database.
@@ -375,6 +382,16 @@ impl Store {
     pub async fn disconnect(self) {
         let _ = self.pool.disconnect().await;
     }
+}
+
+/// How often a statement rolled back by a lock conflict is run again.
+const LOCK_CONFLICT_RETRIES: u32 = 3;
+
+/// InnoDB chose the statement as a deadlock's victim (1213) or it waited too
+/// long for a row lock (1205): the statement was rolled back whole, so
+/// running it again is safe.
+fn rolled_back_by_lock_conflict(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if s.code == 1213 || s.code == 1205)
 }
 
 /// Row counts the attempts statement is prepared for (see [`record_attempts_statement`]);
@@ -770,6 +787,17 @@ async fn upsert_checkpoint<Q: Queryable>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlocks_and_lock_wait_timeouts_are_run_again_other_errors_not() {
+        let server = |code| {
+            mysql_async::Error::Server(mysql_async::ServerError { code, message: String::new(), state: "40001".into() })
+        };
+        assert!(rolled_back_by_lock_conflict(&server(1213)));
+        assert!(rolled_back_by_lock_conflict(&server(1205)));
+        assert!(!rolled_back_by_lock_conflict(&server(1062)), "a duplicate key is not a lock conflict");
+        assert!(!rolled_back_by_lock_conflict(&server(1146)));
+    }
 
     #[test]
     fn insert_returning_is_mariadb_10_5_and_later() {
