@@ -20,7 +20,8 @@
 //! 5. End-to-end (`e2e`): the released binary delivering to a local receiver:
 //!    throughput with one and ten webhooks, commit-to-receipt latency at a
 //!    steady rate, memory idle and with 100,000 deliveries pending
-//!    (`--only latency` runs the latency part alone).
+//!    (`--only latency` runs the latency part alone, `--only fanout` the
+//!    ten-webhook throughput case).
 //!
 //! Every figure is the median of several runs; the table goes to stdout and
 //! between the markers of `docs/benchmarks.md`.
@@ -467,7 +468,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
 
     // --- End-to-end: delivery throughput, latency, memory ----------------------------------
-    if args.wants("e2e") || args.wants("latency") {
+    if args.wants("e2e") || args.wants("latency") || args.wants("fanout") {
         let options = e2e::Options {
             root: &root,
             port: args.port,
@@ -475,7 +476,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
             work: &args.work,
             runs,
             max_in_flight: args.max_in_flight,
-            latency_only: !args.wants("e2e"),
+            part: if args.wants("e2e") {
+                e2e::Part::All
+            } else if args.wants("latency") {
+                e2e::Part::Latency
+            } else {
+                e2e::Part::FanOut
+            },
         };
         e2e::run(options, &mut rows, &mut notes).await?;
     }

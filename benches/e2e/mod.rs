@@ -44,8 +44,19 @@ pub struct Options<'a> {
     pub runs: usize,
     /// The `delivery.max_in_flight` the throughput runs use.
     pub max_in_flight: usize,
-    /// Only the latency run (`--only latency`: for working on it).
-    pub latency_only: bool,
+    /// Which part runs (`--only latency` / `--only fanout`: for working on one).
+    pub part: Part,
+}
+
+/// The parts of the end-to-end scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Memory, throughput, latency.
+    All,
+    /// The latency runs alone.
+    Latency,
+    /// The ten-webhook throughput case alone.
+    FanOut,
 }
 
 /// What the receiver saw.
@@ -331,13 +342,13 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     let receiver = start_receiver(received.clone())?;
     let mut next_note: u64 = 1;
 
-    if opts.latency_only {
+    if opts.part == Part::Latency {
         return latency(&opts, &mut conn, &received, receiver, next_note, rows, notes).await;
     }
 
     // --- Memory: idle, then 100,000 deliveries for a dead receiver ----------------------
-    say("end-to-end memory: idle, then 100,000 deliveries waiting for a dead receiver");
-    {
+    if opts.part == Part::All {
+        say("end-to-end memory: idle, then 100,000 deliveries waiting for a dead receiver");
         let daemon = Daemon::start(&opts, opts.max_in_flight, "memory").await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (idle, _) = daemon.memory();
@@ -400,6 +411,9 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     // shipped default (1: one request at a time per webhook, strict commit order).
     let cases = [(1usize, 20_000u64, opts.max_in_flight, true), (10, 5_000, opts.max_in_flight, true), (1, 20_000, 1, false)];
     for (fan_out, events, max_in_flight, has_target) in cases {
+        if opts.part == Part::FanOut && fan_out == 1 {
+            continue;
+        }
         say(&format!(
             "end-to-end throughput: {} events to {fan_out} webhook(s), max_in_flight {max_in_flight}",
             thousands(events as f64),
@@ -472,6 +486,9 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         daemon.stop();
         // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
         state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
+    }
+    if opts.part == Part::FanOut {
+        return Ok(());
     }
 
     latency(&opts, &mut conn, &received, receiver, next_note, rows, notes).await
