@@ -44,6 +44,7 @@ use rowhook::schema::{self, TableSchema};
 use rowhook::store::{NewDelivery, Store};
 
 mod e2e;
+mod machine;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -205,6 +206,9 @@ impl Workload {
 async fn run(args: Args) -> Result<(), BoxError> {
     let root = format!("mysql://root@127.0.0.1:{}", args.port);
     let total_start = Instant::now();
+    let server = e2e::server_pid(args.port);
+    let probe_start = machine::speed_probe();
+    let load_start = machine::Snapshot::take(server);
     let mut conn = mysql_async::Conn::from_url(format!("{root}/")).await?;
     let version: String = conn.query_first("SELECT @@version").await?.unwrap_or_default();
 
@@ -487,8 +491,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
         e2e::run(options, &mut rows, &mut notes).await?;
     }
 
+    let load_end = machine::Snapshot::take(server);
+    let load = machine::describe(load_start, load_end, probe_start, machine::speed_probe());
     let elapsed = total_start.elapsed();
-    let report = render(&rows, &notes, &version, &peer_version, runs, elapsed);
+    let report = render(&rows, &notes, &version, &peer_version, runs, elapsed, &load);
     println!("{report}");
     if let Some(out) = &args.out {
         write_report(out, &report)?;
@@ -877,7 +883,15 @@ fn machine() -> Vec<(String, String)> {
     ]
 }
 
-fn render(rows: &[Row], notes: &[String], version: &str, peer: &str, runs: usize, elapsed: Duration) -> String {
+fn render(
+    rows: &[Row],
+    notes: &[String],
+    version: &str,
+    peer: &str,
+    runs: usize,
+    elapsed: Duration,
+    load: &[(String, String)],
+) -> String {
     let mut s = String::new();
     let now = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     s.push_str(&format!(
@@ -886,7 +900,7 @@ fn render(rows: &[Row], notes: &[String], version: &str, peer: &str, runs: usize
         runs.min(3)
     ));
     s.push_str("| machine | |\n|---|---|\n");
-    for (k, v) in machine() {
+    for (k, v) in machine().iter().chain(load) {
         s.push_str(&format!("| {k} | {v} |\n"));
     }
     s.push_str(&format!("| MariaDB | {version} (scripts/mariadb.sh recipe, same machine) |\n"));

@@ -312,7 +312,7 @@ async fn server_counters(conn: &mut mysql_async::Conn) -> Result<Vec<f64>, BoxEr
 }
 
 /// The mariadbd serving `port` (its command line names the port).
-fn server_pid(port: u16) -> Option<u32> {
+pub fn server_pid(port: u16) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
