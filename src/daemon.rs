@@ -2,12 +2,15 @@
 //!
 //! [`run`] checks everything it can before it reads a single event (state
 //! database migrated, source reachable, binlog settings, grants, rules against
-//! the live schema), then starts the actors and the HTTP server, and waits for
-//! the shutdown signal or a definite reader error. Shutdown stops the reader
-//! first, flushes the checkpoint, gives deliveries in flight a deadline, then
-//! stops the HTTP server. [`check`] runs the same checks and reports.
+//! the live schema), takes the instance lock (standing by while another
+//! instance holds it: [`crate::instance`]), then starts the actors and the HTTP
+//! server, and waits for the shutdown signal, a definite reader error or the
+//! loss of the lock. Shutdown stops the reader first, flushes the checkpoint,
+//! gives deliveries in flight a deadline, releases the lock, then stops the
+//! HTTP server. [`check`] runs the same checks and reports.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +26,7 @@ use crate::actors::router::{FlushCheckpoint, ReloadWebhooks, Router};
 use crate::config::{Config, StartAt};
 use crate::decoder::Position;
 use crate::gtid::GtidSet;
+use crate::instance::{self, Attempt, InstanceLock, LockLost};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
@@ -55,6 +59,8 @@ pub enum RunError {
     PositionPurged { position: Position, oldest: String },
     #[error("the source has no binary logs: is log_bin on?")]
     NoBinlog,
+    #[error(transparent)]
+    LockLost(#[from] LockLost),
     #[error("no [admin] token is set, so rowhook listens on loopback addresses only, not {0}: set ROWHOOK__ADMIN__TOKEN or [http] listen = \"127.0.0.1:8080\"")]
     NoToken(std::net::SocketAddr),
 }
@@ -153,6 +159,7 @@ pub async fn run(
     if !listen.ip().is_loopback() && config.admin.token.as_deref().is_none_or(str::is_empty) {
         return Err(RunError::NoToken(listen));
     }
+    let mut shutdown = std::pin::pin!(shutdown);
     let store = Store::connect(config.state_url()).await?;
     store.check_migrated().await?;
     let checked = check(&config).await?;
@@ -163,6 +170,20 @@ pub async fn run(
         full_row_metadata = checked.server.full_row_metadata,
         "source checked"
     );
+
+    // Only the instance holding the lock reads and delivers; the checkpoint is read after.
+    let metrics = Metrics::new();
+    let state_opts = mysql_async::Opts::from_url(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
+    let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
+    let Some(lock) = take_instance_lock(&state_opts, &lock_name, &listener, &metrics, shutdown.as_mut()).await? else {
+        store.disconnect().await;
+        return Ok(());
+    };
+    metrics.active.set(1);
+    tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
+    let (stop_lock, stop_lock_rx) = watch::channel(false);
+    let (lost_tx, mut lost_rx) = oneshot::channel();
+    let lock_keeper = actix_rt::spawn(instance::keep(lock, state_opts.clone(), stop_lock_rx, lost_tx, metrics.active.clone()));
 
     // A checkpoint's GTID state (MariaDB's, or MySQL's GTID set) wins over its
     // file/pos (see the reader): the file need not exist on this server (after a failover).
@@ -192,13 +213,11 @@ pub async fn run(
 
     // The webhooks table's changes come through this binlog when the state
     // database lives on the source server; otherwise the router polls it.
-    let state_opts = mysql_async::Opts::from_url(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let same_server = state_opts.ip_or_hostname() == checked.source_opts.ip_or_hostname()
         && state_opts.tcp_port() == checked.source_opts.tcp_port();
     let webhooks_table = same_server.then(|| (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string()));
     let poll = (!same_server).then_some(Duration::from_secs(1));
 
-    let metrics = Metrics::new();
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let d = &config.delivery;
@@ -263,17 +282,24 @@ pub async fn run(
     let pruner = actix_rt::spawn(prune_history(store.clone(), config.delivery.retention, metrics_for_pruner, stopping.clone()));
 
     let mut done_rx = done_rx;
-    let reader_result = tokio::select! {
-        _ = shutdown => None,
-        result = &mut done_rx => Some(result.unwrap_or(Ok(()))),
+    let stop = tokio::select! {
+        _ = &mut shutdown => Stop::Signal,
+        result = &mut done_rx => Stop::Reader(result.unwrap_or(Ok(()))),
+        Ok(lost) = &mut lost_rx => Stop::LockLost(lost),
     };
 
-    // Stop: the reader first, then the checkpoint, then deliveries, then HTTP.
+    // Stop: the reader first, then the checkpoint, then deliveries, then the lock, then HTTP.
     tracing::info!("stopping");
     let _ = stop_reader.send(true);
-    let reader_result = match reader_result {
-        Some(result) => result,
-        None => tokio::time::timeout(Duration::from_secs(5), done_rx).await.ok().and_then(Result::ok).unwrap_or(Ok(())),
+    let (reader_result, lock_lost) = match stop {
+        Stop::Reader(result) => (result, None),
+        stop => (
+            tokio::time::timeout(Duration::from_secs(5), done_rx).await.ok().and_then(Result::ok).unwrap_or(Ok(())),
+            match stop {
+                Stop::LockLost(lost) => Some(lost),
+                _ => None,
+            },
+        ),
     };
     if let Ok(Err(e)) = router.send(FlushCheckpoint).await {
         tracing::warn!(error = %e, "could not save the last checkpoint; the next start re-reads a little");
@@ -288,10 +314,70 @@ pub async fn run(
         tracing::warn!(waves = left, "deliveries still in flight at the deadline stay pending and are sent after the next start");
     }
     pruner.abort();
+    let _ = stop_lock.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), lock_keeper).await;
+    metrics.active.set(0);
     server_handle.stop(true).await;
     drop(router);
     let _ = tokio::time::timeout(Duration::from_secs(2), store.disconnect()).await;
+    if let Some(lost) = lock_lost {
+        return Err(lost.into());
+    }
     reader_result.map_err(RunError::from)
+}
+
+/// What ended the pipeline.
+enum Stop {
+    Signal,
+    Reader(Result<(), ReaderError>),
+    LockLost(LockLost),
+}
+
+/// Takes the instance lock; while another instance holds it, stands by:
+/// serves [`http::serve_standby`] on (a clone of) `listener` and waits for the
+/// lock. None: the shutdown signal came first.
+async fn take_instance_lock(
+    opts: &mysql_async::Opts,
+    name: &str,
+    listener: &std::net::TcpListener,
+    metrics: &Metrics,
+    mut shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<InstanceLock>, RunError> {
+    let holder = match instance::try_acquire(opts, name, Duration::ZERO).await.map_err(StoreError::from)? {
+        Attempt::Taken(lock) => return Ok(Some(lock)),
+        Attempt::HeldBy(holder) => holder,
+    };
+    metrics.active.set(0);
+    let reason = format!(
+        "standing by: another rowhook instance is active on this state database (it holds the lock `{name}`, \
+         connection {holder} on the state server); this one takes over when that one stops"
+    );
+    tracing::warn!("{reason}");
+    let standby = http::serve_standby(listener.try_clone()?, metrics.clone(), reason)?;
+    let standby_handle = standby.handle();
+    actix_rt::spawn(standby);
+    let mut unreachable = false;
+    let lock = loop {
+        tokio::select! {
+            _ = shutdown.as_mut() => break None,
+            attempt = instance::try_acquire(opts, name, instance::STANDBY_WAIT) => match attempt {
+                Ok(Attempt::Taken(lock)) => break Some(lock),
+                Ok(Attempt::HeldBy(_)) => unreachable = false,
+                Err(e) => {
+                    if !unreachable {
+                        tracing::warn!(error = %e, "standing by: the state database is unreachable; trying again every second");
+                    }
+                    unreachable = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+    };
+    standby_handle.stop(true).await;
+    if lock.is_some() {
+        tracing::info!(lock = %name, "the active instance let go of the lock: taking over");
+    }
+    Ok(lock)
 }
 
 /// Deletes finished deliveries older than `retention`, in small batches with

@@ -16,6 +16,7 @@
 //! - [`sender`]: one signed POST and what came back.
 //! - [`store`]: the state database (queue, history, checkpoint), migrations.
 //! - [`handoff`]: fresh rows from the router to a delivery actor without reading them back.
+//! - [`instance`]: one active instance per state database (a named lock); others stand by.
 //!
 //! [`actors`] sequences them: reader -> router -> one delivery actor per
 //! webhook, plus the HTTP server. [`daemon::run`] starts it all on a listener
@@ -29,6 +30,7 @@ pub mod daemon;
 pub mod decoder;
 pub mod gtid;
 pub mod handoff;
+pub mod instance;
 pub mod listen;
 pub mod mapping;
 pub mod metrics;

@@ -128,6 +128,39 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
     Ok(server)
 }
 
+/// What a standby instance serves while another instance is active: alive at
+/// `/healthz`, not ready at `/readyz` (with the reason), its metrics at
+/// `/metrics` (`rowhook_active 0`), and 503 with the reason everywhere else.
+pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: String) -> std::io::Result<actix_web::dev::Server> {
+    let reason = Arc::new(reason);
+    let server = HttpServer::new(move || {
+        let reason = reason.clone();
+        let metrics = metrics.clone();
+        App::new()
+            .route(
+                "/healthz",
+                web::get().to(|| async { ok(StatusCode::OK, json!({"status": "standby", "version": env!("CARGO_PKG_VERSION")})) }),
+            )
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let text = metrics.render();
+                    async move { HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text) }
+                }),
+            )
+            .default_service(web::to(move || {
+                let reason = reason.clone();
+                async move { fail(StatusCode::SERVICE_UNAVAILABLE, reason.as_str(), json!({"status": "standby"})) }
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
 // ---------------------------------------------------------------- responses
 
 fn ok(status: StatusCode, data: Value) -> HttpResponse {

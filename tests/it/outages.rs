@@ -34,6 +34,20 @@ async fn wait_ready_status(base: &str, want: StatusCode, timeout: Duration) -> b
     false
 }
 
+/// Waits until `/metrics` has a line `needle`.
+async fn wait_metric(base: &str, needle: &str, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("{base}/metrics")).await {
+            if r.text().await.is_ok_and(|text| text.lines().any(|l| l == needle)) {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[actix_rt::test]
 async fn a_source_outage_is_ridden_out_and_nothing_is_lost() {
     let mut server = MariaDb::start_private(&[]);
@@ -51,9 +65,14 @@ async fn a_source_outage_is_ridden_out_and_nothing_is_lost() {
     let body: serde_json::Value = reqwest::get(format!("{}/readyz", rowhook.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(body["success"], false);
     assert!(!body["error"].as_str().unwrap_or("").is_empty(), "the 503 gives the reason: {body}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        wait_metric(&rowhook.base_url, "rowhook_active 0", Duration::from_secs(10)).await,
+        "the instance lock's connection broke: not known to be the active instance"
+    );
     server.start();
     assert!(wait_ready_status(&rowhook.base_url, StatusCode::OK, Duration::from_secs(40)).await, "ready again after the outage");
+    // The restart ended the instance lock's session: it took the lock again.
+    assert!(wait_metric(&rowhook.base_url, "rowhook_active 1", Duration::from_secs(10)).await, "the active instance again after the outage");
     write_notes(&db.url, 201, 401, 10).await;
     let got = wait_for_unique(&receiver, 400, Duration::from_secs(60)).await;
     assert_all_notes(&got, 400);
@@ -106,7 +125,7 @@ async fn a_slow_receiver_does_not_slow_another_webhook() {
     rowhook.stop().await.expect("clean stop");
 }
 
-fn spawn_binary(db_url: &str, server_id: u32, listen: std::net::SocketAddr, log: &std::path::Path) -> std::process::Child {
+pub(crate) fn spawn_binary(db_url: &str, server_id: u32, listen: std::net::SocketAddr, log: &std::path::Path) -> std::process::Child {
     crate::rowhook::daemon_command(db_url, server_id, listen)
         .env("ROWHOOK__DELIVERY__SHUTDOWN_TIMEOUT", "3s")
         .env("ROWHOOK__LOG__LEVEL", "info")

@@ -91,6 +91,13 @@ pub struct InProcess {
 impl InProcess {
     /// Starts rowhook and waits until its reader is connected (`/readyz`).
     pub async fn start(config: Config) -> InProcess {
+        let running = InProcess::spawn(config);
+        running.wait_ready().await;
+        running
+    }
+
+    /// Starts rowhook without waiting for it (a standby instance is never ready).
+    pub fn spawn(config: Config) -> InProcess {
         crate::support::install_crypto_provider();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -103,9 +110,7 @@ impl InProcess {
             },
             None,
         ));
-        let running = InProcess { base_url, stop: Some(stop), handle: Some(handle) };
-        running.wait_ready().await;
-        running
+        InProcess { base_url, stop: Some(stop), handle: Some(handle) }
     }
 
     pub async fn wait_ready(&self) {
