@@ -17,6 +17,19 @@ use crate::ssrf;
 
 pub const USER_AGENT: &str = concat!("rowhook/", env!("CARGO_PKG_VERSION"));
 
+/// A webhook URL as the log shows it: its origin (scheme, host, port) only.
+/// Subscribers put credentials in the user part, the path (Slack-style
+/// `/services/T0/B0/XXXX`) or the query (`?token=`); none of that is logged.
+pub fn url_for_log(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.has_host() => {
+            let rest = if parsed.path() == "/" && parsed.query().is_none() { "" } else { "/…" };
+            format!("{}{rest}", parsed.origin().ascii_serialization())
+        }
+        _ => "(not a URL)".to_string(),
+    }
+}
+
 /// What happened on one attempt.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -187,4 +200,17 @@ fn describe(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_sees_a_webhook_url_s_origin_only() {
+        assert_eq!(url_for_log("https://hooks.example.com/services/T0/B0/XXXX?token=s3cret"), "https://hooks.example.com/…");
+        assert_eq!(url_for_log("https://user:pass@example.com:8443/"), "https://example.com:8443");
+        assert_eq!(url_for_log("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(url_for_log("not a url ?token=s3cret"), "(not a URL)");
+    }
 }

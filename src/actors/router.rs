@@ -101,7 +101,7 @@ impl Router {
                     }
                 }
                 None => {
-                    tracing::info!(webhook_id = webhook.id, url = %webhook.url, active = webhook.is_active, "webhook loaded");
+                    tracing::info!(webhook_id = webhook.id, url = %crate::sender::url_for_log(&webhook.url), active = webhook.is_active, "webhook loaded");
                     let handoff = Arc::new(HandOff::default());
                     let actor = DeliveryActor::new(webhook.clone(), self.delivery.clone(), handoff.clone()).start();
                     self.webhooks.insert(webhook.id, Subscriber { webhook, actor, handoff });

@@ -226,6 +226,7 @@ async fn run_and_capture_logs(format: &str) -> (String, Vec<(&'static str, Strin
     let token = format!("tok-{}", random_hex(16));
     let wrong_token = format!("wrong-{}", random_hex(16));
     let api_secret = rowhook::signing::generate_secret();
+    let url_token = format!("t0k{}", &rowhook::signing::generate_secret()[6..22]);
 
     let port = free_port();
     let log_path = tempfile::NamedTempFile::new().unwrap().into_temp_path();
@@ -278,7 +279,7 @@ async fn run_and_capture_logs(format: &str) -> (String, Vec<(&'static str, Strin
     let _ = http
         .post(format!("{base}/api/webhooks"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({"url": ok.base_url() + "/second", "events": ["*"], "secret": api_secret}))
+        .json(&serde_json::json!({"url": format!("{}/second?token={url_token}", ok.base_url()), "events": ["*"], "secret": api_secret}))
         .send()
         .await
         .unwrap();
@@ -303,6 +304,7 @@ async fn run_and_capture_logs(format: &str) -> (String, Vec<(&'static str, Strin
         ("wrong bearer token a client sent", wrong_token),
         ("secret in a POST /api/webhooks body", api_secret),
         ("database password", password),
+        ("credential in a webhook URL's query", url_token),
     ];
     (output, secrets, ok_id, failing_id)
 }
