@@ -1,7 +1,8 @@
 # rowhook developer commands. `make test` is all CI runs (through .ci/run).
 #
 #   make test        run every test (unit + integration; the integration tests start their own
-#                    private MariaDB, so mariadbd must be installed)
+#                    private MariaDB); first installs what they need when it is missing
+#                    (scripts/test-deps.sh: mariadb-server, promtool, php-cli, ...; root + apt)
 #   make test-faults the full-size fault tests and benchmarks (`make test` runs smaller ones):
 #                    release build, figures printed (peak RSS, drain rate); minutes, not seconds
 #   make demo        build, start a private MariaDB in ./.demo, run rowhook against it and show
@@ -18,10 +19,13 @@ TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: test test-faults check-mariadb demo build fmt fmt-check lint clean-demo help bench
+.PHONY: test test-deps test-faults check-mariadb demo build fmt fmt-check lint clean-demo help bench
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+
+test-deps:
+	@bash scripts/test-deps.sh
 
 check-mariadb:
 	@if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || [ -x /usr/local/sbin/mariadbd ]; then \
@@ -32,11 +36,11 @@ check-mariadb:
 	  exit 1; \
 	fi
 
-test: check-mariadb
+test: test-deps
 	$(CARGO) test --locked --no-fail-fast $(TEST_ARGS)
 
 # The #[ignore]d tests whose path contains "faults", one at a time (each measures itself).
-test-faults: check-mariadb
+test-faults: test-deps
 	$(CARGO) test --release --locked --test it -- --ignored --nocapture --test-threads=1 faults
 
 demo:

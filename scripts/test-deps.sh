@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# What `make test` needs beyond the Rust toolchain, installed from Debian's packages when missing
+# (as root with apt-get; otherwise it prints the command and stops):
+#   mariadb-server   mariadbd: the integration tests start their own private server
+#   systemd          systemd-analyze verifies the shipped unit
+#   prometheus       promtool checks the shipped alert rules
+#   python3, nodejs, php-cli   run the signature-verification samples in docs/verify/
+# `make test` runs it first, and so does CI (.ci/run).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+find_mariadbd() {
+  command -v mariadbd 2>/dev/null && return 0
+  local d
+  for d in /usr/sbin /usr/local/sbin; do
+    if [ -x "$d/mariadbd" ]; then echo "$d/mariadbd"; return 0; fi
+  done
+  return 1
+}
+
+APT_UPDATED=
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps: missing $*; install it with: sudo apt-get install -y --no-install-recommends $*" >&2
+    exit 1
+  fi
+  echo "test-deps: installing $* from Debian's packages"
+  # Keep package post-install steps from starting system-wide services.
+  local policy=/usr/sbin/policy-rc.d created=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+  fi
+  local rc=0
+  { [ -n "$APT_UPDATED" ] || apt-get update -q; } \
+    && apt-get install -y -q --no-install-recommends "$@" </dev/null || rc=$?
+  APT_UPDATED=1
+  if [ -n "$created" ]; then rm -f "$policy"; fi
+  if [ "$rc" != 0 ]; then
+    echo "test-deps: apt-get install $* failed ($rc)" >&2
+    exit "$rc"
+  fi
+}
+
+MARIADBD=$(find_mariadbd) || { apt_install mariadb-server; MARIADBD=$(find_mariadbd); } || {
+  echo "test-deps: mariadbd still not found after installing mariadb-server" >&2
+  exit 1
+}
+
+# The operations and subscriber tests run real tools: systemd-analyze (the unit), promtool (the
+# alert rules), python3, node and php (the signature samples in docs/verify/).
+MISSING=()
+command -v systemd-analyze >/dev/null 2>&1 || MISSING+=(systemd)
+command -v promtool >/dev/null 2>&1 || MISSING+=(prometheus)
+command -v python3 >/dev/null 2>&1 || MISSING+=(python3)
+command -v node >/dev/null 2>&1 || MISSING+=(nodejs)
+command -v php >/dev/null 2>&1 || MISSING+=(php-cli)
+if [ "${#MISSING[@]}" -gt 0 ]; then apt_install "${MISSING[@]}"; fi
+
+echo "test-deps: $(cargo --version)"
+echo "test-deps: $(rustc --version)"
+echo "test-deps: $("$MARIADBD" --version)"
+echo "test-deps: $(systemd-analyze --version | sed -n 1p); $(promtool --version 2>&1 | sed -n 1p)"
+echo "test-deps: $(python3 --version 2>&1); node $(node --version); $(php --version | sed -n 1p)"
+
