@@ -40,7 +40,14 @@ pub fn fits(rows: usize, bytes: usize) -> bool {
 /// Rows enqueued for one webhook that its actor has not picked up yet.
 #[derive(Debug, Default)]
 pub struct HandOff {
-    queue: Mutex<Taken>,
+    queue: Mutex<Boxed>,
+}
+
+/// The box's contents and their payload bytes (kept, not summed per push).
+#[derive(Debug, Default)]
+struct Boxed {
+    taken: Taken,
+    payload_bytes: usize,
 }
 
 /// What [`HandOff::take`] gives the actor.
@@ -57,29 +64,32 @@ impl HandOff {
     /// Hands over freshly committed rows (in commit order).
     pub fn push(&self, deliveries: Vec<DueDelivery>) {
         let mut queue = self.lock();
-        let bytes: usize = queue.deliveries.iter().chain(&deliveries).map(|d| d.payload.len()).sum();
-        if queue.incomplete || !fits(queue.deliveries.len() + deliveries.len(), bytes) {
+        let bytes = queue.payload_bytes + deliveries.iter().map(|d| d.payload.len()).sum::<usize>();
+        if queue.taken.incomplete || !fits(queue.taken.deliveries.len() + deliveries.len(), bytes) {
             // The actor claims anyway: holding rows for it would only cost memory.
-            queue.deliveries.clear();
-            queue.incomplete = true;
+            queue.taken.deliveries.clear();
+            queue.taken.incomplete = true;
+            queue.payload_bytes = 0;
         } else {
-            queue.deliveries.extend(deliveries);
+            queue.taken.deliveries.extend(deliveries);
+            queue.payload_bytes = bytes;
         }
     }
 
     /// Rows were enqueued that the actor must find by claiming.
     pub fn mark_incomplete(&self) {
         let mut queue = self.lock();
-        queue.deliveries.clear();
-        queue.incomplete = true;
+        queue.taken.deliveries.clear();
+        queue.taken.incomplete = true;
+        queue.payload_bytes = 0;
     }
 
     /// Everything handed over since the last take.
     pub fn take(&self) -> Taken {
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut *self.lock()).taken
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Taken> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Boxed> {
         // Nothing that holds the lock can panic; a poisoned box is still consistent.
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -323,6 +333,10 @@ mod tests {
         let big = DueDelivery { payload: "x".repeat(CAPACITY_BYTES / 2 + 1), ..row(1) };
         handoff.push(vec![big.clone()]);
         assert!(!handoff.take().incomplete, "one large row fits");
+        handoff.push(vec![DueDelivery { id: 3, ..big.clone() }]);
+        handoff.push(vec![DueDelivery { id: 4, payload: "x".repeat(CAPACITY_BYTES / 2 - 1), ..big.clone() }]);
+        let taken = handoff.take();
+        assert!(!taken.incomplete && taken.deliveries.len() == 2, "a take empties the byte count too: exactly 1 MiB fits");
         handoff.push(vec![big.clone()]);
         handoff.push(vec![DueDelivery { id: 2, ..big }]);
         let taken = handoff.take();
