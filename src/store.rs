@@ -68,6 +68,18 @@ impl Webhook {
     pub fn subscribes_to(&self, event_type: &str) -> bool {
         self.events.iter().any(|e| e == event_type || e == "*")
     }
+
+    /// Whether anything its delivery actor acts on differs: everything but
+    /// `failed_attempts`, which the actor keeps itself (the table's copy lags
+    /// it; an operator resets it only by re-activating, which differs anyway).
+    pub fn settings_differ(&self, other: &Webhook) -> bool {
+        self.id != other.id
+            || self.url != other.url
+            || self.events != other.events
+            || self.secret != other.secret
+            || self.previous_secret != other.previous_secret
+            || self.is_active != other.is_active
+    }
 }
 
 /// A delivery to enqueue.
@@ -845,6 +857,25 @@ mod tests {
             .map(|n| record_attempts_statement(&(1..=n as u64).map(attempt).collect::<Vec<_>>(), Some(HEALTHY)).0)
             .collect();
         assert_eq!(texts.len(), RECORD_SHAPES.len());
+    }
+
+    #[test]
+    fn a_failure_count_alone_is_not_a_change_of_settings() {
+        let hook = Webhook {
+            id: 1,
+            url: "https://example.com/".into(),
+            events: vec!["*".into()],
+            secret: "s".into(),
+            previous_secret: None,
+            is_active: true,
+            failed_attempts: 0,
+        };
+        assert!(!hook.settings_differ(&Webhook { failed_attempts: 7, ..hook.clone() }));
+        assert!(hook.settings_differ(&Webhook { is_active: false, ..hook.clone() }));
+        assert!(hook.settings_differ(&Webhook { url: "https://example.org/".into(), ..hook.clone() }));
+        assert!(hook.settings_differ(&Webhook { events: vec!["note.added".into()], ..hook.clone() }));
+        assert!(hook.settings_differ(&Webhook { secret: "t".into(), ..hook.clone() }));
+        assert!(hook.settings_differ(&Webhook { previous_secret: Some("s".into()), ..hook.clone() }));
     }
 
     #[test]

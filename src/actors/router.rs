@@ -95,10 +95,12 @@ impl Router {
             seen.insert(webhook.id);
             match self.webhooks.get_mut(&webhook.id) {
                 Some(known) => {
-                    if known.webhook != webhook {
-                        known.webhook = webhook.clone();
-                        known.actor.do_send(UpdateWebhook(webhook));
+                    // The actor's own health writes come back here too: only
+                    // a change of its settings makes it start over (and claim).
+                    if known.webhook.settings_differ(&webhook) {
+                        known.actor.do_send(UpdateWebhook(webhook.clone()));
                     }
+                    known.webhook = webhook;
                 }
                 None => {
                     tracing::info!(webhook_id = webhook.id, url = %crate::sender::url_for_log(&webhook.url), active = webhook.is_active, "webhook loaded");
