@@ -160,9 +160,9 @@ pub async fn run(
         return Err(RunError::NoToken(listen));
     }
     let mut shutdown = std::pin::pin!(shutdown);
-    let store = Store::connect(config.state_url()).await?;
+    let mut store = Store::connect(config.state_url()).await?;
     store.check_migrated().await?;
-    let checked = check(&config).await?;
+    let mut checked = check(&config).await?;
     tracing::info!(
         server = %checked.server.version,
         database = %checked.database,
@@ -175,10 +175,20 @@ pub async fn run(
     let metrics = Metrics::new();
     let state_opts = mysql_async::Opts::from_url(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
-    let Some(lock) = take_instance_lock(&state_opts, &lock_name, &listener, &metrics, shutdown.as_mut()).await? else {
-        store.disconnect().await;
-        return Ok(());
+    let (lock, waited) = match take_instance_lock(&state_opts, &lock_name, &listener, &metrics, shutdown.as_mut()).await? {
+        Some(taken) => taken,
+        None => {
+            store.disconnect().await;
+            return Ok(());
+        }
     };
+    if waited {
+        // Hours may have passed: the mapped tables' columns as they are now (the
+        // checkpoint may be past a schema change), and fresh state connections.
+        checked = check(&config).await?;
+        store.disconnect().await;
+        store = Store::connect(config.state_url()).await?;
+    }
     metrics.active.set(1);
     tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
     let (stop_lock, stop_lock_rx) = watch::channel(false);
@@ -335,16 +345,17 @@ enum Stop {
 
 /// Takes the instance lock; while another instance holds it, stands by:
 /// serves [`http::serve_standby`] on (a clone of) `listener` and waits for the
-/// lock. None: the shutdown signal came first.
+/// lock. None: the shutdown signal came first; else the lock, and whether
+/// this instance stood by first.
 async fn take_instance_lock(
     opts: &mysql_async::Opts,
     name: &str,
     listener: &std::net::TcpListener,
     metrics: &Metrics,
     mut shutdown: Pin<&mut impl Future<Output = ()>>,
-) -> Result<Option<InstanceLock>, RunError> {
+) -> Result<Option<(InstanceLock, bool)>, RunError> {
     let holder = match instance::try_acquire(opts, name, Duration::ZERO).await.map_err(StoreError::from)? {
-        Attempt::Taken(lock) => return Ok(Some(lock)),
+        Attempt::Taken(lock) => return Ok(Some((lock, false))),
         Attempt::HeldBy(holder) => holder,
     };
     metrics.active.set(0);
@@ -377,7 +388,7 @@ async fn take_instance_lock(
     if lock.is_some() {
         tracing::info!(lock = %name, "the active instance let go of the lock: taking over");
     }
-    Ok(lock)
+    Ok(lock.map(|lock| (lock, true)))
 }
 
 /// Deletes finished deliveries older than `retention`, in small batches with
