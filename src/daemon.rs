@@ -191,9 +191,6 @@ pub async fn run(
     }
     metrics.active.set(1);
     tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
-    let (stop_lock, stop_lock_rx) = watch::channel(false);
-    let (lost_tx, mut lost_rx) = oneshot::channel();
-    let lock_keeper = actix_rt::spawn(instance::keep(lock, state_opts.clone(), stop_lock_rx, lost_tx, metrics.active.clone()));
 
     // A checkpoint's GTID state (MariaDB's, or MySQL's GTID set) wins over its
     // file/pos (see the reader): the file need not exist on this server (after a failover).
@@ -227,6 +224,11 @@ pub async fn run(
         && state_opts.tcp_port() == checked.source_opts.tcp_port();
     let webhooks_table = same_server.then(|| (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string()));
     let poll = (!same_server).then_some(Duration::from_secs(1));
+
+    // Kept from here on; an early return drops it (and its connection), which releases it.
+    let (stop_lock, stop_lock_rx) = watch::channel(false);
+    let (lost_tx, mut lost_rx) = oneshot::channel();
+    let mut lock_keeper = AbortOnDrop(actix_rt::spawn(instance::keep(lock, state_opts.clone(), stop_lock_rx, lost_tx, metrics.active.clone())));
 
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -301,15 +303,13 @@ pub async fn run(
     // Stop: the reader first, then the checkpoint, then deliveries, then the lock, then HTTP.
     tracing::info!("stopping");
     let _ = stop_reader.send(true);
-    let (reader_result, lock_lost) = match stop {
-        Stop::Reader(result) => (result, None),
-        stop => (
-            tokio::time::timeout(Duration::from_secs(5), done_rx).await.ok().and_then(Result::ok).unwrap_or(Ok(())),
-            match stop {
-                Stop::LockLost(lost) => Some(lost),
-                _ => None,
-            },
-        ),
+    let lock_lost = match &stop {
+        Stop::LockLost(lost) => Some(lost.clone()),
+        _ => None,
+    };
+    let reader_result = match stop {
+        Stop::Reader(result) => result,
+        _ => tokio::time::timeout(Duration::from_secs(5), done_rx).await.ok().and_then(Result::ok).unwrap_or(Ok(())),
     };
     if let Ok(Err(e)) = router.send(FlushCheckpoint).await {
         tracing::warn!(error = %e, "could not save the last checkpoint; the next start re-reads a little");
@@ -325,7 +325,7 @@ pub async fn run(
     }
     pruner.abort();
     let _ = stop_lock.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(2), lock_keeper).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut lock_keeper.0).await;
     metrics.active.set(0);
     server_handle.stop(true).await;
     drop(router);
@@ -334,6 +334,15 @@ pub async fn run(
         return Err(lost.into());
     }
     reader_result.map_err(RunError::from)
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(actix_rt::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What ended the pipeline.
@@ -371,17 +380,25 @@ async fn take_instance_lock(
     let lock = loop {
         tokio::select! {
             _ = shutdown.as_mut() => break None,
-            attempt = instance::try_acquire(opts, name, instance::STANDBY_WAIT) => match attempt {
-                Ok(Attempt::Taken(lock)) => break Some(lock),
-                Ok(Attempt::HeldBy(_)) => unreachable = false,
-                Err(e) => {
-                    if !unreachable {
-                        tracing::warn!(error = %e, "standing by: the state database is unreachable; trying again every second");
+            attempt = tokio::time::timeout(
+                instance::STANDBY_WAIT + instance::CHECK_TIMEOUT,
+                instance::try_acquire(opts, name, instance::STANDBY_WAIT),
+            ) => {
+                let failure = match attempt {
+                    Ok(Ok(Attempt::Taken(lock))) => break Some(lock),
+                    Ok(Ok(Attempt::HeldBy(_))) => {
+                        unreachable = false;
+                        continue;
                     }
-                    unreachable = true;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "no answer".to_string(),
+                };
+                if !unreachable {
+                    tracing::warn!(error = %failure, "standing by: the state database is unreachable; trying again every second");
                 }
-            },
+                unreachable = true;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     };
     standby_handle.stop(true).await;

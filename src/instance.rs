@@ -25,6 +25,9 @@ use tokio::sync::{oneshot, watch};
 /// How often the active instance checks that it still holds the lock.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the check may take before the connection counts as broken.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long one standby attempt waits on the server for the lock.
 pub const STANDBY_WAIT: Duration = Duration::from_secs(2);
 
@@ -136,34 +139,37 @@ pub async fn keep(
             }
             _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
-        match lock.still_held().await {
-            Ok(true) => continue,
-            Ok(false) => tracing::warn!(lock = %lock.name, "the instance lock's session no longer holds it; taking it again"),
-            Err(e) => tracing::warn!(lock = %lock.name, error = %e, "the instance lock's connection broke; taking the lock again"),
+        // A check that hangs (a network that drops packets) counts as a broken connection.
+        match tokio::time::timeout(CHECK_TIMEOUT, lock.still_held()).await {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => tracing::warn!(lock = %lock.name, "the instance lock's session no longer holds it; taking it again"),
+            Ok(Err(e)) => tracing::warn!(lock = %lock.name, error = %e, "the instance lock's connection broke; taking the lock again"),
+            Err(_) => tracing::warn!(lock = %lock.name, "the instance lock's check got no answer in 5 s; taking the lock again"),
         }
         active.set(0);
         let name = lock.name.clone();
         let old_session = u64::from(lock.session());
         drop(lock);
         lock = loop {
-            match try_acquire(&opts, &name, Duration::ZERO).await {
-                Ok(Attempt::Taken(again)) => {
+            let attempt = tokio::time::timeout(CHECK_TIMEOUT, try_acquire(&opts, &name, Duration::ZERO)).await;
+            match attempt {
+                Ok(Ok(Attempt::Taken(again))) => {
                     tracing::info!(lock = %name, "instance lock taken again");
                     active.set(1);
                     break again;
                 }
                 // The server still keeps the broken session (it has not noticed
                 // yet that it is gone): end it, and its lock with it.
-                Ok(Attempt::HeldBy(holder)) if holder == old_session || holder == 0 => {
+                Ok(Ok(Attempt::HeldBy(holder))) if holder == old_session || holder == 0 => {
                     if holder != 0 {
-                        end_session(&opts, holder).await;
+                        let _ = tokio::time::timeout(CHECK_TIMEOUT, end_session(&opts, holder)).await;
                     }
                 }
-                Ok(Attempt::HeldBy(holder)) => {
+                Ok(Ok(Attempt::HeldBy(holder))) => {
                     let _ = lost.send(LockLost { name, holder });
                     return;
                 }
-                Err(_) => {} // the state server is still away: try again below
+                Ok(Err(_)) | Err(_) => {} // the state server is still away: try again below
             }
             tokio::select! {
                 _ = stop.wait_for(|stop| *stop) => return,
