@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use mysql_async::prelude::*;
 use reqwest::StatusCode;
 
 use crate::pipeline::{assert_all_notes, wait_for_unique, write_notes};
@@ -100,4 +101,46 @@ async fn a_standby_takes_over_from_an_instance_killed_with_sigkill() {
     let log = std::fs::read_to_string(&second_log).unwrap();
     assert_all_notes(&got, 200);
     assert!(log.contains("taking over"), "the standby says it took over: {log}");
+}
+
+#[actix_rt::test]
+async fn a_standby_stops_at_once_when_told() {
+    let db = TestDb::new("standbystop").await;
+    let first = InProcess::start(test_config(&db.url)).await;
+    let second = InProcess::spawn(test_config(&db.url));
+    wait_for_answer(&format!("{}/readyz", second.base_url), StatusCode::SERVICE_UNAVAILABLE, "standing by", Duration::from_secs(15)).await;
+    let started = std::time::Instant::now();
+    second.stop().await.expect("a standby stops cleanly");
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
+    wait_for_answer(&format!("{}/metrics", first.base_url), StatusCode::OK, "rowhook_active 1", Duration::from_secs(1)).await;
+    first.stop().await.expect("clean stop");
+}
+
+#[actix_rt::test]
+async fn an_instance_whose_lock_was_taken_while_its_session_was_gone_stops_and_the_other_delivers() {
+    let mut db = TestDb::new("locklost").await;
+    let receiver = Receiver::start().await;
+    db.add_webhook(&receiver.url(), &["note.added"], SECRET, true).await;
+    let first = InProcess::start(test_config(&db.url)).await;
+    let second = InProcess::spawn(test_config(&db.url));
+    wait_for_answer(&format!("{}/readyz", second.base_url), StatusCode::SERVICE_UNAVAILABLE, "standing by", Duration::from_secs(15)).await;
+    write_notes(&db.url, 1, 51, 10).await;
+    wait_for_unique(&receiver, 50, Duration::from_secs(30)).await;
+
+    // The first instance's lock session ends (as when a network blink outlasts the
+    // server's patience); the standby, waiting in GET_LOCK, gets the lock at once.
+    let lock = rowhook::instance::lock_name(&db.name);
+    let holder: Option<u64> = db.conn.exec_first("SELECT IS_USED_LOCK(?)", (lock.as_str(),)).await.unwrap();
+    db.exec(&format!("KILL CONNECTION {}", holder.expect("the active instance holds the lock"))).await;
+    second.wait_ready().await;
+    let stopped = first.finished(Duration::from_secs(15)).await;
+    assert!(
+        matches!(&stopped, Err(rowhook::daemon::RunError::LockLost(lost)) if lost.name == lock),
+        "the first instance stops and says why: {stopped:?}"
+    );
+
+    write_notes(&db.url, 51, 101, 10).await;
+    let got = wait_for_unique(&receiver, 100, Duration::from_secs(30)).await;
+    assert_all_notes(&got, 100);
+    second.stop().await.expect("clean stop");
 }

@@ -126,6 +126,12 @@ impl InProcess {
         panic!("rowhook did not become ready at {}", self.base_url);
     }
 
+    /// Waits (without a stop signal) until `run` returns by itself, and returns what it returned.
+    pub async fn finished(mut self, timeout: Duration) -> Result<(), rowhook::daemon::RunError> {
+        let handle = self.handle.take().expect("running");
+        tokio::time::timeout(timeout, handle).await.expect("rowhook stops by itself in time").expect("run task")
+    }
+
     /// Graceful stop; returns what `run` returned.
     pub async fn stop(mut self) -> Result<(), rowhook::daemon::RunError> {
         if let Some(stop) = self.stop.take() {
