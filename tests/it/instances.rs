@@ -85,9 +85,9 @@ async fn a_standby_takes_over_from_an_instance_killed_with_sigkill() {
     let (first_listen, second_listen) = (crate::rowhook::free_addr(), crate::rowhook::free_addr());
     let mut first = crate::outages::spawn_binary(&db.url, server_id, first_listen, &dir.path().join("first.log"));
     wait_for_answer(&format!("http://{first_listen}/readyz"), StatusCode::OK, "ready", Duration::from_secs(15)).await;
-    // Another replica id: two replicas with one id evict each other.
+    // The same config, replica id included: a standby never connects as a replica.
     let second_log = dir.path().join("second.log");
-    let mut second = crate::outages::spawn_binary(&db.url, crate::rowhook::server_id(), second_listen, &second_log);
+    let mut second = crate::outages::spawn_binary(&db.url, server_id, second_listen, &second_log);
     wait_for_answer(&format!("http://{second_listen}/readyz"), StatusCode::SERVICE_UNAVAILABLE, "standing by", Duration::from_secs(15)).await;
 
     write_notes(&db.url, 1, 101, 10).await;
