@@ -5,6 +5,7 @@
 #   systemd          systemd-analyze verifies the shipped unit
 #   prometheus       promtool checks the shipped alert rules
 #   python3, nodejs, php-cli   run the signature-verification samples in docs/verify/
+#   openssl          makes the certificates of the TLS tests
 # `make test` runs it first, and so does CI (.ci/run).
 set -euo pipefail
 
@@ -49,13 +50,15 @@ MARIADBD=$(find_mariadbd) || { apt_install mariadb-server; MARIADBD=$(find_maria
 }
 
 # The operations and subscriber tests run real tools: systemd-analyze (the unit), promtool (the
-# alert rules), python3, node and php (the signature samples in docs/verify/).
+# alert rules), python3, node and php (the signature samples in docs/verify/), openssl (the
+# certificates of the TLS tests).
 MISSING=()
 command -v systemd-analyze >/dev/null 2>&1 || MISSING+=(systemd)
 command -v promtool >/dev/null 2>&1 || MISSING+=(prometheus)
 command -v python3 >/dev/null 2>&1 || MISSING+=(python3)
 command -v node >/dev/null 2>&1 || MISSING+=(nodejs)
 command -v php >/dev/null 2>&1 || MISSING+=(php-cli)
+command -v openssl >/dev/null 2>&1 || MISSING+=(openssl)
 if [ "${#MISSING[@]}" -gt 0 ]; then apt_install "${MISSING[@]}"; fi
 
 echo "test-deps: $(cargo --version)"

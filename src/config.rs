@@ -397,11 +397,13 @@ impl Config {
         if source.path().trim_start_matches('/').is_empty() {
             return Err(invalid("source.url", "must name the database, as in mysql://user@host:3306/helpdesk"));
         }
+        crate::dburl::opts(&self.source.url).map_err(|e| invalid("source.url", e.to_string()))?;
         if let Some(state) = &self.state.url {
             let state = url::Url::parse(state).map_err(|e| invalid("state.url", format!("not a URL: {e}")))?;
             if state.scheme() != "mysql" || state.path().trim_start_matches('/').is_empty() {
                 return Err(invalid("state.url", "must be mysql://user@host:port/database"));
             }
+            crate::dburl::opts(state.as_str()).map_err(|e| invalid("state.url", e.to_string()))?;
         }
         if self.source.server_id == 0 {
             return Err(invalid("source.server_id", "must be a non-zero id unique among the source's replicas"));
@@ -532,6 +534,15 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
         );
         let err = Config::from_toml(&text).unwrap_err();
         assert!(err.to_string().contains("conditions[0]"), "{err}");
+    }
+
+    #[test]
+    fn database_url_parameters_are_checked_when_the_config_is_loaded() {
+        let err = Config::from_toml("[source]\nurl = \"mysql://r@h:1/db?sslmode=require\"\n").unwrap_err();
+        assert!(err.to_string().contains("source.url") && err.to_string().contains("sslmode"), "{err}");
+        let err = Config::from_toml("[source]\nurl = \"mysql://r@h:1/db\"\n[state]\nurl = \"mysql://r@h:1/st?ssl_ca=/nonexistent.pem\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("state.url") && err.to_string().contains("/nonexistent.pem"), "{err}");
     }
 
     #[test]

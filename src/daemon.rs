@@ -82,7 +82,7 @@ pub struct Checked {
 
 /// The checks `run` and `rowhook check-config` share.
 pub async fn check(config: &Config) -> Result<Checked, RunError> {
-    let source_opts = mysql_async::Opts::from_url(&config.source.url).map_err(|e| RunError::SourceUrl(e.to_string()))?;
+    let source_opts = crate::dburl::opts(&config.source.url).map_err(|e| RunError::SourceUrl(e.to_string()))?;
     let target = format!("{}:{}", source_opts.ip_or_hostname(), source_opts.tcp_port());
     let database = source_opts.db_name().unwrap_or_default().to_string();
     let mut conn = mysql_async::Conn::new(source_opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
@@ -173,7 +173,7 @@ pub async fn run(
 
     // Only the instance holding the lock reads and delivers; the checkpoint is read after.
     let metrics = Metrics::new();
-    let state_opts = mysql_async::Opts::from_url(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
+    let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
     let (lock, waited) = match take_instance_lock(&state_opts, &lock_name, &listener, &metrics, shutdown.as_mut()).await? {
         Some(taken) => taken,

@@ -5,6 +5,7 @@
 //!
 //! Plain modules hold the domain logic, each with its unit tests:
 //! - [`config`]: the TOML file and `ROWHOOK__*` overrides, validated.
+//! - [`dburl`]: database URLs, with the CA file TLS needs.
 //! - [`schema`]: server settings, grants and mapped tables' columns, checked at start.
 //! - [`decoder`]: binlog events -> committed transactions of typed events ([`gtid`]: MySQL GTID sets).
 //! - [`value`]: column values -> exact JSON ([`collations`]: which character set a collation id is;
@@ -27,6 +28,7 @@ pub mod actors;
 pub mod collations;
 pub mod config;
 pub mod daemon;
+pub mod dburl;
 pub mod decoder;
 pub mod gtid;
 pub mod handoff;

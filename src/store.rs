@@ -170,7 +170,7 @@ const CHECKPOINT_NAME: &str = "source";
 
 impl Store {
     pub fn new(url: &str) -> Result<Store, StoreError> {
-        let opts = mysql_async::Opts::from_url(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let opts = crate::dburl::opts(url).map_err(|e| StoreError::Url(e.to_string()))?;
         let constraints = mysql_async::PoolConstraints::new(1, 16).unwrap_or_default();
         let opts = mysql_async::OptsBuilder::from_opts(opts)
             .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints))

@@ -15,6 +15,7 @@ mod refusals;
 mod rowhook;
 mod schema_changes;
 mod startup;
+mod tls;
 mod support;
 mod types;
 mod verify;
