@@ -5,6 +5,7 @@ mod api;
 mod faults;
 mod gtid;
 mod harness_selftest;
+mod https;
 mod instances;
 mod migrations;
 mod outages;

@@ -23,7 +23,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and a server certificate it signed for 127.0.0.1: (ca.pem, cert, key).
-fn certificates(dir: &Path, ca_name: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn certificates(dir: &Path, ca_name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let subject = format!("/CN={ca_name}");
     openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-keyout", "ca-key.pem", "-out", "ca.pem"]);
     openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server-key.pem", "-out", "server.csr"]);
