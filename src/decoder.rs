@@ -42,6 +42,7 @@ use mysql_common::binlog::consts::EventType;
 use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_common::binlog::events::{OptionalMetaExtractor, OptionalMetadataField};
 use mysql_common::io::ParseBuf;
+use mysql_common::proto::MySerialize;
 use mysql_common::binlog::row::BinlogRow;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
@@ -301,7 +302,39 @@ impl Decoder {
     }
 
     /// Feeds one event; `table_map` looks up the TABLE_MAP events seen so far.
+    ///
+    /// A panic while the event is read (mysql_common's parsers trust the
+    /// lengths and counts in the data; no server writes data that trips them)
+    /// is caught here: the event is skipped, counted and logged like a row
+    /// that cannot be decoded, and the reader goes on.
     pub fn feed<'t>(
+        &mut self,
+        event: &Event,
+        table_map: impl Fn(u64) -> Option<&'t TableMapEvent<'static>>,
+    ) -> Result<Decoded, DecodeError> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.feed_event(event, table_map))) {
+            Ok(result) => result,
+            Err(panic) => {
+                self.row_errors += 1;
+                let header = event.header();
+                let start = u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(
+                    position = %Position { file: self.position.file.clone(), pos: start },
+                    event_type = header.event_type_raw(),
+                    error = %reason,
+                    "binlog event could not be read (its parser gave up); skipped"
+                );
+                Ok(Decoded::Nothing)
+            }
+        }
+    }
+
+    fn feed_event<'t>(
         &mut self,
         event: &Event,
         table_map: impl Fn(u64) -> Option<&'t TableMapEvent<'static>>,
@@ -345,6 +378,11 @@ impl Decoder {
         }
         if event_type == EventType::HEARTBEAT_EVENT as u8 {
             return Ok(Decoded::Heartbeat);
+        }
+        if event_type == EventType::PREVIOUS_GTIDS_EVENT as u8 && !previous_gtids_fit(event.data()) {
+            self.row_errors += 1;
+            tracing::error!(position = %event_start, "corrupt PREVIOUS_GTIDS event (its counts exceed its size); skipped");
+            return Ok(Decoded::Nothing);
         }
         let data = match event.read_data() {
             Ok(Some(data)) => data,
@@ -581,6 +619,11 @@ impl Decoder {
         };
         let database = tme.database_name();
         let table = tme.table_name();
+        if let Some(column) = impossible_decimal(tme) {
+            self.row_errors += 1;
+            tracing::error!(table = %table, position = %event_start, column, "the table map gives a DECIMAL column an impossible precision or scale; the rows event is skipped");
+            return Ok(());
+        }
         if let Some((db, t)) = &self.webhooks_table {
             if database == db.as_str() && table == t.as_str() {
                 self.webhooks_changed |= webhook_rows_changed(rows, tme);
@@ -641,6 +684,13 @@ impl Decoder {
             };
             let Some(row) = row else { break };
             rows_in_event += 1;
+            // Every row takes a byte at least: more rows than bytes means rows
+            // of no bytes (a corrupt column bitmap), which would never end.
+            if rows_in_event > rows.rows_data().len() {
+                self.row_errors += 1;
+                tracing::error!(table = %table, position = %event_start, "rows of no bytes (corrupt column bitmap); the rest of the event is skipped");
+                break;
+            }
             let (before, after) = match row {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -767,16 +817,15 @@ impl Layout {
         }
         let (mut enums, mut sets) = (Vec::new(), Vec::new());
         for field in tme.iter_optional_meta().flatten() {
+            let mut raw = Vec::new();
             match field {
                 OptionalMetadataField::EnumStrValue(values) => {
-                    for v in values.iter_values().flatten() {
-                        enums.push(v.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
-                    }
+                    values.serialize(&mut raw);
+                    enums = variant_lists(&raw);
                 }
                 OptionalMetadataField::SetStrValue(values) => {
-                    for v in values.iter_values().flatten() {
-                        sets.push(v.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
-                    }
+                    values.serialize(&mut raw);
+                    sets = variant_lists(&raw);
                 }
                 _ => {}
             }
@@ -1060,21 +1109,35 @@ impl<'a> Iterator for FastRows<'a> {
         if self.buf.is_empty() {
             return None;
         }
+        let left = self.buf.len();
+        let row = match self.read_row() {
+            // A row takes at least a byte (its null bitmap): one of none comes of
+            // a corrupt column bitmap, and reading on would never end.
+            Ok(_) if self.buf.len() >= left => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a row of no bytes (corrupt column bitmap)")),
+            row => row,
+        };
+        if row.is_err() {
+            // Where the next row starts is unknown after a bad one.
+            self.buf = ParseBuf(b"");
+        }
+        Some(row)
+    }
+}
+
+impl<'a> FastRows<'a> {
+    #[allow(clippy::type_complexity)]
+    fn read_row(&mut self) -> std::io::Result<(Option<Vec<FastValue<'a>>>, Option<Vec<FastValue<'a>>>)> {
         let before = match &self.before {
-            Some(columns) => match read_image(self.plans, &mut self.buf, columns, self.unread_before.as_deref(), false, self.json_columns) {
-                Ok(values) => Some(values),
-                Err(e) => return Some(Err(e)),
-            },
+            Some(columns) => Some(read_image(self.plans, &mut self.buf, columns, self.unread_before.as_deref(), false, self.json_columns)?),
             None => None,
         };
         let after = match &self.after {
-            Some(columns) => match read_image(self.plans, &mut self.buf, columns, self.unread_after.as_deref(), self.shared_after, self.json_columns) {
-                Ok(values) => Some(values),
-                Err(e) => return Some(Err(e)),
-            },
+            Some(columns) => {
+                Some(read_image(self.plans, &mut self.buf, columns, self.unread_after.as_deref(), self.shared_after, self.json_columns)?)
+            }
             None => None,
         };
-        Some(Ok((before, after)))
+        Ok((before, after))
     }
 }
 
@@ -1278,6 +1341,85 @@ fn mariadb_gtid(data: &[u8], server_id: u32) -> Option<(u32, u32, u64)> {
 
 /// The GTIDs of a MariaDB GTID_LIST event body: a count (u32, low 28 bits),
 /// then (domain u32, server u32, sequence u64) each; little-endian.
+/// The first DECIMAL column whose table-map metadata no server writes (a
+/// scale above the precision, a precision above 65): mysql_common sizes its
+/// read buffer from them, and such a pair would abort the process.
+fn impossible_decimal(tme: &TableMapEvent<'_>) -> Option<usize> {
+    (0..usize::try_from(tme.columns_count()).unwrap_or(0)).find(|&i| {
+        matches!(tme.get_column_type(i), Ok(Some(ColumnType::MYSQL_TYPE_NEWDECIMAL)))
+            && match tme.get_column_metadata(i) {
+                Some(&[precision, scale, ..]) => precision > 65 || scale > 38 || scale > precision,
+                _ => true,
+            }
+    })
+}
+
+/// The string values of each ENUM or SET column, from a table map's
+/// ENUM_STR_VALUE or SET_STR_VALUE field: per column a length-encoded count,
+/// then that many length-encoded strings. Read here, within the field's
+/// bytes: mysql_common reserves room for the count it reads first, and a
+/// corrupt count would abort the process. Malformed: what came before it.
+fn variant_lists(mut raw: &[u8]) -> Vec<Vec<String>> {
+    let mut lists = Vec::new();
+    while !raw.is_empty() {
+        let Some(count) = lenenc_int(&mut raw) else { break };
+        let mut values = Vec::new();
+        for _ in 0..count {
+            let Some(value) = lenenc_int(&mut raw).and_then(|n| usize::try_from(n).ok()).and_then(|n| {
+                let (value, rest) = (raw.get(..n)?, raw.get(n..)?);
+                raw = rest;
+                Some(value)
+            }) else {
+                return lists;
+            };
+            values.push(String::from_utf8_lossy(value).into_owned());
+        }
+        lists.push(values);
+    }
+    lists
+}
+
+/// A length-encoded integer of the protocol, taken off the front of `raw`.
+fn lenenc_int(raw: &mut &[u8]) -> Option<u64> {
+    let (&first, rest) = raw.split_first()?;
+    let width = match first {
+        0..=0xfa => {
+            *raw = rest;
+            return Some(u64::from(first));
+        }
+        0xfc => 2,
+        0xfd => 3,
+        0xfe => 8,
+        _ => return None,
+    };
+    let bytes = rest.get(..width)?;
+    *raw = &rest[width..];
+    let mut value = [0u8; 8];
+    value[..width].copy_from_slice(bytes);
+    Some(u64::from_le_bytes(value))
+}
+
+/// Whether a MySQL PREVIOUS_GTIDS event's counts fit in its bytes (8-byte
+/// count of server UUIDs, each with a 16-byte UUID, an 8-byte count of
+/// intervals and 16 bytes per interval). mysql_common reserves room for the
+/// counts it reads; a corrupt one would abort the process.
+fn previous_gtids_fit(data: &[u8]) -> bool {
+    let count = |at: usize| data.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8])));
+    let Some(sids) = count(0) else { return false };
+    let mut at = 8usize;
+    for _ in 0..sids {
+        let Some(intervals) = count(at + 16) else { return false };
+        let Some(next) = usize::try_from(intervals).ok().and_then(|n| n.checked_mul(16)).and_then(|n| n.checked_add(at + 24)) else {
+            return false;
+        };
+        if next > data.len() {
+            return false;
+        }
+        at = next;
+    }
+    true
+}
+
 fn mariadb_gtid_list(data: &[u8]) -> Option<Vec<(u32, u32, u64)>> {
     let count = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?) & 0x0fff_ffff;
     let mut out = Vec::new();
@@ -1355,6 +1497,39 @@ pub fn rfc3339(secs: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enum_and_set_values_are_read_within_their_bytes() {
+        // Two columns: ('a', 'bc') and ('x').
+        let raw = [2, 1, b'a', 2, b'b', b'c', 1, 1, b'x'];
+        assert_eq!(variant_lists(&raw), vec![vec!["a".to_string(), "bc".to_string()], vec!["x".to_string()]]);
+        // A count of 2^56 with two bytes behind it: what came before, no allocation for the count.
+        let corrupt = [1, 1, b'a', 0xfe, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'z'];
+        assert_eq!(variant_lists(&corrupt), vec![vec!["a".to_string()]]);
+        assert_eq!(variant_lists(&[1, 5, b'a']), Vec::<Vec<String>>::new(), "a value longer than the bytes left");
+        let mut wide: &[u8] = &[0xfc, 0x34, 0x12, 9];
+        assert_eq!(lenenc_int(&mut wide), Some(0x1234));
+        assert_eq!(wide, &[9]);
+        assert_eq!(lenenc_int(&mut &[0xfb][..]), None);
+    }
+
+    #[test]
+    fn a_previous_gtids_event_must_hold_the_uuids_and_intervals_it_counts() {
+        let mut event = 1u64.to_le_bytes().to_vec();
+        event.extend([7u8; 16]); // server UUID
+        event.extend(1u64.to_le_bytes()); // one interval
+        event.extend(1u64.to_le_bytes());
+        event.extend(6u64.to_le_bytes());
+        assert!(previous_gtids_fit(&event));
+        assert!(previous_gtids_fit(&0u64.to_le_bytes()), "no UUIDs");
+        let mut many_uuids = event.clone();
+        many_uuids[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(!previous_gtids_fit(&many_uuids));
+        let mut many_intervals = event.clone();
+        many_intervals[24..32].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+        assert!(!previous_gtids_fit(&many_intervals));
+        assert!(!previous_gtids_fit(&event[..30]), "cut short");
+    }
 
     #[test]
     fn envelope_is_what_serde_writes() {

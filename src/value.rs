@@ -153,12 +153,59 @@ pub fn to_json(value: &BinlogValue<'_>, kind: &ColumnKind) -> Json {
 /// MySQL's own JSON output): DECIMAL as a string, DATE/TIME/DATETIME as
 /// `"YYYY-MM-DD HH:MM:SS.ffffff"`, other types as `"base64:type<N>:<data>"`.
 pub fn jsonb_to_json(j: &mysql_common::binlog::jsonb::Value<'_>) -> Json {
-    match j.clone().parse() {
-        Ok(dom) => Json::from(dom),
+    match jsonb_dom(j.clone(), 0) {
+        Ok(json) => json,
         Err(e) => {
             tracing::warn!(error = %e, "invalid binary JSON value; delivered as null");
             Json::Null
         }
+    }
+}
+
+/// Deeper than any document MySQL stores (it refuses depth 100 and more):
+/// only a corrupt or crafted value gets here, and a chain of nested arrays of
+/// a few bytes each would otherwise overflow the stack.
+const MAX_JSONB_DEPTH: usize = 128;
+
+/// Arrays and objects walked here, scalars parsed by mysql_common: its own
+/// walk reserves room for the element count a value claims (a corrupt count
+/// aborts the process) and knows no depth limit. Here a container holds what
+/// its bytes hold, and nesting stops at [`MAX_JSONB_DEPTH`].
+fn jsonb_dom(value: mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> std::io::Result<Json> {
+    use mysql_common::binlog::jsonb::Value as Jsonb;
+    if depth > MAX_JSONB_DEPTH {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "binary JSON nested too deep"));
+    }
+    let array = |items: &mut dyn Iterator<Item = std::io::Result<Jsonb<'_>>>| -> std::io::Result<Json> {
+        let mut out = Vec::new();
+        for item in items {
+            out.push(jsonb_dom(item?, depth + 1)?);
+        }
+        Ok(Json::Array(out))
+    };
+    let object = |entries: &mut dyn Iterator<Item = std::io::Result<(mysql_common::binlog::jsonb::ObjectKey<'_>, Jsonb<'_>)>>| {
+        let mut out = serde_json::Map::new();
+        for entry in entries {
+            let (key, item) = entry?;
+            out.insert(key.value().into_owned(), jsonb_dom(item, depth + 1)?);
+        }
+        Ok(Json::Object(out))
+    };
+    match value {
+        Jsonb::SmallArray(a) => array(&mut a.iter()),
+        Jsonb::LargeArray(a) => array(&mut a.iter()),
+        Jsonb::SmallObject(o) => object(&mut o.iter()),
+        Jsonb::LargeObject(o) => object(&mut o.iter()),
+        // A DECIMAL inside JSON: precision, scale, then the digits; mysql_common
+        // sizes its buffer from the two, and a scale above the precision would
+        // abort the process.
+        Jsonb::Opaque(o)
+            if o.value_type() == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL
+                && !matches!(o.data_raw(), &[precision, scale, ..] if precision <= 65 && scale <= 38 && scale <= precision) =>
+        {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "DECIMAL in binary JSON with an impossible precision or scale"))
+        }
+        scalar => Ok(Json::from(scalar.parse()?)),
     }
 }
 
@@ -528,6 +575,36 @@ fn cp1252(b: u8) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// MySQL's binary JSON of `depth` arrays, each holding the next (the innermost empty).
+    fn nested_arrays(depth: usize) -> Vec<u8> {
+        fn data(depth: usize) -> Vec<u8> {
+            if depth == 0 {
+                return vec![0, 0, 4, 0]; // no elements, 4 bytes
+            }
+            let child = data(depth - 1);
+            let size = u16::try_from(7 + child.len()).unwrap().to_le_bytes();
+            // One element: a small array (type 2) at offset 7, after this header and entry.
+            let mut out = vec![1, 0, size[0], size[1], 2, 7, 0];
+            out.extend(child);
+            out
+        }
+        let mut value = vec![2];
+        value.extend(data(depth));
+        value
+    }
+
+    #[test]
+    fn binary_json_nests_as_deep_as_mysql_allows_and_no_deeper() {
+        use mysql_common::binlog::jsonb::Value as Jsonb;
+        let parse = |bytes: &[u8]| jsonb_to_json(&mysql_common::io::ParseBuf(bytes).parse::<Jsonb<'_>>(()).unwrap());
+        let mut expected = Json::Array(vec![]);
+        for _ in 0..100 {
+            expected = Json::Array(vec![expected]);
+        }
+        assert_eq!(parse(&nested_arrays(100)), expected);
+        assert_eq!(parse(&nested_arrays(MAX_JSONB_DEPTH + 50)), Json::Null, "too deep: null, not a stack overflow");
+    }
 
     fn v(value: Value, kind: ColumnKind) -> Json {
         to_json(&BinlogValue::Value(value), &kind)
