@@ -296,7 +296,8 @@ pub async fn run(
     let mut done_rx = done_rx;
     let stop = tokio::select! {
         _ = &mut shutdown => Stop::Signal,
-        result = &mut done_rx => Stop::Reader(result.unwrap_or(Ok(()))),
+        // A reader that is gone without a result panicked: an error, so that the service manager restarts rowhook.
+        result = &mut done_rx => Stop::Reader(result.unwrap_or(Err(ReaderError::Vanished))),
         Ok(lost) = &mut lost_rx => Stop::LockLost(lost),
     };
 

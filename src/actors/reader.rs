@@ -55,6 +55,8 @@ pub enum ReaderError {
     Decode(#[from] DecodeError),
     #[error("replication refused by the server: {0}")]
     Refused(String),
+    #[error("the binlog reader stopped without a result (it panicked: the log above says where); rowhook stops so that it is restarted")]
+    Vanished,
 }
 
 /// Everything the reader needs, fixed at start.
