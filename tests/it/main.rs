@@ -2,6 +2,8 @@
 //! a database per test), real HTTP receivers on ephemeral ports.
 
 mod api;
+#[path = "../corruption/mod.rs"]
+mod corruption;
 mod faults;
 mod gtid;
 mod harness_selftest;

@@ -285,3 +285,28 @@ async fn geometries_arrive_as_the_servers_own_st_astext() {
     assert_eq!(got[1]["g"], "SRID=4326;POINT(-0.1 1e20)");
     rowhook.stop().await.expect("clean stop");
 }
+
+#[actix_rt::test]
+async fn corrupted_events_of_every_column_type_are_errors_or_skipped_never_a_panic() {
+    let server = MariaDb::start_private(&[]);
+    let (url, mut conn) = setup(&server, "types_corrupt").await;
+    conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    for sql in INSERTS {
+        conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{e}: {}", &sql[..80]));
+    }
+    // Updates and deletes too, with a DECIMAL inside JSON (an opaque binary JSON value on MySQL).
+    conn.query_drop("UPDATE alltypes SET vc = 'changed', de = 1.25, js = '{\"k\": [1, {\"d\": 1.50}]}' WHERE id = 1").await.unwrap();
+    conn.query_drop("DELETE FROM alltypes WHERE id = 2").await.unwrap();
+    let file: String = conn.query_first("SHOW MASTER STATUS").await.unwrap().map(|row: mysql_async::Row| row.get(0).unwrap()).unwrap();
+    conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let tables = rowhook::schema::load_tables(&mut conn, &database, &["alltypes".to_string()], true).await.unwrap();
+    let rules = rule().replace("operations = [\"insert\"]", "operations = [\"insert\", \"update\", \"delete\"]");
+    let config = rowhook::config::Config::from_toml(&format!("[source]\nurl = \"{url}\"\n{rules}")).unwrap();
+
+    let events = crate::corruption::raw_events(&server.datadir().join(&file));
+    let clean = crate::corruption::feed_raw(&events, &database, &config, &tables);
+    assert_eq!(clean, 6, "the file as written: four inserts, an update, a delete");
+    let trials = crate::corruption::corrupt_and_feed(&events, &database, &config, &tables, crate::corruption::seed(), 8);
+    assert!(trials > 100, "{trials} altered files fed");
+}
