@@ -90,6 +90,15 @@ pub async fn try_acquire(opts: &mysql_async::Opts, name: &str, wait: Duration) -
     Ok(Attempt::HeldBy(holder.flatten().unwrap_or(0)))
 }
 
+/// Who holds the lock: the connection id of its session on the state
+/// server, None when it is free (for `rowhook check-config`).
+pub async fn holder(opts: &mysql_async::Opts, name: &str) -> Result<Option<u64>, mysql_async::Error> {
+    let mut conn = mysql_async::Conn::new(opts.clone()).await?;
+    let holder: Option<Option<u64>> = conn.exec_first("SELECT IS_USED_LOCK(?)", (name,)).await?;
+    let _ = conn.disconnect().await;
+    Ok(holder.flatten())
+}
+
 impl InstanceLock {
     /// The lock holder's connection id on the state server.
     pub fn session(&self) -> u32 {

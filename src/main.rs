@@ -118,6 +118,15 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 let ops: Vec<&str> = rule.operations.iter().map(|o| o.as_str()).collect();
                 println!("  {:<16} <- {} {}", rule.event_type, rule.table, ops.join("/"));
             }
+            let state = rowhook::dburl::opts(config.state_url())?;
+            let lock = rowhook::instance::lock_name(state.db_name().unwrap_or_default());
+            match rowhook::instance::holder(&state, &lock).await? {
+                None => println!("instance lock `{lock}`: free (`rowhook run` becomes the active instance)"),
+                Some(session) => println!(
+                    "instance lock `{lock}`: held by connection {session} on the state database \
+                     (another rowhook is active; `rowhook run` stands by until it stops)"
+                ),
+            }
             Ok(())
         }
         Command::Listen { secret, listen } => rowhook::listen::listen(&secret, listen).await,

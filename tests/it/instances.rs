@@ -144,3 +144,27 @@ async fn an_instance_whose_lock_was_taken_while_its_session_was_gone_stops_and_t
     assert_all_notes(&got, 100);
     second.stop().await.expect("clean stop");
 }
+
+/// `rowhook check-config` of the built binary against `db_url`: its stdout.
+fn check_config(db_url: &str) -> String {
+    let output = std::process::Command::new(crate::support::rowhook_bin())
+        .args(["check-config", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml")])
+        .env("ROWHOOK__SOURCE__URL", db_url)
+        .env("ROWHOOK__LOG__LEVEL", "warn")
+        .output()
+        .expect("run rowhook check-config");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "check-config failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+#[actix_rt::test]
+async fn check_config_says_whether_another_instance_is_active() {
+    let db = TestDb::new("lockcheck").await;
+    let free = check_config(&db.url);
+    assert!(free.contains(&format!("instance lock `rowhook:{}`: free", db.name)), "{free}");
+    let rowhook = InProcess::start(test_config(&db.url)).await;
+    let held = check_config(&db.url);
+    assert!(held.contains("held by connection") && held.contains("stands by"), "{held}");
+    rowhook.stop().await.expect("clean stop");
+}
