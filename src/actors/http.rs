@@ -455,7 +455,8 @@ async fn healthz() -> HttpResponse {
     ok(StatusCode::OK, json!({"status": "alive", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// 200 when the reader is connected and the state database answers.
+/// 200 when the reader is connected, the state database answers and this
+/// instance knows it holds the instance lock.
 async fn readyz(state: State) -> HttpResponse {
     let reader = state.reader.borrow().clone();
     let store = state.store.ping().await;
@@ -468,6 +469,9 @@ async fn readyz(state: State) -> HttpResponse {
     }
     if let Err(e) = store {
         reasons.push(e.to_string());
+    }
+    if state.metrics.active.get() != 1 {
+        reasons.push("the instance lock's connection broke; taking the lock again".to_string());
     }
     if reasons.is_empty() {
         ok(StatusCode::OK, json!({"status": "ready", "position": reader.position.to_string()}))
