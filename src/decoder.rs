@@ -619,19 +619,19 @@ impl Decoder {
         };
         let database = tme.database_name();
         let table = tme.table_name();
+        let webhooks_rows = self.webhooks_table.as_ref().is_some_and(|(db, t)| database == db.as_str() && table == t.as_str());
+        if !webhooks_rows && (database != self.database.as_str() || !self.mapper.is_mapped(&table)) {
+            return Ok(()); // not decoded: nobody maps this table
+        }
+        // Rows about to be read: not with metadata that would abort the process.
         if let Some(column) = impossible_decimal(tme) {
             self.row_errors += 1;
             tracing::error!(table = %table, position = %event_start, column, "the table map gives a DECIMAL column an impossible precision or scale; the rows event is skipped");
             return Ok(());
         }
-        if let Some((db, t)) = &self.webhooks_table {
-            if database == db.as_str() && table == t.as_str() {
-                self.webhooks_changed |= webhook_rows_changed(rows, tme);
-                return Ok(());
-            }
-        }
-        if database != self.database.as_str() || !self.mapper.is_mapped(&table) {
-            return Ok(()); // not decoded: nobody maps this table
+        if webhooks_rows {
+            self.webhooks_changed |= webhook_rows_changed(rows, tme);
+            return Ok(());
         }
         // What mysql_common re-derives from the table map for every row,
         // derived once per table map; should its metadata not parse,
@@ -1304,7 +1304,8 @@ fn webhook_rows_changed(rows: &RowsEventData<'_>, tme: &TableMapEvent<'_>) -> bo
     if !matches!(rows, RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_)) {
         return true;
     }
-    for row in rows.rows(tme) {
+    // At most a row per byte: rows of no bytes (a corrupt column bitmap) would never end.
+    for row in rows.rows(tme).take(rows.rows_data().len()) {
         let Ok((Some(before), Some(after))) = row else { return true };
         for (i, column) in after.columns_ref().iter().enumerate() {
             let name = column.name_str();
