@@ -145,7 +145,7 @@ pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: 
                 "/metrics",
                 web::get().to(move || {
                     let text = metrics.render();
-                    async move { HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text) }
+                    async move { prometheus_text(text) }
                 }),
             )
             .default_service(web::to(move || {
@@ -448,7 +448,12 @@ async fn metrics(state: State) -> HttpResponse {
             state.metrics.deliveries_pending.with_label_values(&[&webhook_id.to_string()]).set(count as i64);
         }
     }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    prometheus_text(state.metrics.render())
+}
+
+/// A `/metrics` answer in Prometheus's text format.
+fn prometheus_text(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }
 
 async fn healthz() -> HttpResponse {
