@@ -603,7 +603,7 @@ async fn enqueue(store: &Store, events: &[OutgoingEvent], webhooks: &[u64], file
         };
         let ids = store.enqueue(&deliveries).await?;
         assert_eq!(ids.len(), deliveries.len());
-        store.save_checkpoint(&checkpoint, Some("0-1-1")).await?;
+        store.save_checkpoint(&checkpoint, Some("0-1-1"), rowhook::store::SavedView::Unchanged).await?;
     }
     Ok((n, started.elapsed()))
 }

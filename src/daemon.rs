@@ -22,7 +22,7 @@ use tokio::sync::{oneshot, watch};
 use crate::actors::delivery::DeliveryContext;
 use crate::actors::http::{self, HttpState};
 use crate::actors::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
-use crate::actors::router::{FlushCheckpoint, ReloadWebhooks, Router};
+use crate::actors::router::{FlushCheckpoint, LoadWebhooks, Router};
 use crate::config::{Config, StartAt};
 use crate::decoder::Position;
 use crate::gtid::GtidSet;
@@ -32,7 +32,7 @@ use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 use crate::schema::{self, SchemaError, ServerInfo, TableSchema};
 use crate::sender::Sender;
-use crate::store::{Store, StoreError};
+use crate::store::{SavedView, Store, StoreError};
 
 /// Why rowhook could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +195,10 @@ pub async fn run(
     // A checkpoint's GTID state (MariaDB's, or MySQL's GTID set) wins over its
     // file/pos (see the reader): the file need not exist on this server (after a failover).
     let start_gtid;
+    let start_is_new;
     let start = match (reset, store.load_checkpoint().await?) {
         (None, Some(position)) => {
+            start_is_new = false;
             start_gtid = store.load_checkpoint_gtid().await?;
             if start_gtid.is_none() {
                 ensure_on_server(&checked.source_opts, &position).await?;
@@ -204,6 +206,7 @@ pub async fn run(
             position
         }
         (reset, _) => {
+            start_is_new = true;
             let at = reset.unwrap_or(match config.source.start {
                 StartAt::Current => ResetPosition::Current,
                 StartAt::Earliest => ResetPosition::Earliest,
@@ -211,7 +214,8 @@ pub async fn run(
             let (position, gtids) = server_position(&checked.source_opts, at).await?;
             let gtids = gtids.filter(|_| !checked.server.is_mariadb);
             // Saved at once: a restart before the first event must not skip what happened meanwhile.
-            store.save_checkpoint(&position, gtids.as_deref()).await?;
+            // Subscriptions saved with an earlier checkpoint do not belong to this position.
+            store.save_checkpoint(&position, gtids.as_deref(), SavedView::Clear).await?;
             start_gtid = gtids;
             tracing::info!(position = %position, "starting from a new position");
             position
@@ -224,6 +228,18 @@ pub async fn run(
         && state_opts.tcp_port() == checked.source_opts.tcp_port();
     let webhooks_table = same_server.then(|| (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string()));
     let poll = (!same_server).then_some(Duration::from_secs(1));
+    let webhooks_schema = match &webhooks_table {
+        Some((db, table)) => {
+            let target = format!("{}:{}", checked.source_opts.ip_or_hostname(), checked.source_opts.tcp_port());
+            let mut conn = mysql_async::Conn::new(checked.source_opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+            let schema = crate::actors::reader::webhooks_schema(&mut conn, db, table, checked.server.is_mariadb).await?;
+            let _ = conn.disconnect().await;
+            schema
+        }
+        None => None,
+    };
+    // Routing resumes with the subscriptions saved with the checkpoint (none after a new start).
+    let saved_view = if start_is_new { None } else { store.load_checkpoint_subscriptions().await? };
 
     // Kept from here on; an early return drops it (and its connection), which releases it.
     let (stop_lock, stop_lock_rx) = watch::channel(false);
@@ -250,7 +266,7 @@ pub async fn run(
         state_writes: Arc::new(tokio::sync::Semaphore::new(STATE_WRITES)),
     };
     let router = Router::new(delivery, poll).start();
-    router.send(ReloadWebhooks).await.map_err(|_| StoreError::Url("router stopped".into()))??;
+    router.send(LoadWebhooks { saved: saved_view }).await.map_err(|_| StoreError::Url("router stopped".into()))??;
 
     let (status_tx, status_rx) = watch::channel(ReaderStatus { position: start.clone(), ..Default::default() });
     let (stop_reader, stop_rx) = watch::channel(false);
@@ -264,6 +280,7 @@ pub async fn run(
         mapper: Arc::new(Mapper::new(&config.events)),
         tables: checked.tables,
         webhooks_table,
+        webhooks_schema,
         metrics: metrics.clone(),
         start_gtid,
         datetime_offset: config.source.time_zone.clone(),

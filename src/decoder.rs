@@ -54,7 +54,7 @@ use crate::schema::TableSchema;
 use crate::value::{self, Charset, ColumnKind};
 
 /// Where reading resumes: the position of the next event to read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub file: String,
     pub pos: u64,
@@ -87,8 +87,11 @@ pub struct Transaction {
     /// Commit time, seconds since the epoch.
     pub timestamp: u32,
     pub events: Vec<OutgoingEvent>,
-    /// The transaction changed rowhook's `webhooks` table.
-    pub webhooks_changed: bool,
+    /// Its changes to rowhook's `webhooks` table, in binlog order, with
+    /// before and after images: how the router learns of webhooks added,
+    /// changed and removed by SQL, in commit order, without re-reading the
+    /// table (a row need not be visible yet when its binlog event arrives).
+    pub webhook_rows: Vec<WebhookRow>,
     /// Rows of mapped tables seen.
     pub rows_seen: usize,
     /// Rows of mapped tables per rows event: (table, operation, rows), for metrics.
@@ -96,6 +99,16 @@ pub struct Transaction {
     /// False for a part of a large transaction handed over before its commit
     /// (see [`MAX_PENDING_EVENTS`]): its events are stored, the checkpoint stays.
     pub complete: bool,
+}
+
+/// One changed row of rowhook's `webhooks` table, every column as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRow {
+    pub operation: Operation,
+    /// Present for updates and deletes.
+    pub before: Option<RowImage>,
+    /// Present for inserts and updates.
+    pub after: Option<RowImage>,
 }
 
 /// A transaction's events are handed over in parts of this many, so one huge
@@ -176,6 +189,8 @@ pub struct Decoder {
     tables: HashMap<String, TableSchema>,
     /// Rowhook's own `webhooks` table, when its changes come through this binlog.
     webhooks_table: Option<(String, String)>,
+    /// Its columns, from information_schema (names when the binlog has none).
+    webhooks_schema: Option<TableSchema>,
     position: Position,
     /// The next ROTATE is the stream's first (fake) one, whose name may carry
     /// checksum bytes: keep the file we asked for instead.
@@ -206,7 +221,7 @@ pub struct Decoder {
     /// The binlog comes from MariaDB (per its FORMAT_DESCRIPTION).
     is_mariadb: bool,
     pending: Vec<PendingEvent>,
-    webhooks_changed: bool,
+    webhook_rows: Vec<WebhookRow>,
     rows_seen: usize,
     rows_by_table: Vec<(Arc<str>, Operation, usize)>,
     /// Rows that could not be decoded (logged with their coordinates).
@@ -220,6 +235,7 @@ impl Decoder {
             database: database.to_string(),
             tables,
             webhooks_table: None,
+            webhooks_schema: None,
             position: start,
             first_rotate: true,
             in_transaction: false,
@@ -236,16 +252,31 @@ impl Decoder {
             datetime_offset: None,
             is_mariadb: false,
             pending: Vec::new(),
-            webhooks_changed: false,
+            webhook_rows: Vec::new(),
             rows_seen: 0,
             rows_by_table: Vec::new(),
             row_errors: 0,
         }
     }
 
-    /// Also report changes of `database.table` (rowhook's webhooks table).
-    pub fn watch_webhooks(&mut self, database: &str, table: &str) {
+    /// Also report the changed rows of `database.table` (rowhook's webhooks
+    /// table) with their images ([`Transaction::webhook_rows`]). `schema`
+    /// names its columns when the binlog does not (`binlog_row_metadata` not FULL).
+    pub fn watch_webhooks(&mut self, database: &str, table: &str, schema: Option<TableSchema>) {
         self.webhooks_table = Some((database.to_string(), table.to_string()));
+        self.webhooks_schema = schema;
+        self.table_plans.remove(WEBHOOKS_PLAN);
+    }
+
+    /// The webhooks table's columns changed (DDL).
+    pub fn set_webhooks_schema(&mut self, schema: Option<TableSchema>) {
+        self.webhooks_schema = schema;
+        self.table_plans.remove(WEBHOOKS_PLAN);
+    }
+
+    /// The name of the watched webhooks table, if any.
+    pub fn webhooks_table(&self) -> Option<&str> {
+        self.webhooks_table.as_ref().map(|(_, t)| t.as_str())
     }
 
     /// Replaces the known columns of the mapped tables (after DDL).
@@ -484,6 +515,7 @@ impl Decoder {
                         {
                             self.mapper
                                 .tables()
+                                .chain(self.webhooks_table.as_ref().map(|(_, t)| t.as_str()))
                                 .filter(|t| contains_identifier(trimmed, t))
                                 .map(str::to_string)
                                 .collect()
@@ -521,7 +553,7 @@ impl Decoder {
         self.gtid = None;
         self.mysql_gtid = None;
         self.pending.clear();
-        self.webhooks_changed = false;
+        self.webhook_rows.clear();
         self.rows_seen = 0;
         self.rows_by_table.clear();
     }
@@ -556,7 +588,7 @@ impl Decoder {
             gtid: None,
             timestamp,
             events,
-            webhooks_changed: false,
+            webhook_rows: std::mem::take(&mut self.webhook_rows),
             rows_seen,
             rows_by_table: std::mem::take(&mut self.rows_by_table),
             complete: false,
@@ -585,7 +617,7 @@ impl Decoder {
             gtid,
             timestamp,
             events,
-            webhooks_changed: self.webhooks_changed,
+            webhook_rows: std::mem::take(&mut self.webhook_rows),
             rows_seen: self.rows_seen,
             rows_by_table: std::mem::take(&mut self.rows_by_table),
             complete: true,
@@ -629,21 +661,17 @@ impl Decoder {
             tracing::error!(table = %table, position = %event_start, column, "the table map gives a DECIMAL column an impossible precision or scale; the rows event is skipped");
             return Ok(());
         }
-        if webhooks_rows {
-            self.webhooks_changed |= webhook_rows_changed(rows, tme);
-            return Ok(());
-        }
         // What mysql_common re-derives from the table map for every row,
         // derived once per table map; should its metadata not parse,
         // mysql_common's own row reader reports that row by row, as before.
-        let cached = self.table_plan(&table, tme, rows.num_columns());
+        let cached = self.table_plan(if webhooks_rows { WEBHOOKS_PLAN } else { &table }, tme, rows.num_columns());
         let plans = cached.as_deref().map(|c| c.columns.as_slice());
         let operation = match rows {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Operation::Insert,
             RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Operation::Delete,
             _ => Operation::Update,
         };
-        let schema = self.tables.get(table.as_ref());
+        let schema = if webhooks_rows { self.webhooks_schema.as_ref() } else { self.tables.get(table.as_ref()) };
         // Images may hold a subset of the columns (partial JSON updates,
         // MINIMAL images): one layout per image, from its column bitmap.
         let count = usize::try_from(tme.columns_count()).unwrap_or(0);
@@ -669,7 +697,8 @@ impl Decoder {
         let mut rows_in_event = 0;
         // Only the columns some rule reads become JSON; partial JSON updates
         // resolve (or report) every JSON column, as before.
-        let reads = self.mapper.reads(&table);
+        // (Every column of the webhooks table: the router reads them all.)
+        let reads = if webhooks_rows { None } else { self.mapper.reads(&table) };
         let partial_update = matches!(rows, RowsEventData::PartialUpdateRowsEvent(_));
         let wanted = |name: &str, column_type: ColumnType| {
             reads.is_none_or(|r| r.contains(name)) || (partial_update && column_type == ColumnType::MYSQL_TYPE_JSON)
@@ -765,6 +794,10 @@ impl Decoder {
             for error in diff_errors {
                 self.row_errors += 1;
                 tracing::error!(table = %table, position = %event_start, row = index, error = %error, "partial JSON update not resolved; the value is delivered as null");
+            }
+            if webhooks_rows {
+                self.webhook_rows.push(WebhookRow { operation, before, after });
+                continue;
             }
             self.rows_seen += 1;
             let change = RowChange { table: &table, operation, before: before.as_ref(), after: after.as_ref() };
@@ -1297,31 +1330,14 @@ fn string_length(meta: &[u8]) -> Option<usize> {
     Some(if (byte0 & 0x30) != 0x30 { byte1 | (((byte0 & 0x30) ^ 0x30) << 4) } else { byte1 })
 }
 
-/// Did a rows event of the webhooks table change anything the router uses?
-/// Rowhook's own bookkeeping (failed_attempts, last_triggered_at) does not count,
-/// otherwise every delivery would make the router reload.
-fn webhook_rows_changed(rows: &RowsEventData<'_>, tme: &TableMapEvent<'_>) -> bool {
-    if !matches!(rows, RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_)) {
-        return true;
-    }
-    // At most a row per byte: rows of no bytes (a corrupt column bitmap) would never end.
-    for row in rows.rows(tme).take(rows.rows_data().len()) {
-        let Ok((Some(before), Some(after))) = row else { return true };
-        for (i, column) in after.columns_ref().iter().enumerate() {
-            let name = column.name_str();
-            let bookkeeping = matches!(name.as_ref(), "failed_attempts" | "last_triggered_at" | "updated_at" | "failing_since");
-            // Without column names, every change counts.
-            if !bookkeeping && before.as_ref(i) != after.as_ref(i) {
-                return true;
-            }
-        }
-    }
-    false
-}
 
 /// The longest GTID state the checkpoint stores (`rowhook_checkpoints.gtid`,
 /// TEXT since migration V5).
 pub const MAX_GTID_STATE_LEN: usize = 65_535;
+
+/// The key of the webhooks table's [`TablePlan`] (a mapped table of the
+/// same name may live in another database).
+const WEBHOOKS_PLAN: &str = "\0webhooks";
 
 const TRANSACTION_PAYLOAD: u8 = 40;
 const MARIADB_ANNOTATE_ROWS: u8 = 160;

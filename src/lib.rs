@@ -11,6 +11,7 @@
 //! - [`value`]: column values -> exact JSON ([`collations`]: which character set a collation id is;
 //!   [`wkt`]: GEOMETRY as WKT).
 //! - [`mapping`]: the `[[events]]` rules: row changes -> event payloads.
+//! - [`subscriptions`]: which webhooks an event goes to (the subscriptions at its commit).
 //! - [`signing`]: HMAC-SHA256 signatures (the seed's and Standard Webhooks').
 //! - [`retry`]: what follows a failed attempt (schedule, jitter, Retry-After).
 //! - [`ssrf`]: no deliveries to private addresses unless allowed.
@@ -43,5 +44,6 @@ pub mod signing;
 pub mod validation;
 pub mod ssrf;
 pub mod store;
+pub mod subscriptions;
 pub mod value;
 pub mod wkt;

@@ -221,31 +221,45 @@ impl Store {
 
     pub async fn load_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        type Row = (u64, String, String, String, Option<String>, Option<bool>, Option<i64>);
-        let rows: Vec<Row> = conn
-            .query(
-                "SELECT id, url, CAST(events AS CHAR), secret, \
-                 IF(previous_secret_expires_at > NOW(), previous_secret, NULL), is_active, failed_attempts FROM webhooks ORDER BY id",
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, url, events, secret, previous_secret, is_active, failed)| {
-                let events = serde_json::from_str::<Vec<String>>(&events).unwrap_or_else(|_| {
-                    tracing::warn!(webhook_id = id, events = %events, "webhooks.events is not a JSON array of strings; the webhook gets no events");
-                    Vec::new()
-                });
-                Webhook {
-                    id,
-                    url,
-                    events,
-                    secret,
-                    previous_secret,
-                    is_active: is_active.unwrap_or(true),
-                    failed_attempts: u32::try_from(failed.unwrap_or(0)).unwrap_or(0),
-                }
-            })
-            .collect())
+        select_webhooks(&mut conn).await
+    }
+
+    /// The webhooks table and the binlog position it is the state of: read in
+    /// a consistent snapshot whose position the server names (MariaDB's
+    /// `binlog_snapshot_file` and `_position`). Every change committed at or
+    /// before that position is in the rows read, none after it. None as the
+    /// position where the server does not say (MySQL): the caller must then
+    /// assume nothing about which changes the rows hold.
+    pub async fn load_webhooks_at(&self) -> Result<(Vec<Webhook>, Option<Position>), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let mut options = mysql_async::TxOpts::new();
+        options.with_consistent_snapshot(true).with_isolation_level(mysql_async::IsolationLevel::RepeatableRead);
+        let mut tx = conn.start_transaction(options).await?;
+        let webhooks = select_webhooks(&mut tx).await?;
+        let status: Vec<(String, String)> = tx.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await?;
+        tx.commit().await?;
+        let value = |name: &str| status.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let position = match (value("binlog_snapshot_file"), value("binlog_snapshot_position").and_then(|p| p.parse().ok())) {
+            (Some(file), Some(pos)) if !file.is_empty() => Some(Position { file, pos }),
+            _ => None,
+        };
+        Ok((webhooks, position))
+    }
+
+    /// Saves subscriptions read from the table (they carry their own position)
+    /// beside the checkpoint there is, which is at or before that position.
+    pub async fn save_subscriptions(&self, json: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop("UPDATE rowhook_checkpoints SET subscriptions = ? WHERE name = ?", (json, CHECKPOINT_NAME)).await?;
+        Ok(())
+    }
+
+    /// The subscriptions saved with the checkpoint ([`crate::subscriptions`]), when there are.
+    pub async fn load_checkpoint_subscriptions(&self) -> Result<Option<String>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<Option<String>> =
+            conn.exec_first("SELECT subscriptions FROM rowhook_checkpoints WHERE name = ?", (CHECKPOINT_NAME,)).await?;
+        Ok(row.flatten())
     }
 
     pub async fn load_checkpoint(&self) -> Result<Option<Position>, StoreError> {
@@ -272,13 +286,16 @@ impl Store {
         Ok(row.flatten().filter(|g| !g.trim().is_empty()))
     }
 
+    /// Saves the checkpoint, and with it the subscriptions in force at its
+    /// position as `view` says.
     pub async fn save_checkpoint(
         &self,
         position: &Position,
         gtid: Option<&str>,
+        view: SavedView<'_>,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        upsert_checkpoint(&mut conn, position, gtid).await
+        upsert_checkpoint(&mut conn, position, gtid, view).await
     }
 
     /// Enqueues deliveries (idempotent: a delivery already there stays as it
@@ -286,42 +303,69 @@ impl Store {
     /// pending and never attempted (`None` when it is not, or when the server
     /// cannot say in the same round trip: see [`Store::connect`]). One
     /// statement per 500 deliveries, each committed on its own.
+    ///
+    /// A delivery for a webhook that is gone (deleted after the event, in a
+    /// transaction the reader has not reached yet) is dropped, with its
+    /// history: the foreign key refuses it, and the rest of its chunk is
+    /// stored without it.
     pub async fn enqueue(&self, deliveries: &[NewDelivery<'_>]) -> Result<Vec<Option<u64>>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let mut fresh = Vec::with_capacity(deliveries.len());
         for chunk in deliveries.chunks(500) {
-            let rows = vec!["(?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
-            let returning = if self.insert_returning { " RETURNING id, webhook_id, event_id, status, attempts" } else { "" };
-            let sql = format!(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
-                 VALUES {rows} ON DUPLICATE KEY UPDATE id = id{returning}"
-            );
-            let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 4);
-            for d in chunk {
-                params.push(d.webhook_id.into());
-                params.push(d.event_id.into());
-                params.push(d.event_type.into());
-                params.push(d.payload.into());
-            }
-            if !self.insert_returning {
-                conn.exec_drop(sql, params).await?;
-                fresh.extend(std::iter::repeat_n(None, chunk.len()));
-                continue;
-            }
-            type Returned = (u64, u64, Option<String>, String, Option<i64>);
-            let returned: Vec<Returned> = conn.exec(sql, params).await?;
-            // One row back per row in, in order; anything else hands nothing over.
-            let matches = returned.len() == chunk.len()
-                && returned.iter().zip(chunk).all(|(r, d)| r.1 == d.webhook_id && r.2.as_deref() == Some(d.event_id));
-            if matches {
-                fresh.extend(returned.into_iter().map(|(id, _, _, status, attempts)| {
-                    (status == DeliveryStatus::Pending.as_str() && attempts.unwrap_or(0) == 0).then_some(id)
-                }));
-            } else {
-                fresh.extend(std::iter::repeat_n(None, chunk.len()));
+            match self.insert_deliveries(&mut conn, chunk).await {
+                Err(StoreError::Db(e)) if is_missing_parent(&e) => {
+                    let existing = existing_webhooks(&mut conn, chunk).await?;
+                    let kept: Vec<NewDelivery<'_>> = chunk.iter().filter(|d| existing.contains(&d.webhook_id)).cloned().collect();
+                    let mut stored = self.insert_deliveries(&mut conn, &kept).await?.into_iter();
+                    for d in chunk {
+                        if existing.contains(&d.webhook_id) {
+                            fresh.push(stored.next().flatten());
+                        } else {
+                            tracing::info!(webhook_id = d.webhook_id, event_id = d.event_id, "the webhook is gone; its delivery is not stored");
+                            fresh.push(None);
+                        }
+                    }
+                }
+                result => fresh.extend(result?),
             }
         }
         Ok(fresh)
+    }
+
+    /// One INSERT of up to 500 deliveries; see [`Store::enqueue`].
+    async fn insert_deliveries(&self, conn: &mut mysql_async::Conn, chunk: &[NewDelivery<'_>]) -> Result<Vec<Option<u64>>, StoreError> {
+        if chunk.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = vec!["(?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
+        let returning = if self.insert_returning { " RETURNING id, webhook_id, event_id, status, attempts" } else { "" };
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
+             VALUES {rows} ON DUPLICATE KEY UPDATE id = id{returning}"
+        );
+        let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 4);
+        for d in chunk {
+            params.push(d.webhook_id.into());
+            params.push(d.event_id.into());
+            params.push(d.event_type.into());
+            params.push(d.payload.into());
+        }
+        if !self.insert_returning {
+            conn.exec_drop(sql, params).await?;
+            return Ok(vec![None; chunk.len()]);
+        }
+        type Returned = (u64, u64, Option<String>, String, Option<i64>);
+        let returned: Vec<Returned> = conn.exec(sql, params).await?;
+        // One row back per row in, in order; anything else hands nothing over.
+        let matches = returned.len() == chunk.len()
+            && returned.iter().zip(chunk).all(|(r, d)| r.1 == d.webhook_id && r.2.as_deref() == Some(d.event_id));
+        if !matches {
+            return Ok(vec![None; chunk.len()]);
+        }
+        Ok(returned
+            .into_iter()
+            .map(|(id, _, _, status, attempts)| (status == DeliveryStatus::Pending.as_str() && attempts.unwrap_or(0) == 0).then_some(id))
+            .collect())
     }
 
     /// Up to `limit` deliveries of one webhook that are due, oldest first.
@@ -782,18 +826,86 @@ impl Store {
     }
 }
 
+/// `SELECT`s every webhook.
+async fn select_webhooks<Q: Queryable>(conn: &mut Q) -> Result<Vec<Webhook>, StoreError> {
+    type Row = (u64, String, String, String, Option<String>, Option<bool>, Option<i64>);
+    let rows: Vec<Row> = conn
+        .query(
+            "SELECT id, url, CAST(events AS CHAR), secret, \
+             IF(previous_secret_expires_at > NOW(), previous_secret, NULL), is_active, failed_attempts FROM webhooks ORDER BY id",
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, url, events, secret, previous_secret, is_active, failed)| Webhook {
+            id,
+            url,
+            events: parse_events(id, &events),
+            secret,
+            previous_secret,
+            is_active: is_active.unwrap_or(true),
+            failed_attempts: u32::try_from(failed.unwrap_or(0)).unwrap_or(0),
+        })
+        .collect())
+}
+
+/// `webhooks.events`: a JSON array of event types. Anything else subscribes
+/// to nothing (said in the log): a row the PHP app or an operator got wrong
+/// must not stop rowhook, nor receive what it did not ask for.
+pub fn parse_events(webhook_id: u64, events: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(events).unwrap_or_else(|_| {
+        tracing::warn!(webhook_id, events = %events, "webhooks.events is not a JSON array of strings; the webhook gets no events");
+        Vec::new()
+    })
+}
+
+/// ER_NO_REFERENCED_ROW_2: the foreign key's parent row (the webhook) is not there.
+fn is_missing_parent(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(server) if server.code == 1452)
+}
+
+/// Which of the chunk's webhooks exist. A locking read: it waits for a
+/// transaction that is committing one (its binlog events may arrive before
+/// its rows are visible to a plain read) instead of missing it.
+async fn existing_webhooks(conn: &mut mysql_async::Conn, chunk: &[NewDelivery<'_>]) -> Result<std::collections::HashSet<u64>, StoreError> {
+    let mut ids: Vec<u64> = chunk.iter().map(|d| d.webhook_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let found: Vec<u64> = conn.query(format!("SELECT id FROM webhooks WHERE id IN ({list}) LOCK IN SHARE MODE")).await?;
+    Ok(found.into_iter().collect())
+}
+
 async fn upsert_checkpoint<Q: Queryable>(
     conn: &mut Q,
     position: &Position,
     gtid: Option<&str>,
+    view: SavedView<'_>,
 ) -> Result<(), StoreError> {
+    let (keep, subscriptions) = match view {
+        SavedView::Unchanged => (true, None),
+        SavedView::Clear => (false, None),
+        SavedView::Set(json) => (false, Some(json)),
+    };
     conn.exec_drop(
-        "INSERT INTO rowhook_checkpoints (name, binlog_file, binlog_pos, gtid) VALUES (?, ?, ?, ?) \
-         ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), gtid = VALUES(gtid)",
-        (CHECKPOINT_NAME, &position.file, position.pos, gtid),
+        "INSERT INTO rowhook_checkpoints (name, binlog_file, binlog_pos, gtid, subscriptions) VALUES (?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), gtid = VALUES(gtid), \
+         subscriptions = IF(?, subscriptions, VALUES(subscriptions))",
+        (CHECKPOINT_NAME, &position.file, position.pos, gtid, subscriptions, keep),
     )
     .await?;
     Ok(())
+}
+
+/// What a checkpoint write does with the subscriptions saved beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavedView<'a> {
+    /// They did not change since they were last saved: they belong to this position too.
+    Unchanged,
+    /// The position starts over (`--reset-position`, a first start): none belong to it.
+    Clear,
+    /// These (JSON, [`crate::subscriptions::Subscriptions::to_json`]).
+    Set(&'a str),
 }
 
 #[cfg(test)]

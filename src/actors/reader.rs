@@ -73,8 +73,10 @@ pub struct ReaderSettings {
     pub start_gtid: Option<String>,
     /// DATETIME values carry this UTC offset (`[source] time_zone`).
     pub datetime_offset: Option<String>,
-    /// `(database, table)` of rowhook's webhooks table when it is in the source.
+    /// `(database, table)` of rowhook's webhooks table when it is on the source server.
     pub webhooks_table: Option<(String, String)>,
+    /// Its columns (named by position when the binlog has no column names).
+    pub webhooks_schema: Option<TableSchema>,
     pub metrics: Metrics,
 }
 
@@ -232,7 +234,7 @@ async fn session(
     }
     decoder.set_datetime_offset(settings.datetime_offset.as_deref());
     if let Some((db, table)) = &settings.webhooks_table {
-        decoder.watch_webhooks(db, table);
+        decoder.watch_webhooks(db, table, settings.webhooks_schema.clone());
     }
     tracing::info!(position = %position, gtid = ?resume_gtid, "reading the binlog");
     let m = &settings.metrics;
@@ -305,11 +307,27 @@ async fn session(
                     Err(SchemaError::Query(e)) => return Err(transient(e)),
                     Err(e) => return Err(transient(e)),
                 }
+                if let Some((db, table)) = settings.webhooks_table.as_ref().filter(|(_, t)| tables.contains(t)) {
+                    let schema = webhooks_schema(&mut info_conn, db, table, settings.is_mariadb).await.map_err(transient)?;
+                    decoder.set_webhooks_schema(schema);
+                }
             }
             Decoded::Heartbeat => m.replication_lag_seconds.set(0),
             Decoded::Nothing => {}
         }
     }
+}
+
+/// The columns of rowhook's webhooks table (`database.table`), for rows
+/// logged without column names.
+pub async fn webhooks_schema(
+    conn: &mut mysql_async::Conn,
+    database: &str,
+    table: &str,
+    is_mariadb: bool,
+) -> Result<Option<TableSchema>, SchemaError> {
+    let mut tables = schema::load_tables(conn, database, &[table.to_string()], is_mariadb).await?;
+    Ok(tables.remove(table))
 }
 
 /// Hands the batch to the router and waits until it is stored; retries while

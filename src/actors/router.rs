@@ -12,8 +12,15 @@
 //! those events a second time, and storing their deliveries again is a no-op
 //! (the unique key on `(webhook_id, event_id)`; event ids are stable).
 //!
-//! The router owns one [`DeliveryActor`] per webhook and keeps them in step
-//! with the `webhooks` table ([`ReloadWebhooks`]).
+//! Which webhooks an event goes to is decided by [`Subscriptions`]: the
+//! subscriptions in force at the event's commit, moved forward by the
+//! `webhooks` table's changed rows that come through the binlog in the same
+//! batches, in commit order; saved with the checkpoint. The router also owns
+//! one [`DeliveryActor`] per webhook and keeps each in step with its webhook
+//! as it is now: from the same changed rows, and from reading the table
+//! ([`LoadWebhooks`], [`ReloadWebhooks`]) where a read says which changes it
+//! holds. With a state database on another server no change comes through
+//! the binlog, and the table is polled instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +31,8 @@ use actix::prelude::*;
 use super::delivery::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
 use crate::decoder::{Position, Transaction};
 use crate::handoff::{self, HandOff};
-use crate::store::{DueDelivery, NewDelivery, StoreError, Webhook};
+use crate::store::{DueDelivery, NewDelivery, SavedView, StoreError, Webhook};
+use crate::subscriptions::{self, Subscriptions, WebhookChange};
 
 /// The checkpoint is written at most this often (and at shutdown); in
 /// between the router only remembers it.
@@ -37,7 +45,18 @@ pub struct CommitBatch {
     pub transactions: Arc<Vec<Transaction>>,
 }
 
-/// Re-read the `webhooks` table and update the delivery actors.
+/// At start: read the `webhooks` table for the delivery actors; route by
+/// the subscriptions saved with the checkpoint (`saved`, JSON), or, without
+/// them, by the table as read.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct LoadWebhooks {
+    pub saved: Option<String>,
+}
+
+/// Re-read the `webhooks` table and update the delivery actors (after a
+/// change through the admin API, whose commit has returned; and the poll of
+/// a state database on another server, where it updates the routing too).
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
 pub struct ReloadWebhooks;
@@ -70,9 +89,17 @@ struct Subscriber {
 
 pub struct Router {
     delivery: DeliveryContext,
+    /// Every webhook as it is now, with its delivery actor.
     webhooks: HashMap<u64, Subscriber>,
+    /// The actors' view was read from the table as of this position: changed
+    /// rows at or before it are in it already (None: apply every change).
+    webhooks_as_of: Option<Position>,
+    /// Who receives what, as of the reader's position.
+    subscriptions: Subscriptions,
     /// A checkpoint whose batch is stored, not yet written ([`CHECKPOINT_EVERY`]).
     unsaved_checkpoint: Option<Checkpoint>,
+    /// The subscriptions at the latest checkpoint, when not yet written with one.
+    unsaved_view: Option<String>,
     last_checkpoint_write: Instant,
     /// Poll the webhooks table when its changes do not come through the binlog.
     poll_webhooks: Option<Duration>,
@@ -83,44 +110,105 @@ impl Router {
         Router {
             delivery,
             webhooks: HashMap::new(),
+            webhooks_as_of: None,
+            subscriptions: Subscriptions::default(),
             unsaved_checkpoint: None,
+            unsaved_view: None,
             last_checkpoint_write: Instant::now(),
             poll_webhooks,
         }
     }
 
-    fn apply_webhooks(&mut self, list: Vec<Webhook>) {
-        let mut seen = std::collections::HashSet::new();
+    /// Changes of the webhooks table come through the binlog (else: polled).
+    fn follows_binlog(&self) -> bool {
+        self.poll_webhooks.is_none()
+    }
+
+    /// Makes the actors' view the table as read (as of `as_of`).
+    fn apply_webhooks(&mut self, list: Vec<Webhook>, as_of: Option<Position>) {
+        let seen: std::collections::HashSet<u64> = list.iter().map(|w| w.id).collect();
         for webhook in list {
-            seen.insert(webhook.id);
-            match self.webhooks.get_mut(&webhook.id) {
-                Some(known) => {
-                    // The actor's own health writes come back here too: only
-                    // a change of its settings makes it start over (and claim).
-                    if known.webhook.settings_differ(&webhook) {
-                        known.actor.do_send(UpdateWebhook(webhook.clone()));
-                    }
-                    known.webhook = webhook;
+            self.upsert_webhook(webhook);
+        }
+        let gone: Vec<u64> = self.webhooks.keys().filter(|id| !seen.contains(id)).copied().collect();
+        for id in gone {
+            self.remove_webhook(id);
+        }
+        self.webhooks_as_of = as_of;
+        self.count_webhooks();
+    }
+
+    /// A webhook as it is now: a new actor, or its actor told of the change.
+    fn upsert_webhook(&mut self, webhook: Webhook) {
+        match self.webhooks.get_mut(&webhook.id) {
+            Some(known) => {
+                // The actor's own health writes come back here too: only
+                // a change of its settings makes it start over (and claim).
+                if known.webhook.settings_differ(&webhook) {
+                    known.actor.do_send(UpdateWebhook(webhook.clone()));
                 }
-                None => {
-                    tracing::info!(webhook_id = webhook.id, url = %crate::sender::url_for_log(&webhook.url), active = webhook.is_active, "webhook loaded");
-                    let handoff = Arc::new(HandOff::default());
-                    let actor = DeliveryActor::new(webhook.clone(), self.delivery.clone(), handoff.clone()).start();
-                    self.webhooks.insert(webhook.id, Subscriber { webhook, actor, handoff });
-                }
+                known.webhook = webhook;
+            }
+            None => {
+                tracing::info!(webhook_id = webhook.id, url = %crate::sender::url_for_log(&webhook.url), active = webhook.is_active, "webhook loaded");
+                let handoff = Arc::new(HandOff::default());
+                let actor = DeliveryActor::new(webhook.clone(), self.delivery.clone(), handoff.clone()).start();
+                self.webhooks.insert(webhook.id, Subscriber { webhook, actor, handoff });
             }
         }
-        self.webhooks.retain(|id, _| {
-            let keep = seen.contains(id);
-            if !keep {
-                tracing::info!(webhook_id = id, "webhook removed");
-            }
-            keep // dropping the last Addr stops the actor
-        });
+    }
+
+    fn remove_webhook(&mut self, id: u64) {
+        // Dropping the last Addr stops the actor.
+        if self.webhooks.remove(&id).is_some() {
+            tracing::info!(webhook_id = id, "webhook removed");
+        }
+    }
+
+    fn count_webhooks(&self) {
         let active = self.webhooks.values().filter(|s| s.webhook.is_active).count();
         let metrics = &self.delivery.metrics;
         metrics.webhooks.with_label_values(&["active"]).set(active as i64);
         metrics.webhooks.with_label_values(&["inactive"]).set((self.webhooks.len() - active) as i64);
+    }
+
+    /// The changed rows of the webhooks table in a transaction that ends at
+    /// `at`: the routing moves forward, and the actors follow when the
+    /// change is newer than their table read.
+    fn apply_webhook_rows(&mut self, transaction: &Transaction) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let at = &transaction.end;
+        let newer = self.webhooks_as_of.as_ref().is_none_or(|as_of| !subscriptions::at_or_before(at, as_of));
+        for row in &transaction.webhook_rows {
+            let changes = match subscriptions::changes_of(row, now) {
+                Ok(changes) => changes,
+                Err(e) => {
+                    tracing::error!(position = %at, error = %e, "a changed row of the webhooks table cannot be read; ignored");
+                    continue;
+                }
+            };
+            for change in changes {
+                if self.subscriptions.apply(&change, at) {
+                    tracing::info!(webhook_id = change_id(&change), position = %at, "subscription changed");
+                }
+                if newer {
+                    match change {
+                        WebhookChange::Upsert(webhook) => self.upsert_webhook(webhook),
+                        WebhookChange::Remove(id) => self.remove_webhook(id),
+                    }
+                }
+            }
+        }
+        if newer {
+            self.count_webhooks();
+        }
+    }
+}
+
+fn change_id(change: &WebhookChange) -> u64 {
+    match change {
+        WebhookChange::Upsert(webhook) => webhook.id,
+        WebhookChange::Remove(id) => *id,
     }
 }
 
@@ -134,17 +222,76 @@ impl Actor for Router {
     }
 }
 
+impl Handler<LoadWebhooks> for Router {
+    type Result = AtomicResponse<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, LoadWebhooks { saved }: LoadWebhooks, _: &mut Context<Self>) -> Self::Result {
+        let store = self.delivery.store.clone();
+        let binlog = self.follows_binlog();
+        let save = store.clone();
+        AtomicResponse::new(Box::pin(
+            async move { if binlog { store.load_webhooks_at().await } else { store.load_webhooks().await.map(|list| (list, None)) } }
+                .into_actor(self)
+                .map(move |loaded, act, _| {
+                    let (list, as_of) = loaded?;
+                    let saved = saved.filter(|_| binlog).and_then(|json| match Subscriptions::from_json(&json) {
+                        Ok(view) => Some(view),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the subscriptions saved with the checkpoint do not parse; routing by the webhooks table as it is now");
+                            None
+                        }
+                    });
+                    act.subscriptions = match saved {
+                        Some(view) => view,
+                        None if binlog => {
+                            tracing::info!("no subscriptions saved with the checkpoint (first start, or a new position): events already in the binlog are routed by the webhooks table as it is now");
+                            Subscriptions::from_table(&list, as_of.clone())
+                        }
+                        None => Subscriptions::polled(&list),
+                    };
+                    act.apply_webhooks(list, as_of);
+                    // A view read from the table is saved at once: it holds
+                    // its position, so it is right for the checkpoint there is.
+                    Ok(act.subscriptions.changed().then(|| act.subscriptions.to_json()))
+                })
+                .then(move |view: Result<Option<String>, StoreError>, act, _| {
+                    async move {
+                        if let Some(json) = view? {
+                            save.save_subscriptions(&json).await?;
+                        }
+                        Ok(())
+                    }
+                    .into_actor(act)
+                }),
+        ))
+    }
+}
+
 impl Handler<ReloadWebhooks> for Router {
     type Result = AtomicResponse<Self, Result<(), StoreError>>;
 
     fn handle(&mut self, _: ReloadWebhooks, _: &mut Context<Self>) -> Self::Result {
         let store = self.delivery.store.clone();
-        AtomicResponse::new(Box::pin(async move { store.load_webhooks().await }.into_actor(self).map(
-            |loaded, act, _| {
-                act.apply_webhooks(loaded?);
-                Ok(())
-            },
-        )))
+        let binlog = self.follows_binlog();
+        AtomicResponse::new(Box::pin(
+            async move { if binlog { store.load_webhooks_at().await } else { store.load_webhooks().await.map(|list| (list, None)) } }
+                .into_actor(self)
+                .map(move |loaded, act, _| {
+                    let (list, as_of) = loaded?;
+                    if binlog {
+                        // A read without a position cannot tell which binlog
+                        // changes it holds: the actors keep following those.
+                        if as_of.is_some() {
+                            act.apply_webhooks(list, as_of);
+                        }
+                    } else {
+                        // Nothing comes through the binlog: the table as polled is all there is.
+                        act.subscriptions = Subscriptions::polled(&list);
+                        act.apply_webhooks(list, None);
+                    }
+                    Ok(())
+                }),
+        ))
     }
 }
 
@@ -152,28 +299,27 @@ impl Handler<CommitBatch> for Router {
     type Result = AtomicResponse<Self, Result<(), StoreError>>;
 
     fn handle(&mut self, batch: CommitBatch, _: &mut Context<Self>) -> Self::Result {
+        // A batch that fails to store is sent again: route it again from the same view.
+        let view_before = batch.transactions.iter().any(|t| !t.webhook_rows.is_empty()).then(|| (self.subscriptions.clone(), self.unsaved_view.clone()));
+        let prepared = self.fan_out(batch);
         let store = self.delivery.store.clone();
-        let reload = batch.transactions.iter().any(|t| t.webhooks_changed);
-        let load = async move { if reload { store.load_webhooks().await.map(Some) } else { Ok(None) } };
-        AtomicResponse::new(Box::pin(load.into_actor(self).then(move |loaded, act, _| {
-            let prepared = loaded.map(|loaded| {
-                if let Some(list) = loaded {
-                    act.apply_webhooks(list);
-                }
-                act.fan_out(batch)
-            });
-            let store = act.delivery.store.clone();
-            // The webhooks this batch reaches, each once (not per delivery).
-            let mut subscribers: HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)> = HashMap::new();
-            if let Ok(Plan::Store { targets, .. }) = &prepared {
-                for &(_, _, id) in targets {
-                    if let (std::collections::hash_map::Entry::Vacant(slot), Some(s)) = (subscribers.entry(id), act.webhooks.get(&id)) {
-                        slot.insert((s.handoff.clone(), s.actor.clone()));
-                    }
+        // The webhooks this batch reaches, each once (not per delivery).
+        let mut subscribers: HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)> = HashMap::new();
+        if let Plan::Store { targets, .. } = &prepared {
+            for &(_, _, id) in targets {
+                if let (std::collections::hash_map::Entry::Vacant(slot), Some(s)) = (subscribers.entry(id), self.webhooks.get(&id)) {
+                    slot.insert((s.handoff.clone(), s.actor.clone()));
                 }
             }
+        }
+        let view = match &prepared {
+            Plan::Store { save_now: true, .. } => self.unsaved_view.take(),
+            _ => None,
+        };
+        let view_taken = view.clone();
+        AtomicResponse::new(Box::pin(
             async move {
-                let Plan::Store { transactions, targets, checkpoint, save_now } = prepared? else { return Ok(None) };
+                let Plan::Store { transactions, targets, checkpoint, save_now } = prepared else { return Ok(None) };
                 if !targets.is_empty() {
                     let deliveries: Vec<NewDelivery<'_>> = targets
                         .iter()
@@ -186,24 +332,36 @@ impl Handler<CommitBatch> for Router {
                     hand_over(&deliveries, &ids, &subscribers);
                 }
                 if let (Some((position, gtid)), true) = (&checkpoint, save_now) {
-                    store.save_checkpoint(position, gtid.as_deref()).await?;
+                    let saved = view.as_deref().map_or(SavedView::Unchanged, SavedView::Set);
+                    store.save_checkpoint(position, gtid.as_deref(), saved).await?;
                 }
                 Ok(checkpoint.map(|c| (c, save_now)))
             }
-            .into_actor(act)
-            .map(|stored: Result<Option<(Checkpoint, bool)>, StoreError>, act, _| {
+            .into_actor(self)
+            .map(move |stored: Result<Option<(Checkpoint, bool)>, StoreError>, act, _| {
                 // Only now, with the batch's deliveries stored, may its end become the checkpoint.
-                match stored? {
-                    Some((_, true)) => {
+                match stored {
+                    Ok(Some((_, true))) => {
                         act.unsaved_checkpoint = None;
                         act.last_checkpoint_write = Instant::now();
                     }
-                    Some((checkpoint, false)) => act.unsaved_checkpoint = Some(checkpoint),
-                    None => {}
+                    Ok(Some((checkpoint, false))) => act.unsaved_checkpoint = Some(checkpoint),
+                    Ok(None) => {}
+                    Err(e) => {
+                        match view_before {
+                            Some((subscriptions, unsaved_view)) => {
+                                act.subscriptions = subscriptions;
+                                act.unsaved_view = unsaved_view;
+                            }
+                            // Not written after all: still to be written with the next checkpoint.
+                            None => act.unsaved_view = act.unsaved_view.take().or(view_taken),
+                        }
+                        return Err(e);
+                    }
                 }
                 Ok(())
-            })
-        })))
+            }),
+        ))
     }
 }
 
@@ -263,21 +421,28 @@ enum Plan {
 }
 
 impl Router {
+    /// Routes a batch: per transaction, its changes to the webhooks table
+    /// first (the subscriptions in force at its commit), then its events.
     fn fan_out(&mut self, batch: CommitBatch) -> Plan {
         // The checkpoint moves to the end of the last complete transaction; the
         // parts of a transaction still open leave it where it is.
-        let last_complete = batch.transactions.iter().rev().find(|t| t.complete);
-        let checkpoint = last_complete.map(|t| (t.end.clone(), t.gtid.clone()));
+        let last_complete = batch.transactions.iter().rposition(|t| t.complete);
+        let checkpoint = last_complete.map(|i| (batch.transactions[i].end.clone(), batch.transactions[i].gtid.clone()));
         let mut targets = Vec::new();
         for (t, transaction) in batch.transactions.iter().enumerate() {
+            if !transaction.webhook_rows.is_empty() {
+                self.apply_webhook_rows(transaction);
+            }
             for (e, event) in transaction.events.iter().enumerate() {
-                for Subscriber { webhook, .. } in self.webhooks.values() {
-                    if webhook.is_active && webhook.subscribes_to(&event.event_type) {
-                        targets.push((t, e, webhook.id));
-                    }
-                }
+                targets.extend(self.subscriptions.receivers(&event.event_type).map(|id| (t, e, id)));
+            }
+            if Some(t) == last_complete && self.subscriptions.changed() {
+                // The view at the checkpoint, written with it.
+                self.unsaved_view = Some(self.subscriptions.to_json());
             }
         }
+        // A webhook deleted since has no history to add to (its deliveries went with it).
+        targets.retain(|&(_, _, id)| self.webhooks.contains_key(&id));
         // Commit order per webhook follows the delivery ids: insert in binlog order.
         targets.sort_by_key(|&(t, e, w)| (t, e, w));
         let save_now = checkpoint.is_some() && self.last_checkpoint_write.elapsed() >= CHECKPOINT_EVERY;
@@ -298,10 +463,12 @@ impl Handler<FlushCheckpoint> for Router {
     fn handle(&mut self, _: FlushCheckpoint, _: &mut Context<Self>) -> Self::Result {
         let store = self.delivery.store.clone();
         let unsaved = self.unsaved_checkpoint.take();
+        let view = self.unsaved_view.take();
         AtomicResponse::new(Box::pin(
             async move {
                 if let Some((position, gtid)) = unsaved {
-                    store.save_checkpoint(&position, gtid.as_deref()).await?;
+                    let saved = view.as_deref().map_or(SavedView::Unchanged, SavedView::Set);
+                    store.save_checkpoint(&position, gtid.as_deref(), saved).await?;
                 }
                 Ok(())
             }

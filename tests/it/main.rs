@@ -18,6 +18,7 @@ mod refusals;
 mod rowhook;
 mod schema_changes;
 mod startup;
+mod subscriptions;
 mod tls;
 mod support;
 mod types;
