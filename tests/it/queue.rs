@@ -25,6 +25,22 @@ async fn row_ids(db: &mut TestDb, webhook_id: u64) -> Vec<u64> {
 }
 
 #[actix_rt::test]
+async fn a_delivery_for_a_webhook_deleted_meanwhile_is_dropped_and_the_rest_stored() {
+    let mut db = TestDb::new("enqueue_gone").await;
+    let kept = db.add_webhook("http://127.0.0.1:9/", &["*"], SECRET, true).await;
+    let gone = db.add_webhook("http://127.0.0.1:9/", &["*"], SECRET, true).await;
+    db.exec(&format!("DELETE FROM webhooks WHERE id = {gone}")).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let stored = store
+        .enqueue(&[delivery(kept, "evt_a"), delivery(gone, "evt_a"), delivery(kept, "evt_b")])
+        .await
+        .expect("a gone webhook does not fail the batch");
+    let ids = row_ids(&mut db, kept).await;
+    assert_eq!(stored, vec![Some(ids[0]), None, Some(ids[1])], "the kept webhook's rows, in order; nothing for the gone one");
+    assert!(row_ids(&mut db, gone).await.is_empty());
+}
+
+#[actix_rt::test]
 async fn enqueue_reads_back_the_ids_of_new_rows_only() {
     let mut db = TestDb::new("enqueue").await;
     let hook = db.add_webhook("http://127.0.0.1:9/", &["*"], SECRET, true).await;
