@@ -27,9 +27,10 @@ use std::time::Instant;
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::EventStreamReader;
 use rowhook::config::Config;
-use rowhook::decoder::{Decoded, Decoder, Position};
-use rowhook::mapping::Mapper;
-use rowhook::schema::{self, TableSchema};
+use rowhook::source::decoder::{Decoded, Decoder, Position};
+use rowhook::events::envelope::events_of;
+use rowhook::events::mapping::Mapper;
+use rowhook::source::schema::{self, TableSchema};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -55,7 +56,7 @@ fn main() -> Result<(), BoxError> {
     let config_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
     let config = Config::from_toml(&std::fs::read_to_string(&config_path)?)?;
     let mapper = Arc::new(Mapper::new(&config.events));
-    let names: Vec<String> = mapper.tables().map(str::to_string).collect();
+    let names: Vec<String> = mapper.read_set().tables().map(str::to_string).collect();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let tables = rt.block_on(async {
         let mut conn = mysql_async::Conn::from_url(format!("mysql://root@127.0.0.1:{port}/{DB}")).await?;
@@ -87,7 +88,7 @@ fn decode(bytes: &[u8], name: &str, mapper: &Arc<Mapper>, tables: &HashMap<Strin
     if &magic != b"\xfebin" {
         return Err("not a binlog file".into());
     }
-    let mut decoder = Decoder::new(mapper.clone(), DB, tables.clone(), Position { file: name.to_string(), pos: 4 });
+    let mut decoder = Decoder::new(Arc::new(mapper.read_set()), DB, tables.clone(), Position { file: name.to_string(), pos: 4 });
     let mut reader = EventStreamReader::new(BinlogVersion::Version4);
     let (mut rows, mut events) = (0, 0);
     let mut hash = std::collections::hash_map::DefaultHasher::new();
@@ -99,9 +100,11 @@ fn decode(bytes: &[u8], name: &str, mapper: &Arc<Mapper>, tables: &HashMap<Strin
             Err(e) => return Err(e.into()),
         };
         if let Decoded::Commit(t) | Decoded::Partial(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
-            rows += t.rows_seen;
-            events += t.events.len();
-            for e in &t.events {
+            // Decoding and the events stage, as the reader and the router run them.
+            let mapped = events_of(mapper, &t);
+            rows += t.rows.len();
+            events += mapped.len();
+            for e in &mapped {
                 hash.write(e.id.as_bytes());
                 hash.write(e.body.as_bytes());
             }

@@ -38,10 +38,11 @@ use mysql_async::prelude::*;
 use mysql_async::BinlogStreamRequest;
 
 use rowhook::config::Config;
-use rowhook::decoder::{Decoded, Decoder, OutgoingEvent, Position};
-use rowhook::mapping::Mapper;
-use rowhook::schema::{self, TableSchema};
-use rowhook::store::{NewDelivery, Store};
+use rowhook::events::envelope::{events_of, OutgoingEvent};
+use rowhook::source::decoder::{Decoded, Decoder, Position};
+use rowhook::events::mapping::Mapper;
+use rowhook::source::schema::{self, TableSchema};
+use rowhook::state::store::{NewDelivery, Store};
 
 mod e2e;
 mod machine;
@@ -243,7 +244,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let config_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
     let config = Config::from_toml(&std::fs::read_to_string(&config_path)?)?;
     let mapper = Arc::new(Mapper::new(&config.events));
-    let names: Vec<String> = mapper.tables().map(str::to_string).collect();
+    let names: Vec<String> = mapper.read_set().tables().map(str::to_string).collect();
     let mut info = mysql_async::Conn::from_url(format!("{root}/{DB}")).await?;
     let tables = schema::load_tables(&mut info, DB, &names, true).await?;
     let source = Source {
@@ -543,7 +544,7 @@ impl Source {
         let request = BinlogStreamRequest::new(server_id).with_filename(file.as_bytes()).with_pos(4u64);
         let mut stream = conn.get_binlog_stream(request).await?;
         let mut decoder = Decoder::new(
-            self.mapper.clone(),
+            Arc::new(self.mapper.read_set()),
             DB,
             self.tables.clone(),
             Position {
@@ -556,11 +557,13 @@ impl Source {
             let event = event?;
             let decoded = decoder.feed(&event, |id| stream.get_tme(id))?;
             if let Decoded::Commit(t) | Decoded::Partial(t) = decoded {
-                rows += t.rows_seen;
-                events += t.events.len();
-                body_bytes += t.events.iter().map(|e| e.body.len()).sum::<usize>();
+                // Decoding and the events stage, as the reader and the router run them.
+                let mapped = events_of(&self.mapper, &t);
+                rows += t.rows.len();
+                events += mapped.len();
+                body_bytes += mapped.iter().map(|e| e.body.len()).sum::<usize>();
                 if keep {
-                    kept.extend(t.events);
+                    kept.extend(mapped);
                 }
             }
             let at = decoder.position();
@@ -603,7 +606,7 @@ async fn enqueue(store: &Store, events: &[OutgoingEvent], webhooks: &[u64], file
         };
         let ids = store.enqueue(&deliveries).await?;
         assert_eq!(ids.len(), deliveries.len());
-        store.save_checkpoint(&checkpoint, Some("0-1-1"), rowhook::store::SavedView::Unchanged).await?;
+        store.save_checkpoint(checkpoint.stored(), Some("0-1-1"), rowhook::state::store::SavedView::Unchanged).await?;
     }
     Ok((n, started.elapsed()))
 }

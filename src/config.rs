@@ -6,7 +6,7 @@
 //! `"5s"` or `"2h"`, and [`Config::validate`] checks what serde cannot (an
 //! empty retry schedule, a rule without operations, ...) with messages that
 //! name the offending key. Checking the rules against the live schema happens
-//! in [`crate::schema`], because it needs the database.
+//! in [`crate::source::schema`], because it needs the database.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! [`run`] checks everything it can before it reads a single event (state
 //! database migrated, source reachable, binlog settings, grants, rules against
 //! the live schema), takes the instance lock (standing by while another
-//! instance holds it: [`crate::instance`]), then starts the actors and the HTTP
+//! instance holds it: [`crate::state::instance`]), then starts the actors and the HTTP
 //! server, and waits for the shutdown signal, a definite reader error or the
 //! loss of the lock. Shutdown stops the reader first, flushes the checkpoint,
 //! gives deliveries in flight a deadline, releases the lock, then stops the
@@ -19,20 +19,20 @@ use actix::prelude::*;
 use mysql_async::prelude::*;
 use tokio::sync::{oneshot, watch};
 
-use crate::actors::delivery::DeliveryContext;
-use crate::actors::http::{self, HttpState};
-use crate::actors::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
-use crate::actors::router::{FlushCheckpoint, LoadWebhooks, Router};
+use crate::delivery::actor::DeliveryContext;
+use crate::admin::http::{self, HttpState};
+use crate::source::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
+use crate::delivery::router::{FlushCheckpoint, LoadWebhooks, Router};
 use crate::config::{Config, StartAt};
-use crate::decoder::Position;
-use crate::gtid::GtidSet;
-use crate::instance::{self, Attempt, InstanceLock, LockLost};
-use crate::mapping::Mapper;
+use crate::source::decoder::Position;
+use crate::source::gtid::GtidSet;
+use crate::state::instance::{self, Attempt, InstanceLock, LockLost};
+use crate::events::mapping::Mapper;
 use crate::metrics::Metrics;
-use crate::retry::RetryPolicy;
-use crate::schema::{self, SchemaError, ServerInfo, TableSchema};
-use crate::sender::Sender;
-use crate::store::{SavedView, Store, StoreError};
+use crate::delivery::retry::RetryPolicy;
+use crate::source::schema::{self, SchemaError, ServerInfo, TableSchema};
+use crate::delivery::sender::Sender;
+use crate::state::store::{SavedView, Store, StoreError};
 
 /// Why rowhook could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -160,84 +160,16 @@ pub async fn run(
         return Err(RunError::NoToken(listen));
     }
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut store = Store::connect(config.state_url()).await?;
-    store.check_migrated().await?;
-    let mut checked = check(&config).await?;
-    tracing::info!(
-        server = %checked.server.version,
-        database = %checked.database,
-        rules = config.events.len(),
-        full_row_metadata = checked.server.full_row_metadata,
-        "source checked"
-    );
-
-    // Only the instance holding the lock reads and delivers; the checkpoint is read after.
     let metrics = Metrics::new();
-    let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
-    let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
-    let (lock, waited) = match take_instance_lock(&state_opts, &lock_name, &listener, &metrics, shutdown.as_mut()).await? {
-        Some(taken) => taken,
-        None => {
-            store.disconnect().await;
-            return Ok(());
-        }
+    let Some(Active { store, checked, lock, state_opts }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
+        return Ok(());
     };
-    if waited {
-        // Hours may have passed: the mapped tables' columns as they are now (the
-        // checkpoint may be past a schema change), and fresh state connections.
-        checked = check(&config).await?;
-        store.disconnect().await;
-        store = Store::connect(config.state_url()).await?;
-    }
-    metrics.active.set(1);
-    tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
 
-    // A checkpoint's GTID state (MariaDB's, or MySQL's GTID set) wins over its
-    // file/pos (see the reader): the file need not exist on this server (after a failover).
-    let start_gtid;
-    let start_is_new;
-    let start = match (reset, store.load_checkpoint().await?) {
-        (None, Some(position)) => {
-            start_is_new = false;
-            start_gtid = store.load_checkpoint_gtid().await?;
-            if start_gtid.is_none() {
-                ensure_on_server(&checked.source_opts, &position).await?;
-            }
-            position
-        }
-        (reset, _) => {
-            start_is_new = true;
-            let at = reset.unwrap_or(match config.source.start {
-                StartAt::Current => ResetPosition::Current,
-                StartAt::Earliest => ResetPosition::Earliest,
-            });
-            let (position, gtids) = server_position(&checked.source_opts, at).await?;
-            let gtids = gtids.filter(|_| !checked.server.is_mariadb);
-            // Saved at once: a restart before the first event must not skip what happened meanwhile.
-            // Subscriptions saved with an earlier checkpoint do not belong to this position.
-            store.save_checkpoint(&position, gtids.as_deref(), SavedView::Clear).await?;
-            start_gtid = gtids;
-            tracing::info!(position = %position, "starting from a new position");
-            position
-        }
-    };
+    let Start { position: start, gtid: start_gtid, is_new: start_is_new } = start_position(&config, &store, &checked, reset).await?;
 
     // The webhooks table's changes come through this binlog when the state
     // database lives on the source server; otherwise the router polls it.
-    let same_server = state_opts.ip_or_hostname() == checked.source_opts.ip_or_hostname()
-        && state_opts.tcp_port() == checked.source_opts.tcp_port();
-    let webhooks_table = same_server.then(|| (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string()));
-    let poll = (!same_server).then_some(Duration::from_secs(1));
-    let webhooks_schema = match &webhooks_table {
-        Some((db, table)) => {
-            let target = format!("{}:{}", checked.source_opts.ip_or_hostname(), checked.source_opts.tcp_port());
-            let mut conn = mysql_async::Conn::new(checked.source_opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
-            let schema = crate::actors::reader::webhooks_schema(&mut conn, db, table, checked.server.is_mariadb).await?;
-            let _ = conn.disconnect().await;
-            schema
-        }
-        None => None,
-    };
+    let followed = webhooks_followed(&state_opts, &checked).await?;
     // Routing resumes with the subscriptions saved with the checkpoint (none after a new start).
     let saved_view = if start_is_new { None } else { store.load_checkpoint_subscriptions().await? };
 
@@ -248,24 +180,9 @@ pub async fn run(
 
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let d = &config.delivery;
-    let delivery = DeliveryContext {
-        store: store.clone(),
-        sender: Sender::new(d)?,
-        policy: Arc::new(RetryPolicy {
-            schedule: d.retry_schedule.clone(),
-            jitter: d.retry_jitter,
-            ..RetryPolicy::default()
-        }),
-        auto_disable_after: d.auto_disable_after,
-        auto_disable_min_failing: d.auto_disable_min_failing,
-        max_in_flight: d.max_in_flight,
-        stopping: stopping.clone(),
-        in_flight: in_flight.clone(),
-        metrics: metrics.clone(),
-        state_writes: Arc::new(tokio::sync::Semaphore::new(STATE_WRITES)),
-    };
-    let router = Router::new(delivery, poll).start();
+    let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
+    let mapper = Arc::new(Mapper::new(&config.events));
+    let router = Router::new(delivery, mapper.clone(), followed.poll).start();
     router.send(LoadWebhooks { saved: saved_view }).await.map_err(|_| StoreError::Url("router stopped".into()))??;
 
     let (status_tx, status_rx) = watch::channel(ReaderStatus { position: start.clone(), ..Default::default() });
@@ -277,36 +194,27 @@ pub async fn run(
         server_id: config.source.server_id,
         heartbeat: config.source.heartbeat,
         is_mariadb: checked.server.is_mariadb,
-        mapper: Arc::new(Mapper::new(&config.events)),
+        read_set: Arc::new(mapper.read_set()),
         tables: checked.tables,
-        webhooks_table,
-        webhooks_schema,
+        webhooks_table: followed.table,
+        webhooks_schema: followed.schema,
         metrics: metrics.clone(),
         start_gtid,
         datetime_offset: config.source.time_zone.clone(),
     };
-    Reader::new(settings, start, router.clone(), status_tx, stop_rx, done_tx).start();
+    Reader::new(settings, start, router.clone().recipient(), status_tx, stop_rx, done_tx).start();
 
     let metrics_for_pruner = metrics.clone();
-    let mut event_types: Vec<String> = Vec::new();
-    for rule in &config.events {
-        if !event_types.contains(&rule.event_type) {
-            event_types.push(rule.event_type.clone());
-        }
-    }
     let state = HttpState {
         reader: status_rx,
         store: store.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
         admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
-        event_types: Arc::new(event_types),
+        event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
     };
-    let server = http::serve(listener, state)?;
-    let server_handle = server.handle();
-    actix_rt::spawn(server);
-    tracing::info!(listen = ?config.http.listen, "rowhook running");
+    let server_handle = serve_admin(listener, state, &config)?;
 
     let pruner = actix_rt::spawn(prune_history(store.clone(), config.delivery.retention, metrics_for_pruner, stopping.clone()));
 
@@ -333,14 +241,7 @@ pub async fn run(
         tracing::warn!(error = %e, "could not save the last checkpoint; the next start re-reads a little");
     }
     stopping.store(true, Ordering::SeqCst);
-    let deadline = Instant::now() + config.delivery.shutdown_timeout;
-    while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let left = in_flight.load(Ordering::SeqCst);
-    if left > 0 {
-        tracing::warn!(waves = left, "deliveries still in flight at the deadline stay pending and are sent after the next start");
-    }
+    wait_for_deliveries(&in_flight, config.delivery.shutdown_timeout).await;
     pruner.abort();
     let _ = stop_lock.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut lock_keeper.0).await;
@@ -352,6 +253,162 @@ pub async fn run(
         return Err(lost.into());
     }
     reader_result.map_err(RunError::from)
+}
+
+/// This instance, holding the instance lock, with the source checked.
+struct Active {
+    store: Store,
+    checked: Checked,
+    lock: InstanceLock,
+    state_opts: mysql_async::Opts,
+}
+
+/// Checks the state database and the source, then takes the instance lock
+/// (standing by while another instance holds it). None: the shutdown signal
+/// came first.
+async fn become_active(
+    config: &Config,
+    listener: &std::net::TcpListener,
+    metrics: &Metrics,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<Active>, RunError> {
+    let mut store = Store::connect(config.state_url()).await?;
+    store.check_migrated().await?;
+    let mut checked = check(config).await?;
+    tracing::info!(
+        server = %checked.server.version,
+        database = %checked.database,
+        rules = config.events.len(),
+        full_row_metadata = checked.server.full_row_metadata,
+        "source checked"
+    );
+    // Only the instance holding the lock reads and delivers; the checkpoint is read after.
+    let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
+    let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
+    let Some((lock, waited)) = take_instance_lock(&state_opts, &lock_name, listener, metrics, shutdown).await? else {
+        store.disconnect().await;
+        return Ok(None);
+    };
+    if waited {
+        // Hours may have passed: the mapped tables' columns as they are now (the
+        // checkpoint may be past a schema change), and fresh state connections.
+        checked = check(config).await?;
+        store.disconnect().await;
+        store = Store::connect(config.state_url()).await?;
+    }
+    metrics.active.set(1);
+    tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
+    Ok(Some(Active { store, checked, lock, state_opts }))
+}
+
+/// Where reading starts.
+struct Start {
+    position: Position,
+    /// The GTID state or set to resume from, when known.
+    gtid: Option<String>,
+    /// A new position (no checkpoint, or `--reset-position`): nothing saved with an older one applies.
+    is_new: bool,
+}
+
+/// The checkpoint, or a new position (saved at once) when there is none or
+/// the operator says so. A checkpoint's GTID state (MariaDB's, or MySQL's
+/// GTID set) wins over its file/pos (see the reader): the file need not exist
+/// on this server (after a failover).
+async fn start_position(config: &Config, store: &Store, checked: &Checked, reset: Option<ResetPosition>) -> Result<Start, RunError> {
+    if let (None, Some(position)) = (reset, store.load_checkpoint().await?.map(Position::from)) {
+        let gtid = store.load_checkpoint_gtid().await?;
+        if gtid.is_none() {
+            ensure_on_server(&checked.source_opts, &position).await?;
+        }
+        return Ok(Start { position, gtid, is_new: false });
+    }
+    let at = reset.unwrap_or(match config.source.start {
+        StartAt::Current => ResetPosition::Current,
+        StartAt::Earliest => ResetPosition::Earliest,
+    });
+    let (position, gtids) = server_position(&checked.source_opts, at).await?;
+    let gtid = gtids.filter(|_| !checked.server.is_mariadb);
+    // Saved at once: a restart before the first event must not skip what happened meanwhile.
+    // Subscriptions saved with an earlier checkpoint do not belong to this position.
+    store.save_checkpoint(position.stored(), gtid.as_deref(), SavedView::Clear).await?;
+    tracing::info!(position = %position, "starting from a new position");
+    Ok(Start { position, gtid, is_new: true })
+}
+
+/// How rowhook learns of changes to its webhooks table: through the
+/// source's binlog when the state database lives on the source server
+/// (`table`: database and table, `schema`: its columns), else by polling.
+struct WebhooksFollowed {
+    table: Option<(String, String)>,
+    schema: Option<TableSchema>,
+    poll: Option<Duration>,
+}
+
+async fn webhooks_followed(state_opts: &mysql_async::Opts, checked: &Checked) -> Result<WebhooksFollowed, RunError> {
+    let source = &checked.source_opts;
+    let same_server = state_opts.ip_or_hostname() == source.ip_or_hostname() && state_opts.tcp_port() == source.tcp_port();
+    if !same_server {
+        return Ok(WebhooksFollowed { table: None, schema: None, poll: Some(Duration::from_secs(1)) });
+    }
+    let (db, table) = (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string());
+    let target = format!("{}:{}", source.ip_or_hostname(), source.tcp_port());
+    let mut conn = mysql_async::Conn::new(source.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+    let schema = crate::source::reader::webhooks_schema(&mut conn, &db, &table, checked.server.is_mariadb).await?;
+    let _ = conn.disconnect().await;
+    Ok(WebhooksFollowed { table: Some((db, table)), schema, poll: None })
+}
+
+/// What every delivery actor shares, from `[delivery]`.
+fn delivery_context(config: &Config, store: &Store, metrics: &Metrics, stopping: &Arc<AtomicBool>, in_flight: &Arc<AtomicUsize>) -> Result<DeliveryContext, RunError> {
+    let d = &config.delivery;
+    Ok(DeliveryContext {
+        store: store.clone(),
+        sender: Sender::new(d)?,
+        policy: Arc::new(RetryPolicy {
+            schedule: d.retry_schedule.clone(),
+            jitter: d.retry_jitter,
+            ..RetryPolicy::default()
+        }),
+        auto_disable_after: d.auto_disable_after,
+        auto_disable_min_failing: d.auto_disable_min_failing,
+        max_in_flight: d.max_in_flight,
+        stopping: stopping.clone(),
+        in_flight: in_flight.clone(),
+        metrics: metrics.clone(),
+        state_writes: Arc::new(tokio::sync::Semaphore::new(STATE_WRITES)),
+    })
+}
+
+/// The configured event types, each once, in rule order.
+fn event_types(config: &Config) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    for rule in &config.events {
+        if !types.contains(&rule.event_type) {
+            types.push(rule.event_type.clone());
+        }
+    }
+    types
+}
+
+/// Starts the admin HTTP server on `listener`; its handle stops it.
+fn serve_admin(listener: std::net::TcpListener, state: HttpState, config: &Config) -> Result<actix_web::dev::ServerHandle, RunError> {
+    let server = http::serve(listener, state)?;
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(listen = ?config.http.listen, "rowhook running");
+    Ok(handle)
+}
+
+/// Waits until no delivery wave is in flight, or the deadline.
+async fn wait_for_deliveries(in_flight: &AtomicUsize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = in_flight.load(Ordering::SeqCst);
+    if left > 0 {
+        tracing::warn!(waves = left, "deliveries still in flight at the deadline stay pending and are sent after the next start");
+    }
 }
 
 /// A task that ends when its handle is dropped.

@@ -3,47 +3,47 @@
 //!
 //! # Layout
 //!
-//! Plain modules hold the domain logic, each with its unit tests:
-//! - [`config`]: the TOML file and `ROWHOOK__*` overrides, validated.
-//! - [`dburl`]: database URLs, with the CA file TLS needs.
-//! - [`schema`]: server settings, grants and mapped tables' columns, checked at start.
-//! - [`decoder`]: binlog events -> committed transactions of typed events ([`gtid`]: MySQL GTID sets).
-//! - [`value`]: column values -> exact JSON ([`collations`]: which character set a collation id is;
-//!   [`wkt`]: GEOMETRY as WKT).
-//! - [`mapping`]: the `[[events]]` rules: row changes -> event payloads.
-//! - [`subscriptions`]: which webhooks an event goes to (the subscriptions at its commit).
-//! - [`signing`]: HMAC-SHA256 signatures (the seed's and Standard Webhooks').
-//! - [`retry`]: what follows a failed attempt (schedule, jitter, Retry-After).
-//! - [`ssrf`]: no deliveries to private addresses unless allowed.
-//! - [`sender`]: one signed POST and what came back.
-//! - [`store`]: the state database (queue, history, checkpoint), migrations.
-//! - [`handoff`]: fresh rows from the router to a delivery actor without reading them back.
-//! - [`instance`]: one active instance per state database (a named lock); others stand by.
+//! The tree follows an event's path: one folder per stage, each with a
+//! module (`source.rs` beside `source/`) saying what enters it, what leaves
+//! it and what it guarantees. Plain modules hold the logic, with their unit
+//! tests; the actors are thin shells that sequence it.
 //!
-//! [`actors`] sequences them: reader -> router -> one delivery actor per
-//! webhook, plus the HTTP server. [`daemon::run`] starts it all on a listener
-//! and a shutdown signal the caller provides, so tests run the real daemon
-//! in-process on port 0.
+//! - [`source`]: the binlog, read as a replica reads it, into committed
+//!   transactions of changed rows (reader actor, decoder, row images, values,
+//!   GTIDs, server checks).
+//! - [`events`]: the `[[events]]` rules: changed rows into events with their
+//!   stable ids and the exact bodies sent.
+//! - [`delivery`]: the router actor (maps, routes by the subscriptions in
+//!   force at each commit, stores) and one delivery actor per webhook
+//!   (signed sends, retries, health), with the sender, signing, retry policy
+//!   and SSRF guard.
+//! - [`state`]: the state database (webhooks, queue, history, checkpoint,
+//!   migrations) and the instance lock.
+//! - [`admin`]: the HTTP server: admin API, validation, OpenAPI, metrics.
+//!
+//! Dependencies point one way, along the flow: `events` uses `source`'s
+//! types, `delivery` uses both, all three use `state`, which uses none of
+//! them; `admin` and the top-level modules use everything. At the top:
+//! [`daemon`] starts and stops it all ([`daemon::run`] takes a listener and a
+//! shutdown signal, so tests run the real daemon in-process on port 0),
+//! [`config`] is the TOML file, [`listen`] is `rowhook listen`. Shared leaves
+//! that every stage may use and that use no stage: [`config`]'s types,
+//! [`dburl`] (database URLs), [`metrics`] (defined in one place).
+//!
+//! Why this cut: each stage has one job and one hand-off (a transaction of
+//! rows; events; a stored delivery), and each coming feature lands in one
+//! place (ordering and replay in `delivery`, backfill between `source` and
+//! `delivery`, the console and scoped tokens in `admin`). Mapping runs in the
+//! router, not the reader, so the source stage never depends on the rules:
+//! it is told which tables and columns to read ([`source::decoder::ReadSet`]).
 
-pub mod actors;
-pub mod collations;
+pub mod admin;
 pub mod config;
 pub mod daemon;
 pub mod dburl;
-pub mod decoder;
-pub mod gtid;
-pub mod handoff;
-pub mod instance;
+pub mod delivery;
+pub mod events;
 pub mod listen;
-pub mod mapping;
 pub mod metrics;
-pub mod retry;
-pub mod schema;
-pub mod sender;
-pub mod signing;
-pub mod validation;
-pub mod ssrf;
-pub mod store;
-pub mod subscriptions;
-pub mod value;
-pub mod wkt;
+pub mod source;
+pub mod state;

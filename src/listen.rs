@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
-use crate::signing::{self, SigningKey};
+use crate::delivery::signing::{self, SigningKey};
 
 /// Serves on `listen` until Ctrl-C or SIGTERM. The first line printed names
 /// the address actually bound (useful with port 0).

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use rowhook::config::{Config, LogFormat};
 use rowhook::daemon::{self, ResetPosition};
-use rowhook::store::Store;
+use rowhook::state::store::Store;
 
 #[derive(Parser)]
 #[command(name = "rowhook", version, about = "Webhooks from a MySQL/MariaDB binlog, without changing the application")]
@@ -119,8 +119,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 println!("  {:<16} <- {} {}", rule.event_type, rule.table, ops.join("/"));
             }
             let state = rowhook::dburl::opts(config.state_url())?;
-            let lock = rowhook::instance::lock_name(state.db_name().unwrap_or_default());
-            match rowhook::instance::holder(&state, &lock).await? {
+            let lock = rowhook::state::instance::lock_name(state.db_name().unwrap_or_default());
+            match rowhook::state::instance::holder(&state, &lock).await? {
                 None => println!("instance lock `{lock}`: free (`rowhook run` becomes the active instance)"),
                 Some(session) => println!(
                     "instance lock `{lock}`: held by connection {session} on the state database \

@@ -11,9 +11,10 @@ use mysql_common::binlog::events::{Event, EventData};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::EventStreamReader;
 use rowhook::config::Config;
-use rowhook::decoder::{DecodeError, Decoded, Decoder, Position, Transaction};
-use rowhook::mapping::Mapper;
-use rowhook::schema::{ColumnInfo, TableSchema};
+use rowhook::events::envelope::{events_of, OutgoingEvent};
+use rowhook::events::mapping::Mapper;
+use rowhook::source::decoder::{DecodeError, Decoded, Decoder, Position, Transaction};
+use rowhook::source::schema::{ColumnInfo, TableSchema};
 
 mod corruption;
 
@@ -25,12 +26,27 @@ fn fixture(path: &str) -> PathBuf {
 
 /// What decoding some binlog files gave.
 struct Decoding {
-    transactions: Vec<Transaction>,
+    transactions: Vec<Committed>,
     row_errors: u64,
 }
 
 /// Feeds every event of a binlog file to a decoder; returns the transactions or the first error.
-fn decode_file(path: &Path, database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Vec<Transaction>, DecodeError> {
+/// A committed transaction and the events the rules make of it (the events
+/// stage, as the router runs it).
+#[derive(Debug)]
+struct Committed {
+    transaction: Transaction,
+    events: Vec<OutgoingEvent>,
+}
+
+impl std::ops::Deref for Committed {
+    type Target = Transaction;
+    fn deref(&self) -> &Transaction {
+        &self.transaction
+    }
+}
+
+fn decode_file(path: &Path, database: &str, rules: &str, tables: HashMap<String, TableSchema>) -> Result<Vec<Committed>, DecodeError> {
     decode_files(&[path.to_path_buf()], database, rules, tables).map(|d| d.transactions)
 }
 
@@ -41,7 +57,8 @@ fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<
     let config = Config::from_toml(&format!("[source]\nurl = \"mysql://r@h:1/{database}\"\n{rules}")).unwrap();
     let mapper = Arc::new(Mapper::new(&config.events));
     let file_name = paths[0].file_name().unwrap().to_string_lossy().to_string();
-    let mut decoder = Decoder::new(mapper, database, tables, Position { file: file_name, pos: 4 });
+    let mut decoder = Decoder::new(Arc::new(mapper.read_set()), database, tables, Position { file: file_name, pos: 4 });
+    let committed = |transaction: Transaction| Committed { events: events_of(&mapper, &transaction), transaction };
     let mut out = Vec::new();
     for path in paths {
         let mut input = BufReader::new(std::fs::File::open(path).unwrap());
@@ -57,14 +74,14 @@ fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<
                 Err(e) => panic!("reading {}: {e}", path.display()),
             };
             if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
-                out.push(t);
+                out.push(committed(t));
             }
             if let Ok(Some(EventData::TransactionPayloadEvent(payload))) = event.read_data() {
                 let mut inner = payload.decompressed().expect("zstd payload");
                 while let Some(event) = reader.read_decompressed(&mut inner).expect("payload event") {
                     assert_eq!(event.header().log_pos(), 0, "events inside a payload have no position");
                     if let Decoded::Commit(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
-                        out.push(t);
+                        out.push(committed(t));
                     }
                 }
             }
@@ -74,12 +91,12 @@ fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<
 }
 
 /// The bodies of every event, parsed.
-fn bodies(transactions: &[Transaction]) -> Vec<serde_json::Value> {
+fn bodies(transactions: &[Committed]) -> Vec<serde_json::Value> {
     transactions.iter().flat_map(|t| &t.events).map(|e| serde_json::from_str(&e.body).unwrap()).collect()
 }
 
 /// The `data` of every event.
-fn data(transactions: &[Transaction]) -> Vec<serde_json::Value> {
+fn data(transactions: &[Committed]) -> Vec<serde_json::Value> {
     bodies(transactions).into_iter().map(|b| b["data"].clone()).collect()
 }
 
@@ -125,7 +142,7 @@ fn a_column_count_that_does_not_match_the_schema_stops_decoding() {
 fn unmapped_tables_give_empty_transactions() {
     let transactions = decode_file(&fixture("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", "", HashMap::new()).unwrap();
     assert!(!transactions.is_empty());
-    assert!(transactions.iter().all(|t| t.events.is_empty() && t.rows_seen == 0));
+    assert!(transactions.iter().all(|t| t.events.is_empty() && t.rows.is_empty()));
 }
 
 #[test]
@@ -232,7 +249,7 @@ fn compressed_transactions_get_unique_stable_ids_and_resume_after_the_payload() 
         ("b".to_string(), columns(&["id"], "int")),
     ]);
     let decoded = decode_files(&[fixture("mysql-binlog-connector-rust/mysql-bin.000057")], "a", &rules, tables).unwrap();
-    let with_events: Vec<&Transaction> = decoded.transactions.iter().filter(|t| !t.events.is_empty()).collect();
+    let with_events: Vec<&Committed> = decoded.transactions.iter().filter(|t| !t.events.is_empty()).collect();
     assert_eq!(with_events.len(), 2);
     let ids: Vec<&str> = with_events.iter().flat_map(|t| &t.events).map(|e| e.id.as_str()).collect();
     // Rows take the payload's position; rows are numbered across the payload.
@@ -411,7 +428,7 @@ fn gtid_states(decoder: &mut Decoder, path: &Path, skip: Option<u8>) -> Vec<Opti
 
 fn bare_decoder(file: &str) -> Decoder {
     let config = Config::from_toml("[source]\nurl = \"mysql://r@h:1/a\"\n").unwrap();
-    Decoder::new(Arc::new(Mapper::new(&config.events)), "a", HashMap::new(), Position { file: file.into(), pos: 4 })
+    Decoder::new(Arc::new(Mapper::new(&config.events).read_set()), "a", HashMap::new(), Position { file: file.into(), pos: 4 })
 }
 
 #[test]

@@ -18,9 +18,10 @@ use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::events::EventData;
 use mysql_common::binlog::EventStreamReader;
 use rowhook::config::Config;
-use rowhook::decoder::{Decoded, Decoder, Position};
-use rowhook::mapping::Mapper;
-use rowhook::schema::TableSchema;
+use rowhook::source::decoder::{Decoded, Decoder, Position};
+use rowhook::events::envelope::events_of;
+use rowhook::events::mapping::Mapper;
+use rowhook::source::schema::TableSchema;
 
 /// The seed of this run.
 pub fn seed() -> u64 {
@@ -51,7 +52,9 @@ pub fn raw_events(path: &Path) -> Vec<Vec<u8>> {
 /// corrupt data are upstream's and skipped (`upstream`); the decoder's own
 /// part must never panic or abort.
 pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &HashMap<String, TableSchema>) -> usize {
-    let mut decoder = Decoder::new(Arc::new(Mapper::new(&config.events)), database, tables.clone(), Position { file: "binlog.000001".into(), pos: 4 });
+    // The events stage runs on what the decoder gives, as the router runs it.
+    let mapper = Mapper::new(&config.events);
+    let mut decoder = Decoder::new(Arc::new(mapper.read_set()), database, tables.clone(), Position { file: "binlog.000001".into(), pos: 4 });
     let mut reader = EventStreamReader::new(BinlogVersion::Version4);
     let mut decoded = 0;
     let upstream = |f: &mut dyn FnMut()| {
@@ -62,7 +65,7 @@ pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &Ha
         upstream(&mut || read = Some(reader.read(&mut &raw[..])));
         let Some(Ok(Some(event))) = read else { continue };
         if let Ok(Decoded::Commit(t)) = decoder.feed(&event, |id| reader.get_tme(id)) {
-            decoded += t.events.len();
+            decoded += events_of(&mapper, &t).len();
         }
         // As mysql_async's stream does: only a TRANSACTION_PAYLOAD is read here.
         if event.header().event_type_raw() != 40 {
@@ -79,7 +82,7 @@ pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &Ha
         });
         for event in inner_events {
             if let Ok(Decoded::Commit(t)) = decoder.feed(&event, |id| reader.get_tme(id)) {
-                decoded += t.events.len();
+                decoded += events_of(&mapper, &t).len();
             }
         }
     }

@@ -144,8 +144,8 @@ async fn webhooks_are_managed_over_the_api_and_changes_apply_at_once() {
     let last = got.last().unwrap();
     assert_eq!(last.header("x-webhook-event"), Some("webhook.test"));
     assert_eq!(last.header("webhook-id"), test["data"]["event_id"].as_str());
-    let key = rowhook::signing::SigningKey::from_secret(&secret).unwrap();
-    rowhook::signing::verify_seed(&key, last.header("x-webhook-signature").unwrap(), &last.body).expect("test event signed");
+    let key = rowhook::delivery::signing::SigningKey::from_secret(&secret).unwrap();
+    rowhook::delivery::signing::verify_seed(&key, last.header("x-webhook-signature").unwrap(), &last.body).expect("test event signed");
 
     // Rotation: the new secret once; during the overlap both signatures travel.
     let (status, rotated) = api.call(Method::POST, &format!("/api/webhooks/{id}/rotate-secret"), None).await;
@@ -159,8 +159,8 @@ async fn webhooks_are_managed_over_the_api_and_changes_apply_at_once() {
     assert_eq!(signatures.split(' ').count(), 2, "both signatures: {signatures}");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     for s in [&secret, &new_secret] {
-        let key = rowhook::signing::SigningKey::from_secret(s).unwrap();
-        rowhook::signing::verify_standard(
+        let key = rowhook::delivery::signing::SigningKey::from_secret(s).unwrap();
+        rowhook::delivery::signing::verify_standard(
             &key,
             signatures,
             last.header("webhook-id").unwrap(),
@@ -171,8 +171,8 @@ async fn webhooks_are_managed_over_the_api_and_changes_apply_at_once() {
         )
         .expect("old and new secret both verify");
     }
-    let new_key = rowhook::signing::SigningKey::from_secret(&new_secret).unwrap();
-    rowhook::signing::verify_seed(&new_key, last.header("x-webhook-signature").unwrap(), &last.body).expect("seed header uses the new secret");
+    let new_key = rowhook::delivery::signing::SigningKey::from_secret(&new_secret).unwrap();
+    rowhook::delivery::signing::verify_seed(&new_key, last.header("x-webhook-signature").unwrap(), &last.body).expect("seed header uses the new secret");
 
     // Delete: its deliveries go with it, nothing more is delivered.
     let (status, _) = api.call(Method::DELETE, &format!("/api/webhooks/{id}"), None).await;
@@ -292,11 +292,11 @@ async fn every_route_is_served_and_described() {
         }
     }
     let served: HashSet<(String, String)> =
-        rowhook::actors::http::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        rowhook::admin::http::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(described, served, "openapi.json and the server's routes differ");
     // Each route answers (a 404 here would mean an unknown route, with id 1 absent it is "not found" JSON too,
     // so check the method is routed: never 405).
-    for (method, path) in rowhook::actors::http::ROUTES {
+    for (method, path) in rowhook::admin::http::ROUTES {
         let path = path.replace("{id}", "1");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let response = api.client.request(method.clone(), format!("{}{path}", api.base)).bearer_auth(TOKEN).json(&json!({})).send().await.unwrap();

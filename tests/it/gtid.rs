@@ -55,7 +55,7 @@ impl Setup {
         let server = MariaDb::start_private(&[]);
         let name = server.fresh_database(database).await;
         let url = server.url(&name);
-        rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+        rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
         let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
         let receiver = Receiver::start().await;
         conn.exec_drop(
@@ -126,7 +126,7 @@ async fn a_purged_gtid_position_stops_with_advice() {
     let server = MariaDb::start_private(&[]);
     let name = server.fresh_database("gtid_purged").await;
     let url = server.url(&name);
-    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
     let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
     // A checkpoint at a GTID this server never had in its binlogs (they start later).
     conn.query_drop("INSERT INTO threads (id, subject) VALUES (1, 'x')").await.unwrap();

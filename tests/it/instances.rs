@@ -129,7 +129,7 @@ async fn an_instance_whose_lock_was_taken_while_its_session_was_gone_stops_and_t
 
     // The first instance's lock session ends (as when a network blink outlasts the
     // server's patience); the standby, waiting in GET_LOCK, gets the lock at once.
-    let lock = rowhook::instance::lock_name(&db.name);
+    let lock = rowhook::state::instance::lock_name(&db.name);
     let holder: Option<u64> = db.conn.exec_first("SELECT IS_USED_LOCK(?)", (lock.as_str(),)).await.unwrap();
     db.exec(&format!("KILL CONNECTION {}", holder.expect("the active instance holds the lock"))).await;
     second.wait_ready().await;

@@ -49,7 +49,7 @@ async fn migrating_the_php_apps_tables_keeps_their_data() {
     .await
     .unwrap();
 
-    let store = rowhook::store::Store::new(&url).unwrap();
+    let store = rowhook::state::store::Store::new(&url).unwrap();
     let known = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count();
     assert_eq!(store.migrate().await.unwrap().len(), known, "every migration applies over the PHP app's tables");
     assert!(store.migrate().await.unwrap().is_empty(), "a second run is harmless");
@@ -67,8 +67,8 @@ async fn migrating_the_php_apps_tables_keeps_their_data() {
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 1, "the old history is not re-sent");
-    let key = rowhook::signing::SigningKey::from_secret(secret).unwrap();
-    rowhook::signing::verify_seed(&key, got[0].header("x-webhook-signature").unwrap(), &got[0].body)
+    let key = rowhook::delivery::signing::SigningKey::from_secret(secret).unwrap();
+    rowhook::delivery::signing::verify_seed(&key, got[0].header("x-webhook-signature").unwrap(), &got[0].body)
         .expect("signed like PHP's hash_hmac with the old secret");
     rowhook.stop().await.expect("clean stop");
 }

@@ -219,14 +219,14 @@ async fn run_and_capture_logs(format: &str) -> (String, Vec<(&'static str, Strin
     let ok = Receiver::start().await;
     let failing = Receiver::start().await;
     failing.set_status(500);
-    let standard_secret = rowhook::signing::generate_secret();
+    let standard_secret = rowhook::delivery::signing::generate_secret();
     let seed_secret = random_hex(32); // the PHP app's kind of secret
     let ok_id = db.add_webhook(&ok.url(), &["*"], &standard_secret, true).await;
     let failing_id = db.add_webhook(&failing.url(), &["thread.created"], &seed_secret, true).await;
     let token = format!("tok-{}", random_hex(16));
     let wrong_token = format!("wrong-{}", random_hex(16));
-    let api_secret = rowhook::signing::generate_secret();
-    let url_token = format!("t0k{}", &rowhook::signing::generate_secret()[6..22]);
+    let api_secret = rowhook::delivery::signing::generate_secret();
+    let url_token = format!("t0k{}", &rowhook::delivery::signing::generate_secret()[6..22]);
 
     let port = free_port();
     let log_path = tempfile::NamedTempFile::new().unwrap().into_temp_path();
@@ -388,7 +388,7 @@ async fn worked_example_of_docs_events_md() {
     config.events = rowhook::config::Config::from_toml(&rules).expect("docs/examples/shop-events.toml").events;
     rowhook::daemon::check(&config).await.expect("the example rules fit the example schema");
     let receiver = Receiver::start().await;
-    db.add_webhook(&receiver.url(), &["*"], &rowhook::signing::generate_secret(), true).await;
+    db.add_webhook(&receiver.url(), &["*"], &rowhook::delivery::signing::generate_secret(), true).await;
     let rowhook = crate::rowhook::InProcess::start(config).await;
 
     db.exec("INSERT INTO customers (email, password_hash) VALUES ('ada@example.com', '$2y$10$abcdefghijklmnopqrstuv')").await;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use rowhook::signing::{self, SigningKey};
+use rowhook::delivery::signing::{self, SigningKey};
 
 use crate::rowhook::{test_config, InProcess, TestDb};
 use crate::support::{Received, Receiver};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
-use rowhook::store::{NewDelivery, Store};
+use rowhook::state::store::{NewDelivery, Store};
 
 use crate::rowhook::{test_config, InProcess, TestDb};
 use crate::support::{Received, Receiver};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::*;
 use rowhook::daemon::{check, RunError};
-use rowhook::schema::SchemaError;
+use rowhook::source::schema::SchemaError;
 
 use crate::rowhook::test_config;
 use crate::support::mariadb::MariaDb;
@@ -26,7 +26,7 @@ async fn a_partial_row_image_in_the_stream_stops_rowhook_with_advice() {
     let server = MariaDb::start_private(&[]);
     let name = server.fresh_database("noblob_stream").await;
     let url = server.url(&name);
-    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
     crate::support::install_crypto_provider();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

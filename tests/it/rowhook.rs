@@ -27,7 +27,7 @@ impl TestDb {
     pub async fn on(server: &mariadb::MariaDb, prefix: &str) -> TestDb {
         let name = server.fresh_database(prefix).await;
         let url = server.url(&name);
-        rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+        rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
         let conn = mysql_async::Conn::from_url(url.as_str()).await.expect("connect");
         TestDb { name, url, conn }
     }

@@ -3,7 +3,7 @@
 
 use mysql_async::prelude::*;
 use rowhook::daemon::{check, RunError};
-use rowhook::schema::SchemaError;
+use rowhook::source::schema::SchemaError;
 
 use crate::rowhook::{test_config, TestDb};
 use crate::support::mariadb::{self, MariaDb};

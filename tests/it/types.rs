@@ -129,7 +129,7 @@ fn rule() -> String {
 async fn setup(server: &MariaDb, prefix: &str) -> (String, mysql_async::Conn) {
     let name = server.fresh_database(prefix).await;
     let url = server.url(&name);
-    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
     let mut conn = mysql_async::Conn::from_url(url.as_str()).await.expect("connect");
     conn.query_drop(format!("CREATE TABLE alltypes ({COLUMNS}) DEFAULT CHARSET=utf8mb4")).await.expect("create alltypes");
     // Zero dates need a lenient sql_mode; TIMESTAMPs are written in UTC.
@@ -257,7 +257,7 @@ async fn geometries_arrive_as_the_servers_own_st_astext() {
     let server = mariadb::shared();
     let name = server.fresh_database("types_geo").await;
     let url = server.url(&name);
-    rowhook::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
     let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
     conn.query_drop("CREATE TABLE geo (id INT PRIMARY KEY, g GEOMETRY)").await.unwrap();
     let receiver = Receiver::start().await;
@@ -300,7 +300,7 @@ async fn corrupted_events_of_every_column_type_are_errors_or_skipped_never_a_pan
     let file: String = conn.query_first("SHOW MASTER STATUS").await.unwrap().map(|row: mysql_async::Row| row.get(0).unwrap()).unwrap();
     conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
     let database = url.rsplit('/').next().unwrap().to_string();
-    let tables = rowhook::schema::load_tables(&mut conn, &database, &["alltypes".to_string()], true).await.unwrap();
+    let tables = rowhook::source::schema::load_tables(&mut conn, &database, &["alltypes".to_string()], true).await.unwrap();
     let rules = rule().replace("operations = [\"insert\"]", "operations = [\"insert\", \"update\", \"delete\"]");
     let config = rowhook::config::Config::from_toml(&format!("[source]\nurl = \"{url}\"\n{rules}")).unwrap();
 

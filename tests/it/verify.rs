@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use rowhook::signing::{self, SigningKey};
+use rowhook::delivery::signing::{self, SigningKey};
 
 use crate::ops::{free_port, tool, Running};
 use crate::rowhook::{test_config, InProcess, TestDb};

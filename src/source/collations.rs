@@ -2,7 +2,7 @@
 //!
 //! The binlog's table map names a text column's collation by id
 //! (`binlog_row_metadata=FULL`); [`charset_name`] gives its character set's
-//! name as `information_schema` spells it, which [`crate::value::Charset::from_name`]
+//! name as `information_schema` spells it, which [`crate::source::value::Charset::from_name`]
 //! turns into a decoder, the same one it uses for the names rowhook reads from
 //! `information_schema.COLUMNS` when the server logs no metadata.
 //!

@@ -22,19 +22,19 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
-use crate::handoff::{HandOff, Sequencer, Trigger, WaveEnd, WaveSource};
+use crate::delivery::handoff::{HandOff, Sequencer, Trigger, WaveEnd, WaveSource};
 use crate::metrics::{self, Metrics};
-use crate::retry::{RetryPolicy, Verdict};
-use crate::sender::{Attempt, Sender, Target};
-use crate::signing::SigningKey;
-use crate::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError, Webhook, WebhookHealth};
+use crate::delivery::retry::{RetryPolicy, Verdict};
+use crate::delivery::sender::{Attempt, Sender, Target};
+use crate::delivery::signing::SigningKey;
+use crate::state::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError, Webhook, WebhookHealth};
 
 /// Deliveries claimed per wave. Each wave costs a claim and a recording
 /// transaction whatever its size: 64 measured 4,900 deliveries/s to one fast
 /// receiver, 256 measured 7,200 (docs/benchmarks.md). The recording statement
-/// is prepared for this size ([`crate::store::RECORD_SHAPES`]).
+/// is prepared for this size ([`crate::state::store::RECORD_SHAPES`]).
 const WAVE_SIZE: usize = 256;
-const _: () = assert!(WAVE_SIZE == crate::store::RECORD_SHAPES[crate::store::RECORD_SHAPES.len() - 1]);
+const _: () = assert!(WAVE_SIZE == crate::state::store::RECORD_SHAPES[crate::state::store::RECORD_SHAPES.len() - 1]);
 /// A wave that changes nothing of the webhook's health still writes its row
 /// (`last_triggered_at`) when the last write is this old. Not every wave:
 /// the router's inserts of new deliveries wait for that row's lock.

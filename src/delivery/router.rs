@@ -1,7 +1,8 @@
 //! The router actor: events to deliveries.
 //!
-//! For each batch of committed transactions from the reader it picks, per
-//! event, the active webhooks subscribed to its type, stores those
+//! For each batch of committed transactions from the reader it maps the
+//! changed rows to events (the events stage) and picks, per event, the
+//! active webhooks subscribed to its type, stores those
 //! deliveries, hands the new rows to the delivery actors concerned
 //! ([`HandOff`]: they need not read them back) and wakes them, then moves the
 //! checkpoint past the batch: lazily, at most every [`CHECKPOINT_EVERY`].
@@ -28,22 +29,18 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::delivery::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
-use crate::decoder::{Position, Transaction};
-use crate::handoff::{self, HandOff};
-use crate::store::{DueDelivery, NewDelivery, SavedView, StoreError, Webhook};
-use crate::subscriptions::{self, Subscriptions, WebhookChange};
+use super::actor::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
+use crate::events::envelope::{self, OutgoingEvent};
+use crate::events::mapping::Mapper;
+use crate::source::decoder::{Position, Transaction};
+use crate::source::reader::CommitBatch;
+use crate::delivery::handoff::{self, HandOff};
+use crate::state::store::{DueDelivery, NewDelivery, SavedView, StoreError, Webhook};
+use crate::delivery::subscriptions::{self, Subscriptions, WebhookChange};
 
 /// The checkpoint is written at most this often (and at shutdown); in
 /// between the router only remembers it.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// Committed transactions, in binlog order. Answered once stored.
-#[derive(Message)]
-#[rtype(result = "Result<(), StoreError>")]
-pub struct CommitBatch {
-    pub transactions: Arc<Vec<Transaction>>,
-}
 
 /// At start: read the `webhooks` table for the delivery actors; route by
 /// the subscriptions saved with the checkpoint (`saved`, JSON), or, without
@@ -89,6 +86,8 @@ struct Subscriber {
 
 pub struct Router {
     delivery: DeliveryContext,
+    /// The `[[events]]` rules.
+    mapper: Arc<Mapper>,
     /// Every webhook as it is now, with its delivery actor.
     webhooks: HashMap<u64, Subscriber>,
     /// The actors' view was read from the table as of this position: changed
@@ -106,9 +105,10 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(delivery: DeliveryContext, poll_webhooks: Option<Duration>) -> Router {
+    pub fn new(delivery: DeliveryContext, mapper: Arc<Mapper>, poll_webhooks: Option<Duration>) -> Router {
         Router {
             delivery,
+            mapper,
             webhooks: HashMap::new(),
             webhooks_as_of: None,
             subscriptions: Subscriptions::default(),
@@ -150,7 +150,7 @@ impl Router {
                 known.webhook = webhook;
             }
             None => {
-                tracing::info!(webhook_id = webhook.id, url = %crate::sender::url_for_log(&webhook.url), active = webhook.is_active, "webhook loaded");
+                tracing::info!(webhook_id = webhook.id, url = %crate::delivery::sender::url_for_log(&webhook.url), active = webhook.is_active, "webhook loaded");
                 let handoff = Arc::new(HandOff::default());
                 let actor = DeliveryActor::new(webhook.clone(), self.delivery.clone(), handoff.clone()).start();
                 self.webhooks.insert(webhook.id, Subscriber { webhook, actor, handoff });
@@ -234,6 +234,7 @@ impl Handler<LoadWebhooks> for Router {
                 .into_actor(self)
                 .map(move |loaded, act, _| {
                     let (list, as_of) = loaded?;
+                    let as_of = as_of.map(Position::from);
                     let saved = saved.filter(|_| binlog).and_then(|json| match Subscriptions::from_json(&json) {
                         Ok(view) => Some(view),
                         Err(e) => {
@@ -278,6 +279,7 @@ impl Handler<ReloadWebhooks> for Router {
                 .into_actor(self)
                 .map(move |loaded, act, _| {
                     let (list, as_of) = loaded?;
+                    let as_of = as_of.map(Position::from);
                     if binlog {
                         // A read without a position cannot tell which binlog
                         // changes it holds: the actors keep following those.
@@ -319,12 +321,12 @@ impl Handler<CommitBatch> for Router {
         let view_taken = view.clone();
         AtomicResponse::new(Box::pin(
             async move {
-                let Plan::Store { transactions, targets, checkpoint, save_now } = prepared else { return Ok(None) };
+                let Plan::Store { events, targets, checkpoint, save_now } = prepared else { return Ok(None) };
                 if !targets.is_empty() {
                     let deliveries: Vec<NewDelivery<'_>> = targets
                         .iter()
                         .map(|&(t, e, webhook_id)| {
-                            let event = &transactions[t].events[e];
+                            let event = &events[t][e];
                             NewDelivery { webhook_id, event_id: &event.id, event_type: &event.event_type, payload: &event.body }
                         })
                         .collect();
@@ -333,7 +335,7 @@ impl Handler<CommitBatch> for Router {
                 }
                 if let (Some((position, gtid)), true) = (&checkpoint, save_now) {
                     let saved = view.as_deref().map_or(SavedView::Unchanged, SavedView::Set);
-                    store.save_checkpoint(position, gtid.as_deref(), saved).await?;
+                    store.save_checkpoint(position.stored(), gtid.as_deref(), saved).await?;
                 }
                 Ok(checkpoint.map(|c| (c, save_now)))
             }
@@ -409,7 +411,8 @@ type Checkpoint = (Position, Option<String>);
 enum Plan {
     Nothing,
     Store {
-        transactions: Arc<Vec<Transaction>>,
+        /// The events of each transaction of the batch.
+        events: Vec<Vec<OutgoingEvent>>,
         /// (transaction index, event index, webhook id)
         targets: Vec<(usize, usize, u64)>,
         /// The end of the batch's last complete transaction (None when the
@@ -429,13 +432,17 @@ impl Router {
         let last_complete = batch.transactions.iter().rposition(|t| t.complete);
         let checkpoint = last_complete.map(|i| (batch.transactions[i].end.clone(), batch.transactions[i].gtid.clone()));
         let mut targets = Vec::new();
+        let mut events = Vec::with_capacity(batch.transactions.len());
         for (t, transaction) in batch.transactions.iter().enumerate() {
             if !transaction.webhook_rows.is_empty() {
                 self.apply_webhook_rows(transaction);
             }
-            for (e, event) in transaction.events.iter().enumerate() {
+            let mapped = envelope::events_of(&self.mapper, transaction);
+            for (e, event) in mapped.iter().enumerate() {
+                self.delivery.metrics.events.with_label_values(&[event.event_type.as_ref()]).inc();
                 targets.extend(self.subscriptions.receivers(&event.event_type).map(|id| (t, e, id)));
             }
+            events.push(mapped);
             if Some(t) == last_complete && self.subscriptions.changed() {
                 // The view at the checkpoint, written with it.
                 self.unsaved_view = Some(self.subscriptions.to_json());
@@ -453,7 +460,7 @@ impl Router {
             }
             return Plan::Nothing;
         }
-        Plan::Store { transactions: batch.transactions, targets, checkpoint, save_now }
+        Plan::Store { events, targets, checkpoint, save_now }
     }
 }
 
@@ -468,7 +475,7 @@ impl Handler<FlushCheckpoint> for Router {
             async move {
                 if let Some((position, gtid)) = unsaved {
                     let saved = view.as_deref().map_or(SavedView::Unchanged, SavedView::Set);
-                    store.save_checkpoint(&position, gtid.as_deref(), saved).await?;
+                    store.save_checkpoint(position.stored(), gtid.as_deref(), saved).await?;
                 }
                 Ok(())
             }

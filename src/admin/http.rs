@@ -1,8 +1,8 @@
 //! The HTTP server (actix-web): the webhook admin API, `/metrics`,
 //! `/healthz`, `/readyz`.
 //!
-//! Handlers are thin: they validate with [`crate::validation`], query with
-//! [`crate::store`], and tell the router (so every change takes effect at
+//! Handlers are thin: they validate with [`crate::admin::validation`], query with
+//! [`crate::state::store`], and tell the router (so every change takes effect at
 //! once, without a restart). Every answer is JSON of the seed's shape,
 //! `{"success": true, "data": ..., "meta": ...}` or
 //! `{"success": false, "error": "...", "details": {...}}`, including 404s,
@@ -28,11 +28,12 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
-use super::reader::ReaderStatus;
-use super::router::{ReloadWebhooks, Router, WakeWebhook};
+use crate::source::reader::ReaderStatus;
+use crate::delivery::router::{ReloadWebhooks, Router, WakeWebhook};
 use crate::metrics::Metrics;
-use crate::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError};
-use crate::{signing, validation};
+use crate::state::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError};
+use crate::admin::validation;
+use crate::delivery::signing;
 
 /// The largest request body the API reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -56,7 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// The OpenAPI 3 document of the API.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Shared with the handlers through `app_data`.
 #[derive(Clone)]

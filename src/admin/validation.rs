@@ -107,7 +107,7 @@ pub fn new_webhook(body: &Value, known_types: &[String]) -> Result<NewWebhook, F
             if secret.len() > 255 {
                 return Err(error("secret", "must be at most 255 bytes"));
             }
-            if let Err(e) = crate::signing::SigningKey::from_secret(secret) {
+            if let Err(e) = crate::delivery::signing::SigningKey::from_secret(secret) {
                 return Err(error("secret", e.to_string()));
             }
             Some(secret.to_string())

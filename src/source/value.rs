@@ -67,11 +67,11 @@ impl Charset {
         if id == 0 {
             return None;
         }
-        Some(crate::collations::charset_name(id).map_or(Charset::Utf8, Charset::from_name))
+        Some(crate::source::collations::charset_name(id).map_or(Charset::Utf8, Charset::from_name))
     }
 
     /// From a character set name, as `information_schema.COLUMNS.CHARACTER_SET_NAME`
-    /// and [`crate::collations::charset_name`] spell it.
+    /// and [`crate::source::collations::charset_name`] spell it.
     pub fn from_name(name: &str) -> Charset {
         use encoding_rs as e;
         let legacy = match name.to_ascii_lowercase().as_str() {
@@ -131,7 +131,7 @@ pub enum ColumnKind {
     Json,
     Enum(Arc<[String]>),
     Set(Arc<[String]>),
-    /// GEOMETRY: WKT (see [`crate::wkt`]).
+    /// GEOMETRY: WKT (see [`crate::source::wkt`]).
     Geometry,
     /// MySQL 9 VECTOR: little-endian f32s, as an array of numbers.
     Vector,
@@ -507,7 +507,7 @@ pub(crate) fn bytes_to_json(bytes: &[u8], kind: &ColumnKind) -> Json {
             Json::String(base64::engine::general_purpose::STANDARD.encode(padded))
         }
         // MySQL's internal form: a 4-byte SRID, then WKB. Malformed WKB: its hex.
-        ColumnKind::Geometry => Json::String(crate::wkt::geometry_text(bytes).unwrap_or_else(|e| {
+        ColumnKind::Geometry => Json::String(crate::source::wkt::geometry_text(bytes).unwrap_or_else(|e| {
             tracing::debug!(error = %e, "GEOMETRY value is not valid WKB; delivered as hex");
             let wkb = bytes.get(4..).unwrap_or_default();
             wkb.iter().map(|b| format!("{b:02x}")).collect()

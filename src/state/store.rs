@@ -17,7 +17,10 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::Pool;
 
-use crate::decoder::Position;
+/// A binlog position as the state database stores it: file and offset.
+/// (The source stage's `Position`; the state stage imports no other stage.)
+pub type BinlogPosition = (String, u64);
+
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -230,7 +233,7 @@ impl Store {
     /// before that position is in the rows read, none after it. None as the
     /// position where the server does not say (MySQL): the caller must then
     /// assume nothing about which changes the rows hold.
-    pub async fn load_webhooks_at(&self) -> Result<(Vec<Webhook>, Option<Position>), StoreError> {
+    pub async fn load_webhooks_at(&self) -> Result<(Vec<Webhook>, Option<BinlogPosition>), StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let mut options = mysql_async::TxOpts::new();
         options.with_consistent_snapshot(true).with_isolation_level(mysql_async::IsolationLevel::RepeatableRead);
@@ -240,7 +243,7 @@ impl Store {
         tx.commit().await?;
         let value = |name: &str| status.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         let position = match (value("binlog_snapshot_file"), value("binlog_snapshot_position").and_then(|p| p.parse().ok())) {
-            (Some(file), Some(pos)) if !file.is_empty() => Some(Position { file, pos }),
+            (Some(file), Some(pos)) if !file.is_empty() => Some((file, pos)),
             _ => None,
         };
         Ok((webhooks, position))
@@ -254,7 +257,7 @@ impl Store {
         Ok(())
     }
 
-    /// The subscriptions saved with the checkpoint ([`crate::subscriptions`]), when there are.
+    /// The subscriptions saved with the checkpoint (the delivery stage's subscriptions), when there are.
     pub async fn load_checkpoint_subscriptions(&self) -> Result<Option<String>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let row: Option<Option<String>> =
@@ -262,7 +265,7 @@ impl Store {
         Ok(row.flatten())
     }
 
-    pub async fn load_checkpoint(&self) -> Result<Option<Position>, StoreError> {
+    pub async fn load_checkpoint(&self) -> Result<Option<BinlogPosition>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let row: Option<(String, u64)> = conn
             .exec_first(
@@ -270,7 +273,7 @@ impl Store {
                 (CHECKPOINT_NAME,),
             )
             .await?;
-        Ok(row.map(|(file, pos)| Position { file, pos }))
+        Ok(row)
     }
 
     /// The GTID state saved with the checkpoint (MariaDB: `domain-server-sequence`
@@ -290,12 +293,12 @@ impl Store {
     /// position as `view` says.
     pub async fn save_checkpoint(
         &self,
-        position: &Position,
+        (file, pos): (&str, u64),
         gtid: Option<&str>,
         view: SavedView<'_>,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        upsert_checkpoint(&mut conn, position, gtid, view).await
+        upsert_checkpoint(&mut conn, (file, pos), gtid, view).await
     }
 
     /// Enqueues deliveries (idempotent: a delivery already there stays as it
@@ -878,7 +881,7 @@ async fn existing_webhooks(conn: &mut mysql_async::Conn, chunk: &[NewDelivery<'_
 
 async fn upsert_checkpoint<Q: Queryable>(
     conn: &mut Q,
-    position: &Position,
+    (file, pos): (&str, u64),
     gtid: Option<&str>,
     view: SavedView<'_>,
 ) -> Result<(), StoreError> {
@@ -891,7 +894,7 @@ async fn upsert_checkpoint<Q: Queryable>(
         "INSERT INTO rowhook_checkpoints (name, binlog_file, binlog_pos, gtid, subscriptions) VALUES (?, ?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), gtid = VALUES(gtid), \
          subscriptions = IF(?, subscriptions, VALUES(subscriptions))",
-        (CHECKPOINT_NAME, &position.file, position.pos, gtid, subscriptions, keep),
+        (CHECKPOINT_NAME, file, pos, gtid, subscriptions, keep),
     )
     .await?;
     Ok(())
@@ -904,7 +907,7 @@ pub enum SavedView<'a> {
     Unchanged,
     /// The position starts over (`--reset-position`, a first start): none belong to it.
     Clear,
-    /// These (JSON, [`crate::subscriptions::Subscriptions::to_json`]).
+    /// These (JSON, as the delivery stage's subscriptions write themselves).
     Set(&'a str),
 }
 

@@ -13,18 +13,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::{Became, ChangesSpec, Condition, EventRule, Operation};
-
-/// One row image: column name -> value, in table order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RowImage {
-    pub columns: Vec<(Arc<str>, Json)>,
-}
-
-impl RowImage {
-    pub fn get(&self, column: &str) -> Option<&Json> {
-        self.columns.iter().find(|(name, _)| &**name == column).map(|(_, v)| v)
-    }
-}
+use crate::source::decoder::{ChangedRow, Columns, ReadSet};
+use crate::source::rows::RowImage;
 
 /// One row changed by one statement.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +27,12 @@ pub struct RowChange<'a> {
     pub after: Option<&'a RowImage>,
 }
 
+impl<'a> RowChange<'a> {
+    pub fn of(row: &'a ChangedRow) -> RowChange<'a> {
+        RowChange { table: &row.table, operation: row.operation, before: row.before.as_ref(), after: row.after.as_ref() }
+    }
+}
+
 /// An event produced by one rule from one row change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MappedEvent {
@@ -46,30 +42,11 @@ pub struct MappedEvent {
     pub data: Json,
 }
 
-/// The columns of a table that its rules read: only these need converting
-/// to JSON (the decoder leaves the others out of the [`RowImage`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadColumns {
-    /// A rule reports `changes` of every column.
-    All,
-    /// Named by `fields`, `conditions` or a `changes` list.
-    Named(HashSet<String>),
-}
-
-impl ReadColumns {
-    pub fn contains(&self, column: &str) -> bool {
-        match self {
-            ReadColumns::All => true,
-            ReadColumns::Named(names) => names.contains(column),
-        }
-    }
-}
-
 /// The rules, indexed by table.
 #[derive(Debug, Default)]
 pub struct Mapper {
     by_table: HashMap<String, Vec<(usize, Arc<str>, EventRule)>>,
-    reads: HashMap<String, ReadColumns>,
+    reads: HashMap<String, Columns>,
 }
 
 impl Mapper {
@@ -91,29 +68,26 @@ impl Mapper {
                     if let Some(spec) = &rule.changes {
                         match &spec.columns {
                             Some(columns) => names.extend(columns.iter().cloned()),
-                            None => return (table.clone(), ReadColumns::All),
+                            None => return (table.clone(), Columns::All),
                         }
                     }
                 }
-                (table.clone(), ReadColumns::Named(names))
+                (table.clone(), Columns::Named(names))
             })
             .collect();
         Mapper { by_table, reads }
     }
 
+    /// The tables the rules read and, of each, the columns: what the source
+    /// stage decodes (rows of other tables are not; only these columns
+    /// become JSON).
+    pub fn read_set(&self) -> ReadSet {
+        ReadSet::new(self.reads.clone())
+    }
+
     /// The columns of `table` the rules read (None: the table is not mapped).
-    pub fn reads(&self, table: &str) -> Option<&ReadColumns> {
+    pub fn reads(&self, table: &str) -> Option<&Columns> {
         self.reads.get(table)
-    }
-
-    /// Does any rule read this table? Rows of other tables are not decoded.
-    pub fn is_mapped(&self, table: &str) -> bool {
-        self.by_table.contains_key(table)
-    }
-
-    /// The tables the rules read.
-    pub fn tables(&self) -> impl Iterator<Item = &str> {
-        self.by_table.keys().map(String::as_str)
     }
 
     /// All events one row change produces (often none).
@@ -530,7 +504,7 @@ mod tests {
     #[test]
     fn columns_read_by_the_rules() {
         let m = shipped();
-        assert_eq!(m.reads("threads"), Some(&ReadColumns::All), "thread.updated reports changes of every column");
+        assert_eq!(m.reads("threads"), Some(&Columns::All), "thread.updated reports changes of every column");
         let emails = m.reads("emails").unwrap();
         for column in ["id", "thread_id", "subject", "from_address", "to_addresses", "received_at", "sent_at", "direction"] {
             assert!(emails.contains(column), "{column}");
@@ -543,8 +517,9 @@ mod tests {
     #[test]
     fn unmapped_tables_and_loose_equality() {
         let m = shipped();
-        assert!(!m.is_mapped("users"));
-        assert!(m.is_mapped("notes"));
+        let read = m.read_set();
+        assert_eq!(read.columns("users"), None, "no rule reads users: its rows are not decoded");
+        assert!(read.columns("notes").is_some());
         assert!(loosely_equal(&json!("1"), &json!(1)));
         assert!(loosely_equal(&json!(1), &json!(true)));
         assert!(!loosely_equal(&json!("incoming"), &json!("outgoing")));

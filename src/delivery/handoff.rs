@@ -24,7 +24,7 @@
 
 use std::sync::Mutex;
 
-use crate::store::DueDelivery;
+use crate::state::store::DueDelivery;
 
 /// The most rows a [`HandOff`] holds; beyond it the actor claims instead.
 pub const CAPACITY: usize = 256;

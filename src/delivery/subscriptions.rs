@@ -3,7 +3,7 @@
 //! The PHP app (or an operator) registers, changes and removes webhooks with
 //! SQL on the `webhooks` table. Those changes reach rowhook through the same
 //! binlog as the events, in commit order and with before and after images
-//! ([`WebhookRow`]). Taking them from the images, never re-reading the table
+//! ([`ChangedRow`]s). Taking them from the images, never re-reading the table
 //! because a binlog event said it changed, matters twice:
 //!
 //! - A replica receives a transaction's binlog events *before* the engine's
@@ -35,9 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::config::Operation;
-use crate::decoder::{Position, WebhookRow};
-use crate::mapping::RowImage;
-use crate::store::Webhook;
+use crate::source::decoder::{ChangedRow, Position};
+use crate::source::rows::RowImage;
+use crate::state::store::Webhook;
 
 /// One webhook's subscription: what routing needs of it, and nothing secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ pub enum RowError {
 
 /// The changes one changed row amounts to. An update that changes the id
 /// removes the old one.
-pub fn changes_of(row: &WebhookRow, now_unix: i64) -> Result<Vec<WebhookChange>, RowError> {
+pub fn changes_of(row: &ChangedRow, now_unix: i64) -> Result<Vec<WebhookChange>, RowError> {
     fn image(image: &Option<RowImage>) -> Result<&RowImage, RowError> {
         image.as_ref().ok_or(RowError::Missing("row image"))
     }
@@ -109,7 +109,7 @@ fn text<'a>(image: &'a RowImage, column: &'static str) -> Result<Option<&'a str>
     }
 }
 
-/// A webhook as [`crate::store::Store::load_webhooks`] would read this row:
+/// A webhook as [`crate::state::store::Store::load_webhooks`] would read this row:
 /// the same defaults (`is_active` NULL is active, `events` that are not a
 /// JSON array of strings subscribe to nothing), the previous secret only
 /// while its overlap lasts.
@@ -119,8 +119,8 @@ pub fn webhook_of(image: &RowImage, now_unix: i64) -> Result<Webhook, RowError> 
     let secret = text(image, "secret")?.ok_or(RowError::Missing("secret"))?.to_string();
     // MariaDB's JSON is text (a JSON value once its CHECK is known, else a string).
     let events = match image.get("events") {
-        Some(Json::String(text)) => crate::store::parse_events(id, text),
-        Some(other) => crate::store::parse_events(id, &other.to_string()),
+        Some(Json::String(text)) => crate::state::store::parse_events(id, text),
+        Some(other) => crate::state::store::parse_events(id, &other.to_string()),
         None => return Err(RowError::Missing("events")),
     };
     let expires = text(image, "previous_secret_expires_at")?.and_then(unix_seconds);
@@ -253,6 +253,10 @@ mod tests {
         ])
     }
 
+    fn changed(operation: Operation, before: Option<RowImage>, after: Option<RowImage>) -> ChangedRow {
+        ChangedRow { table: Arc::from("webhooks"), operation, before, after, pos: 4, index: 0 }
+    }
+
     fn at(file: &str, pos: u64) -> Position {
         Position { file: file.into(), pos }
     }
@@ -288,18 +292,14 @@ mod tests {
 
     #[test]
     fn inserts_updates_and_deletes_become_changes() {
-        let insert = WebhookRow { operation: Operation::Insert, before: None, after: Some(row(1, "[\"*\"]".into(), 1.into())) };
+        let insert = changed(Operation::Insert, None, Some(row(1, "[\"*\"]".into(), 1.into())));
         assert!(matches!(&changes_of(&insert, 0).unwrap()[..], [WebhookChange::Upsert(w)] if w.id == 1));
-        let delete = WebhookRow { operation: Operation::Delete, before: Some(row(1, "[]".into(), 1.into())), after: None };
+        let delete = changed(Operation::Delete, Some(row(1, "[]".into(), 1.into())), None);
         assert_eq!(changes_of(&delete, 0).unwrap(), [WebhookChange::Remove(1)]);
-        let renumber = WebhookRow {
-            operation: Operation::Update,
-            before: Some(row(1, "[]".into(), 1.into())),
-            after: Some(row(2, "[]".into(), 1.into())),
-        };
+        let renumber = changed(Operation::Update, Some(row(1, "[]".into(), 1.into())), Some(row(2, "[]".into(), 1.into())));
         let changes = changes_of(&renumber, 0).unwrap();
         assert!(matches!(&changes[..], [WebhookChange::Remove(1), WebhookChange::Upsert(w)] if w.id == 2));
-        let no_after = WebhookRow { operation: Operation::Insert, before: None, after: None };
+        let no_after = changed(Operation::Insert, None, None);
         assert!(changes_of(&no_after, 0).is_err());
     }
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::DeliveryConfig;
-use crate::retry::{parse_retry_after, AttemptResult};
-use crate::signing::{self, SigningKey};
-use crate::ssrf;
+use crate::delivery::retry::{parse_retry_after, AttemptResult};
+use crate::delivery::signing::{self, SigningKey};
+use crate::delivery::ssrf;
 
 pub const USER_AGENT: &str = concat!("rowhook/", env!("CARGO_PKG_VERSION"));
 
@@ -168,7 +168,7 @@ impl Sender {
                 Ok(None) => break,
                 Err(e) => {
                     error = Some(format!("reading the response: {}", describe(&e)));
-                    if crate::retry::is_success(status) {
+                    if crate::delivery::retry::is_success(status) {
                         result = if e.is_timeout() { AttemptResult::Timeout } else { AttemptResult::Connect };
                     }
                     break;

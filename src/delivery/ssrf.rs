@@ -206,7 +206,7 @@ pub async fn resolve_guarded(
     Ok(allowed)
 }
 
-/// A reqwest DNS resolver that resolves with tokio::net::lookup_host and, unless allow_private, drops forbidden addresses; if none remain, fails with TargetError::Forbidden naming the host and first address and saying: set [delivery] allow_private_targets = true to allow.
+/// A reqwest DNS resolver that resolves with tokio::net::lookup_host and, unless allow_private, drops forbidden addresses; if none remain, fails with TargetError::Forbidden naming the host and first address and saying: set `[delivery] allow_private_targets = true` to allow.
 ///
 /// Install it with `reqwest::ClientBuilder::dns_resolver(Arc::new(GuardedResolver { .. }))`.
 #[derive(Debug, Clone, Copy, Default)]

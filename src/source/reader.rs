@@ -34,17 +34,24 @@ use mysql_async::prelude::*;
 use mysql_async::BinlogStreamRequest;
 use tokio::sync::{oneshot, watch};
 
-use super::router::{CommitBatch, Router};
-use crate::decoder::{DecodeError, Decoded, Decoder, Position, Transaction};
-use crate::gtid::GtidSet;
-use crate::mapping::Mapper;
+use crate::source::decoder::{DecodeError, Decoded, Decoder, Position, ReadSet, Transaction};
+use crate::source::gtid::GtidSet;
 use crate::metrics::{self, Metrics};
-use crate::schema::{self, SchemaError, TableSchema};
+use crate::source::schema::{self, SchemaError, TableSchema};
+use crate::state::store::StoreError;
 
 /// A batch closes at this many transactions ...
 const MAX_BATCH_TRANSACTIONS: usize = 2000;
-/// ... or this many events.
-const MAX_BATCH_EVENTS: usize = 1000;
+/// ... or this many changed rows.
+const MAX_BATCH_ROWS: usize = 1000;
+
+/// Committed transactions, in binlog order, for the next stage (the
+/// router), which answers once it has stored what they amount to.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct CommitBatch {
+    pub transactions: Arc<Vec<Transaction>>,
+}
 
 /// Errors that stop the reader for good.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +74,8 @@ pub struct ReaderSettings {
     pub server_id: u32,
     pub heartbeat: Duration,
     pub is_mariadb: bool,
-    pub mapper: Arc<Mapper>,
+    /// The tables to decode and their columns (what the rules read).
+    pub read_set: Arc<ReadSet>,
     pub tables: HashMap<String, TableSchema>,
     /// The GTID state to resume from (MariaDB's state or MySQL's GTID set), from the checkpoint.
     pub start_gtid: Option<String>,
@@ -91,7 +99,7 @@ pub struct ReaderStatus {
 pub struct Reader {
     settings: ReaderSettings,
     start: Position,
-    router: Addr<Router>,
+    router: Recipient<CommitBatch>,
     status: watch::Sender<ReaderStatus>,
     shutdown: watch::Receiver<bool>,
     done: Option<oneshot::Sender<Result<(), ReaderError>>>,
@@ -101,7 +109,7 @@ impl Reader {
     pub fn new(
         settings: ReaderSettings,
         start: Position,
-        router: Addr<Router>,
+        router: Recipient<CommitBatch>,
         status: watch::Sender<ReaderStatus>,
         shutdown: watch::Receiver<bool>,
         done: oneshot::Sender<Result<(), ReaderError>>,
@@ -139,7 +147,7 @@ enum SessionError {
 async fn read_forever(
     settings: ReaderSettings,
     mut position: Position,
-    router: Addr<Router>,
+    router: Recipient<CommitBatch>,
     status: watch::Sender<ReaderStatus>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ReaderError> {
@@ -184,58 +192,12 @@ async fn session(
     settings: &ReaderSettings,
     position: &mut Position,
     gtid: &mut Option<String>,
-    router: &Addr<Router>,
+    router: &Recipient<CommitBatch>,
     status: &watch::Sender<ReaderStatus>,
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
 ) -> Result<(), SessionError> {
-    let mut conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
-    if settings.is_mariadb {
-        // Without it MariaDB rewrites GTID events into BEGIN queries.
-        conn.query_drop("SET @mariadb_slave_capability = 4").await.map_err(transient)?;
-    }
-    let heartbeat_ns = settings.heartbeat.as_nanos() as u64;
-    conn.query_drop(format!("SET @master_heartbeat_period = {heartbeat_ns}")).await.map_err(transient)?;
-    let mut info_conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
-
-    // Resume by GTID when the state is known; MariaDB: else learn the state at the file/pos.
-    let resume = resume_from(gtid.as_deref(), settings.is_mariadb);
-    if let Resume::MariaDbGtid(state) = &resume {
-        for sql in [
-            format!("SET @slave_connect_state = '{state}'"),
-            "SET @slave_gtid_strict_mode = 0".to_string(),
-            "SET @slave_gtid_ignore_duplicates = 0".to_string(),
-        ] {
-            conn.query_drop(sql).await.map_err(transient)?;
-        }
-    }
-    let request = stream_request(settings.server_id, position, &resume);
-    let resume_gtid = match &resume {
-        Resume::MariaDbGtid(state) => Some(state.clone()),
-        Resume::MySqlGtid(set) => Some(set.to_string()),
-        Resume::Position => None,
-    };
-    let known_state = match &resume_gtid {
-        Some(state) => Some(state.clone()),
-        None if settings.is_mariadb => info_conn
-            .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (&position.file, position.pos))
-            .await
-            .ok()
-            .flatten()
-            .flatten(),
-        None => None,
-    };
-    let mut stream = conn.get_binlog_stream(request).await.map_err(|e| classify(e, position))?;
-    // By GTID, the server names the file in its first ROTATE.
-    let stream_start = if resume_gtid.is_some() { Position { file: String::new(), pos: 4 } } else { position.clone() };
-    let mut decoder = Decoder::new(settings.mapper.clone(), &settings.database, settings.tables.clone(), stream_start);
-    if let Some(state) = &known_state {
-        decoder.set_gtid_state(state);
-    }
-    decoder.set_datetime_offset(settings.datetime_offset.as_deref());
-    if let Some((db, table)) = &settings.webhooks_table {
-        decoder.watch_webhooks(db, table, settings.webhooks_schema.clone());
-    }
+    let Opened { mut stream, mut info_conn, mut decoder, resume_gtid } = open(settings, position, gtid.as_deref()).await?;
     tracing::info!(position = %position, gtid = ?resume_gtid, "reading the binlog");
     let m = &settings.metrics;
     m.reader_connected.set(1);
@@ -250,7 +212,7 @@ async fn session(
 
     let read_timeout = settings.heartbeat * 3;
     let mut batch: Vec<Transaction> = Vec::new();
-    let mut batch_events = 0;
+    let mut batch_rows = 0;
     loop {
         let next = if batch.is_empty() {
             tokio::select! {
@@ -266,7 +228,7 @@ async fn session(
                 None => {
                     flush(router, &mut batch, position, gtid, status, shutdown).await?;
                     record_checkpoint(m, position);
-                    batch_events = 0;
+                    batch_rows = 0;
                     continue;
                 }
             }
@@ -290,18 +252,18 @@ async fn session(
             Decoded::Commit(transaction) | Decoded::Partial(transaction) => {
                 *backoff = Duration::from_millis(500);
                 record_transaction(m, &transaction);
-                batch_events += transaction.events.len();
+                batch_rows += transaction.rows.len();
                 batch.push(transaction);
-                if batch.len() >= MAX_BATCH_TRANSACTIONS || batch_events >= MAX_BATCH_EVENTS {
+                if batch.len() >= MAX_BATCH_TRANSACTIONS || batch_rows >= MAX_BATCH_ROWS {
                     flush(router, &mut batch, position, gtid, status, shutdown).await?;
                     record_checkpoint(m, position);
-                    batch_events = 0;
+                    batch_rows = 0;
                 }
             }
             Decoded::SchemaChanged(tables) => {
                 tracing::info!(tables = ?tables, "schema change of mapped tables; reloading their columns");
                 m.schema_reloads.inc();
-                let names: Vec<String> = settings.mapper.tables().map(str::to_string).collect();
+                let names: Vec<String> = settings.read_set.tables().map(str::to_string).collect();
                 match schema::load_tables(&mut info_conn, &settings.database, &names, settings.is_mariadb).await {
                     Ok(tables) => decoder.set_tables(tables),
                     Err(SchemaError::Query(e)) => return Err(transient(e)),
@@ -330,10 +292,73 @@ pub async fn webhooks_schema(
     Ok(tables.remove(table))
 }
 
+/// A replication connection positioned to resume, the decoder for its
+/// stream, and a second connection for queries while the first streams.
+struct Opened {
+    stream: mysql_async::BinlogStream,
+    info_conn: mysql_async::Conn,
+    decoder: Decoder,
+    /// The GTID state or set the stream resumes from (None: by file and position).
+    resume_gtid: Option<String>,
+}
+
+/// Connects as a replica and asks for the binlog after `position`: by GTID
+/// when the state is known (MariaDB: else learned at the file and position).
+async fn open(settings: &ReaderSettings, position: &Position, gtid: Option<&str>) -> Result<Opened, SessionError> {
+    let mut conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
+    if settings.is_mariadb {
+        // Without it MariaDB rewrites GTID events into BEGIN queries.
+        conn.query_drop("SET @mariadb_slave_capability = 4").await.map_err(transient)?;
+    }
+    let heartbeat_ns = settings.heartbeat.as_nanos() as u64;
+    conn.query_drop(format!("SET @master_heartbeat_period = {heartbeat_ns}")).await.map_err(transient)?;
+    let mut info_conn = mysql_async::Conn::new(settings.source.clone()).await.map_err(transient)?;
+
+    // Resume by GTID when the state is known; MariaDB: else learn the state at the file/pos.
+    let resume = resume_from(gtid, settings.is_mariadb);
+    if let Resume::MariaDbGtid(state) = &resume {
+        for sql in [
+            format!("SET @slave_connect_state = '{state}'"),
+            "SET @slave_gtid_strict_mode = 0".to_string(),
+            "SET @slave_gtid_ignore_duplicates = 0".to_string(),
+        ] {
+            conn.query_drop(sql).await.map_err(transient)?;
+        }
+    }
+    let request = stream_request(settings.server_id, position, &resume);
+    let resume_gtid = match &resume {
+        Resume::MariaDbGtid(state) => Some(state.clone()),
+        Resume::MySqlGtid(set) => Some(set.to_string()),
+        Resume::Position => None,
+    };
+    let known_state = match &resume_gtid {
+        Some(state) => Some(state.clone()),
+        None if settings.is_mariadb => info_conn
+            .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (&position.file, position.pos))
+            .await
+            .ok()
+            .flatten()
+            .flatten(),
+        None => None,
+    };
+    let stream = conn.get_binlog_stream(request).await.map_err(|e| classify(e, position))?;
+    // By GTID, the server names the file in its first ROTATE.
+    let stream_start = if resume_gtid.is_some() { Position { file: String::new(), pos: 4 } } else { position.clone() };
+    let mut decoder = Decoder::new(settings.read_set.clone(), &settings.database, settings.tables.clone(), stream_start);
+    if let Some(state) = &known_state {
+        decoder.set_gtid_state(state);
+    }
+    decoder.set_datetime_offset(settings.datetime_offset.as_deref());
+    if let Some((db, table)) = &settings.webhooks_table {
+        decoder.watch_webhooks(db, table, settings.webhooks_schema.clone());
+    }
+    Ok(Opened { stream, info_conn, decoder, resume_gtid })
+}
+
 /// Hands the batch to the router and waits until it is stored; retries while
 /// the state database is unreachable (reading no further meanwhile).
 async fn flush(
-    router: &Addr<Router>,
+    router: &Recipient<CommitBatch>,
     batch: &mut Vec<Transaction>,
     position: &mut Position,
     gtid: &mut Option<String>,
@@ -382,9 +407,6 @@ fn record_checkpoint(m: &Metrics, position: &Position) {
 fn record_transaction(m: &Metrics, transaction: &Transaction) {
     for (table, operation, rows) in &transaction.rows_by_table {
         m.rows.with_label_values(&[table.as_ref(), operation.as_str()]).inc_by(*rows as u64);
-    }
-    for event in &transaction.events {
-        m.events.with_label_values(&[event.event_type.as_ref()]).inc();
     }
     if transaction.timestamp > 0 {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -1,0 +1,135 @@
+//! Event ids and the wire envelope.
+//!
+//! Event ids come from binlog coordinates: `evt_<file number>_<position of
+//! the rows event>_<row index>_<rule index>`. They are the same on every
+//! retry and after a restart (reading always resumes at a transaction
+//! boundary), unique, and contain no `.`. Rows inside a MySQL
+//! TRANSACTION_PAYLOAD (binlog transaction compression) carry no position of
+//! their own: they take the payload's position and a row index counted
+//! across the whole payload (the source stage numbers them so).
+//!
+//! The body sent is the envelope `{"id", "type", "timestamp", "data"}`, with
+//! the transaction's commit time, written as serde_json writes such a struct.
+
+use std::sync::Arc;
+
+use super::mapping::{Mapper, RowChange};
+use crate::source::decoder::Transaction;
+use crate::source::value;
+
+/// `evt_<file number>_<pos>_<row>_<rule>`; the file number is the binlog
+/// file's numeric extension (`binlog.000042` -> `000042`).
+pub fn event_id(file: &str, pos: u64, row: usize, rule: usize) -> String {
+    let number = file.rsplit_once('.').map_or(file, |(_, ext)| ext);
+    // Written piece by piece: `format!` here was 7% of catch-up decoding.
+    let mut id = Vec::with_capacity(48 + number.len());
+    id.extend_from_slice(b"evt_");
+    id.extend(number.bytes().filter(u8::is_ascii_alphanumeric));
+    for n in [pos, row as u64, rule as u64] {
+        id.push(b'_');
+        value::push_padded(&mut id, n, 0);
+    }
+    String::from_utf8(id).unwrap_or_default() // ASCII
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(secs: u32) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::from(secs))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The wire envelope of an event: `{"id", "type", "timestamp", "data"}`,
+/// as serde_json writes such a struct (compact, fields in this order).
+fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str) -> String {
+    let mut body = String::with_capacity(data.len() + id.len() + event_type.len() + timestamp.len() + 48);
+    let string = |s: &str, body: &mut String| {
+        // serde_json escapes control characters, `"` and `\` only: a string
+        // without them (always an id and a timestamp) is written as it is.
+        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            // A str always serializes, into valid UTF-8.
+            body.push_str(&serde_json::to_string(s).unwrap_or_default());
+        } else {
+            body.push('"');
+            body.push_str(s);
+            body.push('"');
+        }
+    };
+    body.push_str("{\"id\":");
+    string(id, &mut body);
+    body.push_str(",\"type\":");
+    string(event_type, &mut body);
+    body.push_str(",\"timestamp\":");
+    string(timestamp, &mut body);
+    body.push_str(",\"data\":");
+    body.push_str(data);
+    body.push('}');
+    body
+}
+
+/// One event ready for delivery: its id, type and serialized body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    pub id: String,
+    pub event_type: Arc<str>,
+    /// The exact bytes sent: `{"id", "type", "timestamp", "data"}`.
+    pub body: String,
+}
+
+/// The events of a committed transaction (or of a part of a large one), in
+/// binlog order: every changed row through every rule of its table.
+pub fn events_of(mapper: &Mapper, transaction: &Transaction) -> Vec<OutgoingEvent> {
+    if transaction.rows.is_empty() {
+        return Vec::new();
+    }
+    let stamp = rfc3339(transaction.timestamp);
+    let mut events = Vec::new();
+    for row in &transaction.rows {
+        let change = RowChange::of(row);
+        for mapped in mapper.map_serialized(&change) {
+            let id = event_id(&transaction.end.file, row.pos, row.index, mapped.rule);
+            let body = envelope(&id, &mapped.event_type, &stamp, &mapped.data);
+            events.push(OutgoingEvent { id, event_type: mapped.event_type, body });
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_what_serde_writes() {
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            id: &'a str,
+            #[serde(rename = "type")]
+            event_type: &'a str,
+            timestamp: &'a str,
+            data: &'a serde_json::Value,
+        }
+        let data = serde_json::json!({"a": "x\"y\u{7}", "b": [1, 2.5], "c": null});
+        let (id, timestamp) = ("evt_000001_4_0_0", "2026-11-28T10:00:00Z");
+        for event_type in ["th\"read\\.created", "thread.created", "tab\there\u{1}", "é\u{7f}/"] {
+            assert_eq!(
+                envelope(id, event_type, timestamp, &data.to_string()),
+                serde_json::to_string(&Envelope { id, event_type, timestamp, data: &data }).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn event_ids_are_stable_and_dot_free() {
+        assert_eq!(event_id("binlog.000042", 1234, 3, 0), "evt_000042_1234_3_0");
+        assert!(!event_id("mysql-bin.000001", 4, 0, 1).contains('.'));
+        assert_eq!(event_id("my-bin.0a_b", u64::MAX, 0, 17), format!("evt_0ab_{}_0_17", u64::MAX));
+    }
+
+    #[test]
+    fn commit_times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_764_324_000), "2025-11-28T10:00:00Z");
+    }
+}
