@@ -266,6 +266,7 @@ cat <<INFO
     metrics         curl $API/metrics
     health          curl $API/healthz   curl $API/readyz
     logs            .demo/rowhook.log (rowhook), .demo/listen.log (the receiver)
+    the CLI         target/release/rowhook --help   (make install puts rowhook on your PATH)
     MariaDB         mysql://root@127.0.0.1:$PORT/helpdesk   (log .demo/mysql/error.log)
 INFO
 
