@@ -7,7 +7,12 @@
 #                    release build, figures printed (peak RSS, drain rate); minutes, not seconds
 #   make demo        build, start a private MariaDB in ./.demo, run rowhook against it and show
 #                    webhook deliveries (scripts/demo.sh; Ctrl-C stops everything)
+#   make bench       rowhook's speed beside mariadb-binlog and python-mysql-replication, same run
+#                    (scripts/bench.sh; writes docs/benchmarks.md; about 5 minutes)
 #   make build       release build
+#   make install     cargo install --locked --path .: the release binary as ~/.cargo/bin/rowhook
+#                    (cargo's root: $CARGO_INSTALL_ROOT, else $CARGO_HOME, else ~/.cargo);
+#                    PREFIX=/some/dir puts it in /some/dir/bin instead
 #   make fmt         format the code
 #   make lint        clippy, warnings denied (skipped with a note when clippy is not installed)
 #   make clean-demo  stop the demo's MariaDB and remove ./.demo
@@ -19,10 +24,10 @@ TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: test test-deps test-faults check-mariadb demo build fmt fmt-check lint clean-demo help bench
+.PHONY: test test-deps test-faults check-mariadb demo build install fmt fmt-check lint clean-demo help bench
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
 
 test-deps:
 	@bash scripts/test-deps.sh
@@ -54,6 +59,22 @@ bench: check-mariadb
 
 build:
 	$(CARGO) build --release --locked
+
+# Where `make install` puts rowhook: $(PREFIX)/bin; empty: cargo's install root (see above).
+PREFIX ?=
+
+# cargo install --path builds in ./target, so after `make demo` or `make build` it only copies.
+install:
+	$(CARGO) install --locked --path . $(if $(PREFIX),--root "$(PREFIX)")
+	@bin="$(if $(PREFIX),$(PREFIX),$${CARGO_INSTALL_ROOT:-$${CARGO_HOME:-$$HOME/.cargo}})/bin"; \
+	found=$$(command -v rowhook || true); \
+	if [ "$$found" = "$$bin/rowhook" ]; then \
+	  echo "installed $$bin/rowhook (on PATH: rowhook --help)"; \
+	elif [ -z "$$found" ]; then \
+	  echo "installed $$bin/rowhook; $$bin is not on PATH: export PATH=\"$$bin:\$$PATH\""; \
+	else \
+	  echo "installed $$bin/rowhook, but rowhook on PATH is $$found (earlier on PATH)"; \
+	fi
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,9 +1,16 @@
 //! The decoder on real binlog files of servers that cannot run here (MySQL 8)
 //! and of formats a row-only reader must refuse. The files live in
-//! `../shared/fixtures/binlogs/` beside the checkout (see its README).
+//! `../shared/fixtures/binlogs/` beside the checkout (see its README), or in
+//! the directory `ROWHOOK_FIXTURES` names (relative to the checkout).
+//!
+//! A clone without them (a user's) cannot run these tests: each then prints
+//! one line saying it is skipped and why, and passes. Where they must run, in
+//! CI (`CI=true`) or with `ROWHOOK_REQUIRE_FIXTURES=1`, their absence fails
+//! each test with that message instead (`ROWHOOK_REQUIRE_FIXTURES=0` allows
+//! the skip in CI too).
 
 use std::collections::HashMap;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,10 +25,123 @@ use rowhook::source::schema::{ColumnInfo, TableSchema};
 
 mod corruption;
 
-fn fixture(path: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/binlogs").join(path);
-    assert!(path.exists(), "fixture {} missing: the binlog fixtures live in ../shared beside the checkout", path.display());
-    path
+// ------------------------------------------------------------- the fixtures
+
+/// The directory of binlog fixtures, once found.
+struct Fixtures {
+    dir: PathBuf,
+}
+
+impl Fixtures {
+    /// A fixture file. The directory is there, so a missing file is a broken
+    /// fixture set: that fails, it is not skipped.
+    fn path(&self, path: &str) -> PathBuf {
+        let path = self.dir.join(path);
+        assert!(path.exists(), "fixture {} missing from {} (see its README.md)", path.display(), self.dir.display());
+        path
+    }
+}
+
+/// Where the fixtures are looked for: `ROWHOOK_FIXTURES` (relative to the
+/// checkout), else `../shared/fixtures/binlogs` beside the checkout.
+fn fixture_dir(variable: Option<&str>) -> PathBuf {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match variable.filter(|v| !v.is_empty()) {
+        Some(dir) => checkout.join(dir),
+        None => checkout.parent().unwrap_or(checkout).join("shared/fixtures/binlogs"),
+    }
+}
+
+/// Whether absent fixtures fail rather than skip: `ROWHOOK_REQUIRE_FIXTURES`
+/// when it is set, else whether this runs under CI (`CI` set, not to `false` or `0`).
+fn fixtures_required(require: Option<&str>, ci: Option<&str>) -> bool {
+    let yes = |v: &str| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no");
+    match require {
+        Some(v) if !v.trim().is_empty() => yes(v),
+        _ => ci.is_some_and(yes),
+    }
+}
+
+/// What became of the search for the fixtures.
+#[derive(Debug)]
+enum Found {
+    Here(PathBuf),
+    /// Absent: the line to print, and the test passes.
+    Skip(String),
+    /// Absent where they are required: the test fails with this.
+    Missing(String),
+}
+
+/// The fixtures are there when `dir` exists and is not empty.
+fn look_for_fixtures(dir: &Path, required: bool, why_required: &str) -> Found {
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Found::Here(dir.to_path_buf());
+    }
+    let absent = format!(
+        "the binlog fixtures (MySQL 8/9 and MariaDB 11.8 binlog files) are not at {} (they live in ../shared/fixtures/binlogs \
+         beside the checkout; set ROWHOOK_FIXTURES=<dir> to point elsewhere)",
+        dir.display()
+    );
+    if required {
+        Found::Missing(format!("{absent}, and {why_required} requires them (ROWHOOK_REQUIRE_FIXTURES=0 skips these tests instead)"))
+    } else {
+        Found::Skip(format!("skipped: {absent}"))
+    }
+}
+
+/// The fixtures, or `None` after printing one line saying that the calling
+/// test is skipped and why. Panics where the fixtures are required.
+fn fixtures() -> Option<Fixtures> {
+    let var = |name: &str| std::env::var(name).ok();
+    let (require, ci) = (var("ROWHOOK_REQUIRE_FIXTURES"), var("CI"));
+    let why = match &require {
+        Some(v) if !v.trim().is_empty() => format!("ROWHOOK_REQUIRE_FIXTURES={v}"),
+        _ => format!("CI={}", ci.as_deref().unwrap_or_default()),
+    };
+    let dir = fixture_dir(var("ROWHOOK_FIXTURES").as_deref());
+    match look_for_fixtures(&dir, fixtures_required(require.as_deref(), ci.as_deref()), &why) {
+        Found::Here(dir) => Some(Fixtures { dir }),
+        Found::Skip(line) => {
+            // Straight to stderr: the test harness captures print!/eprint! of passing tests.
+            let test = std::thread::current().name().unwrap_or("a fixture test").to_string();
+            let _ = writeln!(std::io::stderr(), "{test}: {line}");
+            None
+        }
+        Found::Missing(message) => panic!("{message}"),
+    }
+}
+
+#[test]
+fn absent_fixtures_skip_with_a_line_and_fail_where_required() {
+    assert!(!fixtures_required(None, None));
+    assert!(fixtures_required(None, Some("true")));
+    assert!(fixtures_required(None, Some("1")));
+    assert!(!fixtures_required(None, Some("false")));
+    assert!(fixtures_required(Some("1"), None));
+    assert!(!fixtures_required(Some("0"), Some("true")), "an explicit 0 allows the skip in CI");
+    assert!(fixtures_required(Some(""), Some("true")), "an empty value is unset");
+
+    let empty = tempfile::tempdir().unwrap();
+    let at = empty.path().display().to_string();
+    match look_for_fixtures(empty.path(), false, "CI=") {
+        Found::Skip(line) => {
+            assert!(line.starts_with("skipped: ") && line.contains(&at) && line.contains("ROWHOOK_FIXTURES=<dir>"), "{line}");
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+        other => panic!("an empty directory: {other:?}"),
+    }
+    match look_for_fixtures(&empty.path().join("nowhere"), true, "CI=true") {
+        Found::Missing(message) => assert!(message.contains(&at) && message.contains("CI=true requires them"), "{message}"),
+        other => panic!("a missing directory in CI: {other:?}"),
+    }
+    std::fs::write(empty.path().join("x.000001"), b"\xfebin").unwrap();
+    assert!(matches!(look_for_fixtures(empty.path(), true, "CI=true"), Found::Here(_)));
+
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(fixture_dir(None), checkout.parent().unwrap().join("shared/fixtures/binlogs"));
+    assert_eq!(fixture_dir(Some("")), fixture_dir(None));
+    assert_eq!(fixture_dir(Some("fx")), checkout.join("fx"));
+    assert_eq!(fixture_dir(Some("/data/fx")), Path::new("/data/fx"));
 }
 
 /// What decoding some binlog files gave.
@@ -111,6 +231,7 @@ fn columns(names: &[&str], data_type: &str) -> TableSchema {
 
 #[test]
 fn mysql8_integer_rows_decode_with_names_from_the_schema() {
+    let Some(fixtures) = fixtures() else { return };
     // MySQL 8.2, binlog_row_metadata=MINIMAL: no names in the binlog, so they come from information_schema.
     let rules = "[[events]]\ntype = \"int.inserted\"\ntable = \"int_table\"\noperations = [\"insert\"]\n\
                  fields = { a = \"col1\", b = \"col2\", c = \"col3\", d = \"col4\", e = \"col5\", f = \"col6\" }\n";
@@ -118,7 +239,7 @@ fn mysql8_integer_rows_decode_with_names_from_the_schema() {
         "int_table".to_string(),
         columns(&["col1", "col2", "col3", "col4", "col5", "col6"], "int"),
     )]);
-    let transactions = decode_file(&fixture("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", rules, tables).unwrap();
+    let transactions = decode_file(&fixtures.path("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", rules, tables).unwrap();
     let events: Vec<_> = transactions.iter().flat_map(|t| &t.events).collect();
     assert_eq!(events.len(), 1, "mysqlbinlog -vv shows one INSERT");
     let body: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
@@ -132,23 +253,26 @@ fn mysql8_integer_rows_decode_with_names_from_the_schema() {
 
 #[test]
 fn a_column_count_that_does_not_match_the_schema_stops_decoding() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = "[[events]]\ntype = \"int.inserted\"\ntable = \"int_table\"\noperations = [\"insert\"]\n";
     let tables = HashMap::from([("int_table".to_string(), columns(&["col1", "col2"], "int"))]);
-    let err = decode_file(&fixture("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", rules, tables).unwrap_err();
+    let err = decode_file(&fixtures.path("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", rules, tables).unwrap_err();
     assert!(matches!(err, DecodeError::ColumnCountMismatch { found: 6, expected: 2, .. }), "{err}");
 }
 
 #[test]
 fn unmapped_tables_give_empty_transactions() {
-    let transactions = decode_file(&fixture("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", "", HashMap::new()).unwrap();
+    let Some(fixtures) = fixtures() else { return };
+    let transactions = decode_file(&fixtures.path("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", "", HashMap::new()).unwrap();
     assert!(!transactions.is_empty());
     assert!(transactions.iter().all(|t| t.events.is_empty() && t.rows.is_empty()));
 }
 
 #[test]
 fn statement_based_dml_is_refused_not_skipped() {
+    let Some(fixtures) = fixtures() else { return };
     // MariaDB 11.8, sysbench DML on `sbtest-repl` logged as statements.
-    let err = decode_file(&fixture("mariadb-poc/domain_id_0/mariadb-repl-bin.000007"), "sbtest-repl", "", HashMap::new()).unwrap_err();
+    let err = decode_file(&fixtures.path("mariadb-poc/domain_id_0/mariadb-repl-bin.000007"), "sbtest-repl", "", HashMap::new()).unwrap_err();
     assert!(matches!(err, DecodeError::StatementBased { .. }), "{err}");
     assert!(err.to_string().contains("binlog_format=ROW"), "{err}");
 }
@@ -161,6 +285,7 @@ fn rule(event_type: &str, table: &str, operations: &str, fields: &[&str]) -> Str
 
 #[test]
 fn mysql8_binary_json_and_partial_updates_under_minimal_images() {
+    let Some(fixtures) = fixtures() else { return };
     // MySQL 8.0.22, binlog_row_value_options=PARTIAL_JSON, MINIMAL metadata
     // (names from the schema). Inserts and full updates decode to the exact
     // documents; the PARTIAL_UPDATE_ROWS event was logged with
@@ -169,7 +294,7 @@ fn mysql8_binary_json_and_partial_updates_under_minimal_images() {
     let rules = rule("t.inserted", "t", "\"insert\"", &["id", "json_col", "name", "age"])
         + &rule("t.updated", "t", "\"update\"", &["id", "json_col", "name", "age"]);
     let tables = || HashMap::from([("t".to_string(), columns(&["id", "json_col", "name", "age"], "int"))]);
-    let err = decode_files(&[fixture("rust_mysql_common/json.binlog.000001")], "mysql", &rules, tables()).err().expect("refused");
+    let err = decode_files(&[fixtures.path("rust_mysql_common/json.binlog.000001")], "mysql", &rules, tables()).err().expect("refused");
     assert!(
         matches!(&err, DecodeError::PartialRowImage { position, found: 1, expected: 4, .. } if position.pos == 3750),
         "{err}"
@@ -177,7 +302,7 @@ fn mysql8_binary_json_and_partial_updates_under_minimal_images() {
     assert!(err.to_string().contains("binlog_row_image = 'FULL'"), "{err}");
 
     // Everything before the partial update: read the file only that far.
-    let path = fixture("rust_mysql_common/json.binlog.000001");
+    let path = fixtures.path("rust_mysql_common/json.binlog.000001");
     let bytes = std::fs::read(&path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("json.binlog.000001");
@@ -200,9 +325,10 @@ fn mysql8_binary_json_and_partial_updates_under_minimal_images() {
 
 #[test]
 fn mysql9_json_opaque_values() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = rule("j.inserted", "test", "\"insert\"", &["a"]);
     let tables = HashMap::from([("test".to_string(), columns(&["a"], "json"))]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/json-opaque.binlog")], "foo", &rules, tables).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/json-opaque.binlog")], "foo", &rules, tables).unwrap();
     let values: Vec<serde_json::Value> = data(&decoded.transactions).into_iter().map(|d| d["a"].clone()).collect();
     // Opaque scalars as MySQL prints them: DATE/DATETIME/TIME as text,
     // DECIMAL as a string, other types as `base64:type<N>:<data>`.
@@ -224,9 +350,10 @@ fn mysql9_json_opaque_values() {
 
 #[test]
 fn mysql8_invisible_columns_are_decoded_like_the_others() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = rule("t1.changed", "t1", "\"insert\", \"update\"", &["f1", "f2", "f3", "f4", "f5", "f6"]);
     let tables = HashMap::from([("t1".to_string(), columns(&["f1", "f2", "f3", "f4", "f5", "f6"], "int"))]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/binlog-invisible-columns.000001")], "mysql", &rules, tables).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/binlog-invisible-columns.000001")], "mysql", &rules, tables).unwrap();
     assert_eq!(
         data(&decoded.transactions),
         vec![
@@ -239,6 +366,7 @@ fn mysql8_invisible_columns_are_decoded_like_the_others() {
 
 #[test]
 fn compressed_transactions_get_unique_stable_ids_and_resume_after_the_payload() {
+    let Some(fixtures) = fixtures() else { return };
     // MySQL 8.0.31, GTID mode, binlog_transaction_compression=ON: two
     // TRANSACTION_PAYLOAD events; the second holds an UPDATE and an INSERT.
     let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
@@ -248,7 +376,7 @@ fn compressed_transactions_get_unique_stable_ids_and_resume_after_the_payload() 
         ("test_table_3".to_string(), columns(&names, "int")),
         ("b".to_string(), columns(&["id"], "int")),
     ]);
-    let decoded = decode_files(&[fixture("mysql-binlog-connector-rust/mysql-bin.000057")], "a", &rules, tables).unwrap();
+    let decoded = decode_files(&[fixtures.path("mysql-binlog-connector-rust/mysql-bin.000057")], "a", &rules, tables).unwrap();
     let with_events: Vec<&Committed> = decoded.transactions.iter().filter(|t| !t.events.is_empty()).collect();
     assert_eq!(with_events.len(), 2);
     let ids: Vec<&str> = with_events.iter().flat_map(|t| &t.events).map(|e| e.id.as_str()).collect();
@@ -263,7 +391,7 @@ fn compressed_transactions_get_unique_stable_ids_and_resume_after_the_payload() 
     let names: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let tables = HashMap::from([("movies".to_string(), columns(&names, "int"))]);
-    let decoded = decode_files(&[fixture("mysql-binlog-connector-java/mysql-bin.compressed")], "demo", &rules, tables).unwrap();
+    let decoded = decode_files(&[fixtures.path("mysql-binlog-connector-java/mysql-bin.compressed")], "demo", &rules, tables).unwrap();
     let events: Vec<_> = decoded.transactions.iter().flat_map(|t| &t.events).collect();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].id, "evt_compressed_236_0_0");
@@ -272,10 +400,11 @@ fn compressed_transactions_get_unique_stable_ids_and_resume_after_the_payload() 
 
 #[test]
 fn mariadb_gtid_state_per_domain_across_files() {
+    let Some(fixtures) = fixtures() else { return };
     // Two MariaDB 11.8 servers' binlogs: domain 0 (from GTID_LIST 0-10-292196
     // on), then domain 1; one decoder keeps the last GTID of each domain.
     let decoded = decode_files(
-        &[fixture("mariadb-poc/domain_id_0/mariadb-repl-bin.000010"), fixture("mariadb-poc/domain_id_1/mariadb-repl-bin.000002")],
+        &[fixtures.path("mariadb-poc/domain_id_0/mariadb-repl-bin.000010"), fixtures.path("mariadb-poc/domain_id_1/mariadb-repl-bin.000002")],
         "sbtest-repl",
         "",
         HashMap::new(),
@@ -290,7 +419,8 @@ fn mariadb_gtid_state_per_domain_across_files() {
 
 #[test]
 fn mariadb_gtid_state_starts_from_the_gtid_list() {
-    let decoded = decode_files(&[fixture("mariadb-poc/domain_id_0/mariadb-repl-bin.000009")], "x", "", HashMap::new()).unwrap();
+    let Some(fixtures) = fixtures() else { return };
+    let decoded = decode_files(&[fixtures.path("mariadb-poc/domain_id_0/mariadb-repl-bin.000009")], "x", "", HashMap::new()).unwrap();
     let states: Vec<&str> = decoded.transactions.iter().filter_map(|t| t.gtid.as_deref()).collect();
     assert!(!states.is_empty());
     assert!(states.iter().all(|s| s.starts_with("0-10-")), "{states:?}");
@@ -298,24 +428,27 @@ fn mariadb_gtid_state_starts_from_the_gtid_list() {
 
 #[test]
 fn mysql8_time_beyond_24_hours_and_negative() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = rule("t.inserted", "t", "\"insert\"", &["c"]);
     let tables = HashMap::from([("t".to_string(), columns(&["c"], "time"))]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/time_issue.000001")], "noria", &rules, tables).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/time_issue.000001")], "noria", &rules, tables).unwrap();
     assert_eq!(data(&decoded.transactions), [serde_json::json!({"c": "-507:48:27"})]);
 }
 
 #[test]
 fn mysql8_bit_columns_as_numbers() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = rule("foo.inserted", "foo", "\"insert\"", &["a", "b", "c"]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/mysql_type_bit.000001")], "mysql", &rules, HashMap::new()).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/mysql_type_bit.000001")], "mysql", &rules, HashMap::new()).unwrap();
     assert_eq!(data(&decoded.transactions), [serde_json::json!({"a": 4, "b": "foo", "c": 32})]);
 }
 
 #[test]
 fn mysql8_enum_and_set_strings_from_full_metadata() {
+    let Some(fixtures) = fixtures() else { return };
     // No schema given: names, ENUM and SET values and charsets all come from the table map.
     let rules = rule("t.changed", "t", "\"insert\", \"update\", \"delete\"", &["f1", "f2", "f3", "f4", "f5"]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/mysql-enum-string-set.000001")], "mysql", &rules, HashMap::new()).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/mysql-enum-string-set.000001")], "mysql", &rules, HashMap::new()).unwrap();
     let data = data(&decoded.transactions);
     let pick: Vec<serde_json::Value> = data.iter().map(|d| serde_json::json!([d["f1"].as_str().map(str::len), d["f2"].as_str().map(|s| &s[..s.len().min(8)]), d["f3"], d["f4"]])).collect();
     assert_eq!(
@@ -333,9 +466,10 @@ fn mysql8_enum_and_set_strings_from_full_metadata() {
 
 #[test]
 fn mysql8_transaction_compression_single_payload() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = rule("tb1.inserted", "tb1", "\"insert\"", &["id"]);
     let tables = HashMap::from([("tb1".to_string(), columns(&["id"], "int"))]);
-    let transactions = decode_file(&fixture("rust_mysql_common/transaction_compression.000001"), "test", &rules, tables).unwrap();
+    let transactions = decode_file(&fixtures.path("rust_mysql_common/transaction_compression.000001"), "test", &rules, tables).unwrap();
     let events: Vec<_> = transactions.iter().flat_map(|t| &t.events).collect();
     assert_eq!(events.len(), 1);
     let payload_at: Vec<&str> = events[0].id.split('_').collect();
@@ -348,19 +482,21 @@ fn mysql8_transaction_compression_single_payload() {
 
 #[test]
 fn a_minimal_row_image_of_a_mapped_table_is_refused() {
+    let Some(fixtures) = fixtures() else { return };
     // MySQL 8.0.40, binlog_row_image=MINIMAL: the insert logs 3 of 5 columns.
     let rules = rule("t1.inserted", "t1", "\"insert\"", &["a"]);
     let tables = HashMap::from([("t1".to_string(), columns(&["a", "b", "c", "d", "e"], "int"))]);
-    let err = decode_file(&fixture("rust_mysql_common/minimal_row_metadata.000001"), "noria", &rules, tables).unwrap_err();
+    let err = decode_file(&fixtures.path("rust_mysql_common/minimal_row_metadata.000001"), "noria", &rules, tables).unwrap_err();
     assert!(matches!(err, DecodeError::PartialRowImage { found: 3, expected: 5, .. }), "{err}");
     // Unmapped, the same rows are never parsed.
-    assert!(decode_file(&fixture("rust_mysql_common/minimal_row_metadata.000001"), "noria", "", HashMap::new()).is_ok());
+    assert!(decode_file(&fixtures.path("rust_mysql_common/minimal_row_metadata.000001"), "noria", "", HashMap::new()).is_ok());
 }
 
 #[test]
 fn mysql9_vectors_as_arrays_of_numbers() {
+    let Some(fixtures) = fixtures() else { return };
     let rules = rule("bar.changed", "bar", "\"insert\", \"delete\"", &["id", "vector_column", "foo", "vector_column2"]);
-    let decoded = decode_files(&[fixture("rust_mysql_common/vector.binlog")], "dtb", &rules, HashMap::new()).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/vector.binlog")], "dtb", &rules, HashMap::new()).unwrap();
     let data = data(&decoded.transactions);
     assert!(!data.is_empty());
     for row in &data {
@@ -379,9 +515,10 @@ fn mysql9_vectors_as_arrays_of_numbers() {
 
 #[test]
 fn mysql_gtid_set_after_each_transaction_from_an_empty_previous_gtids() {
+    let Some(fixtures) = fixtures() else { return };
     // MySQL 8.0.28, gtid_mode=ON: PREVIOUS_GTIDS (empty), then five
     // transactions 93e95066-...:1..5 (two DDL, three DML).
-    let decoded = decode_files(&[fixture("rust_mysql_common/mysql-enum-string-set.000001")], "mysql", "", HashMap::new()).unwrap();
+    let decoded = decode_files(&[fixtures.path("rust_mysql_common/mysql-enum-string-set.000001")], "mysql", "", HashMap::new()).unwrap();
     let states: Vec<&str> = decoded.transactions.iter().filter_map(|t| t.gtid.as_deref()).collect();
     let uuid = "93e95066-a2f4-11ec-9b69-9657f0ae95e2";
     assert_eq!(states, (1..=5).map(|n| if n == 1 { format!("{uuid}:1") } else { format!("{uuid}:1-{n}") }).collect::<Vec<_>>());
@@ -390,9 +527,10 @@ fn mysql_gtid_set_after_each_transaction_from_an_empty_previous_gtids() {
 
 #[test]
 fn mysql_gtid_set_starts_from_previous_gtids_and_counts_compressed_transactions() {
+    let Some(fixtures) = fixtures() else { return };
     // MySQL 8.0.31: PREVIOUS_GTIDS 76f3e7be-...:1-10, then GTID 11 (DDL) and
     // GTIDs 12 and 13, each a TRANSACTION_PAYLOAD whose XID is inside it.
-    let decoded = decode_files(&[fixture("mysql-binlog-connector-rust/mysql-bin.000057")], "a", "", HashMap::new()).unwrap();
+    let decoded = decode_files(&[fixtures.path("mysql-binlog-connector-rust/mysql-bin.000057")], "a", "", HashMap::new()).unwrap();
     let states: Vec<(&str, u64)> = decoded.transactions.iter().map(|t| (t.gtid.as_deref().unwrap_or("-"), t.end.pos)).collect();
     let uuid = "76f3e7be-6720-11ed-9cad-0242ac110002";
     assert_eq!(
@@ -433,11 +571,12 @@ fn bare_decoder(file: &str) -> Decoder {
 
 #[test]
 fn mysql_gtid_set_from_the_checkpoint_merges_with_the_stream() {
+    let Some(fixtures) = fixtures() else { return };
     // A stored set with another server's UUID and a gap: the stream's GTIDs join it, merged.
     let mut decoder = bare_decoder("mysql-bin.000057");
     let other = "11111111-2222-3333-4444-555555555555:1-100";
     decoder.set_gtid_state(&format!("76F3E7BE-6720-11ED-9CAD-0242AC110002:1-5:12,\n{other}"));
-    let states = gtid_states(&mut decoder, &fixture("mysql-binlog-connector-rust/mysql-bin.000057"), None);
+    let states = gtid_states(&mut decoder, &fixtures.path("mysql-binlog-connector-rust/mysql-bin.000057"), None);
     let uuid = "76f3e7be-6720-11ed-9cad-0242ac110002";
     let want = |n: u32| Some(format!("{other},{uuid}:1-{n}"));
     assert_eq!(states, [want(12), want(12), want(13)]);
@@ -446,10 +585,11 @@ fn mysql_gtid_set_from_the_checkpoint_merges_with_the_stream() {
 
 #[test]
 fn without_a_known_start_no_mysql_gtid_set_is_stored() {
+    let Some(fixtures) = fixtures() else { return };
     // Read from the middle of a file (here: no PREVIOUS_GTIDS) and no stored
     // set: the GTIDs seen are not the whole history, so only file/pos is stored.
     let mut decoder = bare_decoder("mysql-bin.000057");
-    let states = gtid_states(&mut decoder, &fixture("mysql-binlog-connector-rust/mysql-bin.000057"), Some(35));
+    let states = gtid_states(&mut decoder, &fixtures.path("mysql-binlog-connector-rust/mysql-bin.000057"), Some(35));
     assert_eq!(states, [None, None, None]);
     assert_eq!(decoder.gtid_state(), "");
 }
@@ -457,9 +597,9 @@ fn without_a_known_start_no_mysql_gtid_set_is_stored() {
 // ----------------------------------------------------------- corrupted events
 
 /// Every fixture binlog file.
-fn all_fixture_files() -> Vec<PathBuf> {
+fn all_fixture_files(fixtures: &Fixtures) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut dirs = vec![fixture("")];
+    let mut dirs = vec![fixtures.dir.clone()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = entry.path();
@@ -518,9 +658,10 @@ fn rules_for_every_table(events: &[Vec<u8>]) -> Vec<(String, String, HashMap<Str
 
 #[test]
 fn corrupted_events_of_every_fixture_are_errors_or_skipped_never_a_panic() {
+    let Some(fixtures) = fixtures() else { return };
     let seed = corruption::seed();
     let mut trials = 0;
-    for path in all_fixture_files() {
+    for path in all_fixture_files(&fixtures) {
         let events = corruption::raw_events(&path);
         for (database, rules, tables) in rules_for_every_table(&events) {
             let config = Config::from_toml(&format!("[source]\nurl = \"mysql://r@h:1/{database}\"\n{rules}")).unwrap();

@@ -5,6 +5,7 @@ mod api;
 #[path = "../corruption/mod.rs"]
 mod corruption;
 mod faults;
+mod grants;
 mod gtid;
 mod harness_selftest;
 mod https;
