@@ -8,7 +8,7 @@ tables are skipped unparsed, as rowhook does.
 
 Prints `rows seconds`, timed from before the connection to the end of FILE (the ROTATE to the
 next file). On MariaDB 10.11: is_mariadb left False, log_file/log_pos/resume_stream given
-(its is_mariadb=True path ignores the position), per ../shared/RESEARCH.md.
+(its is_mariadb=True path ignores the position and loses the stream's tail, as measured here).
 """
 
 import sys

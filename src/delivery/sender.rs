@@ -1,6 +1,6 @@
 //! One delivery attempt: a signed POST, and what came back.
 //!
-//! [`Sender::attempt`] builds the headers of DESIGN.md (the seed's
+//! [`Sender::attempt`] builds the headers of the wire format (the seed's
 //! `X-Webhook-Event` / `X-Webhook-Signature` and Standard Webhooks'
 //! `webhook-id` / `webhook-timestamp` / `webhook-signature`), sends the stored
 //! body byte for byte, and reads at most `max_response_bytes` of the answer.

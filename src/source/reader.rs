@@ -477,7 +477,7 @@ fn classify(e: mysql_async::Error, position: &Position) -> SessionError {
             }
             1045 | 1227 => {
                 return SessionError::Definite(ReaderError::Refused(format!(
-                    "{} (the user needs REPLICATION SLAVE: GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO ...)",
+                    "{} (the user needs REPLICATION SLAVE: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ...; docs/source-database.md lists every grant)",
                     server.message
                 )))
             }

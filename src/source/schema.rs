@@ -28,7 +28,7 @@ pub enum SchemaError {
     NotFullImage(String),
     #[error("log_bin_compress is ON: compressed row events cannot be decoded; run SET GLOBAL log_bin_compress = OFF")]
     Compressed,
-    #[error("the user {user} lacks REPLICATION SLAVE: run GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO {user}")]
+    #[error("the user {user} lacks REPLICATION SLAVE: run GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO {user} (docs/source-database.md lists every grant)")]
     MissingGrant { user: String },
     #[error("events rule {rule} ({event_type}): table `{table}` does not exist in database `{database}`")]
     UnknownTable { rule: usize, event_type: String, table: String, database: String },
