@@ -101,7 +101,7 @@ fn decode(bytes: &[u8], name: &str, mapper: &Arc<Mapper>, tables: &HashMap<Strin
         };
         if let Decoded::Commit(t) | Decoded::Partial(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
             // Decoding and the events stage, as the reader and the router run them.
-            let mapped = events_of(mapper, &t);
+            let mapped = events_of(mapper, &t, 0);
             rows += t.rows.len();
             events += mapped.len();
             for e in &mapped {

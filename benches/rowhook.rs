@@ -558,7 +558,7 @@ impl Source {
             let decoded = decoder.feed(&event, |id| stream.get_tme(id))?;
             if let Decoded::Commit(t) | Decoded::Partial(t) = decoded {
                 // Decoding and the events stage, as the reader and the router run them.
-                let mapped = events_of(&self.mapper, &t);
+                let mapped = events_of(&self.mapper, &t, 0);
                 rows += t.rows.len();
                 events += mapped.len();
                 body_bytes += mapped.iter().map(|e| e.body.len()).sum::<usize>();
@@ -596,6 +596,7 @@ async fn enqueue(store: &Store, events: &[OutgoingEvent], webhooks: &[u64], file
                     event_id: &e.id,
                     event_type: &e.event_type,
                     payload: &e.body,
+                    group_key: e.group.as_deref(),
                 })
             })
             .collect();

@@ -195,6 +195,40 @@ impl std::fmt::Debug for AdminConfig {
     }
 }
 
+/// The order a webhook's deliveries keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// Per group (the rule's `group_by`): one delivery in flight per group,
+    /// a group's deliveries in commit order across retries; groups in parallel.
+    #[default]
+    Group,
+    /// The whole webhook in commit order, one delivery at a time; a retry holds back everything after it.
+    Webhook,
+    /// No promise: every delivery on its own, up to `max_in_flight` at once.
+    None,
+}
+
+impl Ordering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::Group => "group",
+            Ordering::Webhook => "webhook",
+            Ordering::None => "none",
+        }
+    }
+
+    /// `group`, `webhook` or `none`.
+    pub fn parse(text: &str) -> Option<Ordering> {
+        match text {
+            "group" => Some(Ordering::Group),
+            "webhook" => Some(Ordering::Webhook),
+            "none" => Some(Ordering::None),
+            _ => None,
+        }
+    }
+}
+
 /// How deliveries are made.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -218,8 +252,10 @@ pub struct DeliveryConfig {
     pub max_payload_bytes: usize,
     /// How much of a receiver's answer is kept in the delivery history.
     pub max_response_bytes: usize,
-    /// Requests in flight per webhook; 1 keeps strict commit order.
+    /// Requests in flight per webhook (across groups; one per group).
     pub max_in_flight: usize,
+    /// The order a webhook's deliveries keep, unless the webhook says otherwise.
+    pub ordering: Ordering,
     /// Permit loopback, private and link-local targets (tests, demos, intranets).
     pub allow_private_targets: bool,
     /// How long shutdown waits for deliveries in flight.
@@ -251,7 +287,8 @@ impl Default for DeliveryConfig {
             auto_disable_min_failing: secs(5 * 60),
             max_payload_bytes: 256 * 1024,
             max_response_bytes: 20 * 1024,
-            max_in_flight: 1,
+            max_in_flight: 16,
+            ordering: Ordering::Group,
             allow_private_targets: false,
             shutdown_timeout: secs(10),
             retention: secs(30 * 24 * 3600),
@@ -320,6 +357,12 @@ pub struct EventRule {
     pub fields: BTreeMap<String, String>,
     /// For updates: add a `changes` object of changed columns.
     pub changes: Option<ChangesSpec>,
+    /// The columns whose values form the event's group key: a webhook gets
+    /// the events of one group in commit order, one at a time, and other
+    /// groups meanwhile. None: the table's primary key (filled in at start,
+    /// from the live schema); empty: no group (each event on its own).
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
 }
 
 /// A test on one column's value. Exactly one test per condition.
@@ -448,6 +491,9 @@ impl Config {
             }
             if rule.changes.is_some() && rule.operations != [Operation::Update] {
                 return Err(invalid(format!("{key}.changes"), "only applies to rules with operations = [\"update\"]"));
+            }
+            if rule.group_by.iter().flatten().any(|c| c.trim().is_empty()) {
+                return Err(invalid(format!("{key}.group_by"), "column names must not be empty (group_by = [] groups nothing)"));
             }
             for (j, c) in rule.conditions.iter().enumerate() {
                 let tests = [c.equals.is_some(), c.not_equals.is_some(), c.is_null.is_some(), c.became.is_some(), c.changed.is_some()];

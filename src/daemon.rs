@@ -181,7 +181,8 @@ pub async fn run(
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
-    let mapper = Arc::new(Mapper::new(&config.events));
+    // Rules without `group_by` group by their table's primary key.
+    let mapper = Arc::new(Mapper::new(&crate::events::mapping::with_default_groups(&config.events, &checked.tables)));
     let router = Router::new(delivery, mapper.clone(), followed.poll).start();
     router.send(LoadWebhooks { saved: saved_view }).await.map_err(|_| StoreError::Url("router stopped".into()))??;
 
@@ -372,6 +373,7 @@ fn delivery_context(config: &Config, store: &Store, metrics: &Metrics, stopping:
         auto_disable_after: d.auto_disable_after,
         auto_disable_min_failing: d.auto_disable_min_failing,
         max_in_flight: d.max_in_flight,
+        ordering: d.ordering,
         stopping: stopping.clone(),
         in_flight: in_flight.clone(),
         metrics: metrics.clone(),

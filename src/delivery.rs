@@ -11,12 +11,15 @@
 //! - [`router`]: the actor that maps, routes and stores a batch, and owns the
 //!   delivery actors; [`subscriptions`]: who receives what, as of a position.
 //! - [`actor`]: one per webhook: waves of sends, outcomes, health;
+//!   [`groups`]: which due deliveries a wave may send (per group, per
+//!   webhook or per delivery), so the webhook's order holds;
 //!   [`handoff`]: fresh rows from the router without reading them back.
 //! - [`sender`]: one signed POST and what came back; [`signing`]: HMAC-SHA256
 //!   (the seed's and Standard Webhooks'); [`retry`]: what follows a failed
 //!   attempt; [`ssrf`]: the address guard.
 
 pub mod actor;
+pub mod groups;
 pub mod handoff;
 pub mod retry;
 pub mod router;

@@ -178,7 +178,7 @@ fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<
     let mapper = Arc::new(Mapper::new(&config.events));
     let file_name = paths[0].file_name().unwrap().to_string_lossy().to_string();
     let mut decoder = Decoder::new(Arc::new(mapper.read_set()), database, tables, Position { file: file_name, pos: 4 });
-    let committed = |transaction: Transaction| Committed { events: events_of(&mapper, &transaction), transaction };
+    let committed = |transaction: Transaction| Committed { events: events_of(&mapper, &transaction, 0), transaction };
     let mut out = Vec::new();
     for path in paths {
         let mut input = BufReader::new(std::fs::File::open(path).unwrap());
@@ -224,7 +224,7 @@ fn columns(names: &[&str], data_type: &str) -> TableSchema {
     TableSchema {
         columns: names
             .iter()
-            .map(|n| ColumnInfo { name: Arc::from(*n), data_type: data_type.into(), column_type: data_type.into(), is_json: false, charset: None })
+            .map(|n| ColumnInfo { name: Arc::from(*n), data_type: data_type.into(), column_type: data_type.into(), is_json: false, charset: None, primary_key: false })
             .collect(),
     }
 }

@@ -414,7 +414,7 @@ async fn test_event(req: HttpRequest, state: State) -> HttpResponse {
         "data": {"webhook_id": id, "message": "A test event from rowhook: if its signatures verify, your endpoint is ready."}
     })
     .to_string();
-    let delivery = NewDelivery { webhook_id: id, event_id: &event_id, event_type: "webhook.test", payload: &body };
+    let delivery = NewDelivery { webhook_id: id, event_id: &event_id, event_type: "webhook.test", payload: &body, group_key: None };
     let delivery_id = tri!(state.store.enqueue_one(&delivery).await.map_err(unavailable));
     state.router.do_send(WakeWebhook(id));
     ok(StatusCode::ACCEPTED, json!({"delivery_id": delivery_id, "event_id": event_id, "status": "pending"}))

@@ -2,19 +2,26 @@
 //!
 //! It works in waves: take the deliveries the router has just enqueued and
 //! handed over, or, when the actor cannot be sure those are all that is due
-//! ([`Sequencer`]), claim the webhook's due deliveries (one query, oldest
-//! first); send them (at most `max_in_flight` at once, started in commit
-//! order), decide each outcome with the [`RetryPolicy`], and write the whole
-//! wave back in one statement. A wave whose deliveries all succeeded is
-//! recorded while the next wave is sent ([`Recording`]): records still go to
-//! the database one wave after the other, and a claim waits for them. A wave
-//! stops at its first failure, so a dead
-//! endpoint gets one attempt per wave rather than the whole backlog. Waves
-//! start when the router enqueues something ([`Wake`]), when a retry falls
-//! due, and on a one-second tick. Nothing is kept only in memory: every
-//! delivery is a row before it is sent, and a pending retry is a row with a
-//! `next_attempt_at`.
+//! ([`Sequencer`]), claim the webhook's pending deliveries (oldest first);
+//! arrange them into one chain per key ([`groups`]: per group, per webhook or
+//! per delivery, as the webhook's ordering says), leaving out the keys held
+//! back behind a delivery that waits for its retry; send the chains in
+//! parallel (at most `max_in_flight` requests at once, one per key; one in
+//! all for `webhook` ordering), each in commit order and stopped at its
+//! first failure; decide each outcome with the [`RetryPolicy`], and write the
+//! whole wave back in one statement. A wave whose deliveries all succeeded
+//! is recorded while the next wave is sent ([`Recording`]): records still go
+//! to the database one wave after the other, and a claim waits for them.
+//! A wave in which nothing succeeds starts no further attempts once one has
+//! failed, and the webhook rests until the first retry is due (at most
+//! [`MAX_REST`]): a dead endpoint is probed, not flooded. Waves start when
+//! the router enqueues something ([`Wake`]), when a retry falls due, and on a
+//! one-second tick. Nothing is kept only in memory: every delivery is a row
+//! before it is sent, and a pending retry is a row with a `next_attempt_at`.
+//!
+//! [`groups`]: super::groups
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +29,20 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
+use super::groups::{Chain, Holds, Offered, WavePlan};
+use crate::config::Ordering as DeliveryOrder;
 use crate::delivery::handoff::{HandOff, Sequencer, Trigger, WaveEnd, WaveSource};
 use crate::metrics::{self, Metrics};
 use crate::delivery::retry::{RetryPolicy, Verdict};
 use crate::delivery::sender::{Attempt, Sender, Target};
 use crate::delivery::signing::SigningKey;
 use crate::state::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError, Webhook, WebhookHealth};
+
+/// Rows a claim reads per query, due or not ([`Store::scan_pending`]) ...
+const SCAN_PAGE: usize = 1024;
+/// ... and queries per claim at most: a claim that reads this many without
+/// filling its wave (rows held back behind retries) leaves the rest for the next.
+const SCAN_PAGES: usize = 4;
 
 /// Deliveries claimed per wave. Each wave costs a claim and a recording
 /// transaction whatever its size: 64 measured 4,900 deliveries/s to one fast
@@ -56,6 +71,8 @@ pub struct DeliveryContext {
     pub auto_disable_after: u32,
     pub auto_disable_min_failing: Duration,
     pub max_in_flight: usize,
+    /// `[delivery] ordering`: for webhooks that do not choose their own.
+    pub ordering: DeliveryOrder,
     /// Set at shutdown: start no new waves.
     pub stopping: Arc<AtomicBool>,
     /// Waves in flight, across all actors (shutdown waits for 0).
@@ -107,6 +124,8 @@ pub struct DeliveryActor {
     again: Option<Trigger>,
     /// No waves before this instant (the endpoint failed; see [`MAX_REST`]).
     resting_until: Option<std::time::Instant>,
+    /// Keys held back behind a delivery waiting for its retry (moved into a wave while it runs).
+    holds: Holds,
 }
 
 impl DeliveryActor {
@@ -123,7 +142,13 @@ impl DeliveryActor {
             busy: false,
             again: None,
             resting_until: None,
+            holds: Holds::default(),
         }
+    }
+
+    /// The order this webhook's deliveries keep.
+    fn ordering(&self) -> DeliveryOrder {
+        self.webhook.ordering.unwrap_or(self.shared.ordering)
     }
 
     fn wake(&mut self, ctx: &mut Context<Self>, trigger: Trigger) {
@@ -150,7 +175,12 @@ impl DeliveryActor {
         if self.recording.failed.swap(false, Ordering::SeqCst) {
             self.order.failed();
         }
-        let handed_over = match self.order.plan(self.handoff.take(), trigger) {
+        let taken = self.handoff.take();
+        if self.holds.any_due(std::time::Instant::now()) {
+            // A held key's retry is due: only a claim sends it.
+            self.order.forget_order();
+        }
+        let handed_over = match self.order.plan(taken, trigger) {
             WaveSource::Idle => return,
             WaveSource::Fresh(rows) => Some(rows),
             WaveSource::Claim => None,
@@ -159,23 +189,28 @@ impl DeliveryActor {
         self.again = None;
         self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let wave = run_wave(
-            self.shared.clone(),
-            self.recording.clone(),
-            self.webhook.id,
-            self.webhook.failed_attempts,
-            self.webhook_row_written.is_none_or(|at| at.elapsed() >= LAST_TRIGGERED_EVERY),
-            target,
+            Wave {
+                shared: self.shared.clone(),
+                recording: self.recording.clone(),
+                webhook_id: self.webhook.id,
+                failed_attempts: self.webhook.failed_attempts,
+                touch_webhook_row: self.webhook_row_written.is_none_or(|at| at.elapsed() >= LAST_TRIGGERED_EVERY),
+                target,
+                ordering: self.ordering(),
+            },
             handed_over,
+            std::mem::take(&mut self.holds),
         );
         ctx.spawn(wave.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
             act.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             match outcome {
-                Ok(outcome) => {
+                Ok((outcome, holds)) => {
+                    act.holds = holds;
                     if outcome.wrote_webhook_row {
                         act.webhook_row_written = Some(std::time::Instant::now());
                     }
-                    let full = outcome.claimed_from_db && outcome.size == WAVE_SIZE;
+                    let full = outcome.more;
                     act.order.finished(WaveEnd {
                         claimed: outcome.claimed_from_db,
                         max_id: outcome.max_id,
@@ -186,14 +221,16 @@ impl DeliveryActor {
                     if outcome.disabled {
                         act.webhook.is_active = false;
                     }
-                    act.resting_until = match (outcome.stopped_on_failure, outcome.next_retry) {
+                    // Nothing got through: the endpoint looks down, rest until a retry is due.
+                    act.resting_until = match (outcome.stopped_on_failure && !outcome.any_delivered, outcome.next_retry) {
                         (true, Some(delay)) => Some(std::time::Instant::now() + delay.min(MAX_REST)),
                         _ => None,
                     };
-                    if let Some(delay) = outcome.next_retry.filter(|d| *d < TICK) {
+                    let next_due = act.holds.next_due().map(|at| at.saturating_duration_since(std::time::Instant::now()));
+                    if let Some(delay) = outcome.next_retry.into_iter().chain(next_due).min().filter(|d| *d < TICK) {
                         ctx.run_later(delay, |act, ctx| act.wake(ctx, Trigger::Look));
                     }
-                    if full && !outcome.stopped_on_failure {
+                    if full && (outcome.any_delivered || !outcome.stopped_on_failure) {
                         act.again = Some(Trigger::Look);
                     }
                     if let Some(trigger) = act.again.take() {
@@ -234,13 +271,29 @@ impl Handler<Wake> for DeliveryActor {
 impl Handler<UpdateWebhook> for DeliveryActor {
     type Result = ();
     fn handle(&mut self, UpdateWebhook(webhook): UpdateWebhook, ctx: &mut Context<Self>) {
-        if webhook.is_active && !self.webhook.is_active {
-            self.resting_until = None; // re-activated: try at once
-        }
+        let reactivated = webhook.is_active && !self.webhook.is_active;
         self.target = make_target(&webhook);
         self.webhook = webhook;
         self.order.forget_order();
-        self.wake(ctx, Trigger::Look);
+        self.holds.clear();
+        if !reactivated {
+            self.wake(ctx, Trigger::Look);
+            return;
+        }
+        // Re-activated: try at once; what waited for a retry is given up, so its groups move on.
+        self.resting_until = None;
+        let (store, id) = (self.shared.store.clone(), self.webhook.id);
+        ctx.wait(
+            async move {
+                match store.give_up_retries(id).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(webhook_id = id, deliveries = n, "webhook re-enabled: deliveries waiting for a retry are given up (they stay in the history and can be retried)"),
+                    Err(e) => tracing::warn!(webhook_id = id, error = %e, "webhook re-enabled, but its waiting retries could not be given up; they go out when due"),
+                }
+            }
+            .into_actor(self)
+            .map(|(), act, ctx| act.wake(ctx, Trigger::Look)),
+        );
     }
 }
 
@@ -261,70 +314,80 @@ fn make_target(webhook: &Webhook) -> Option<Target> {
 struct WaveOutcome {
     /// The rows came from a claim (not from the router's hand-over).
     claimed_from_db: bool,
-    /// Rows in the wave.
-    size: usize,
-    /// The highest delivery id in the wave.
+    /// The highest delivery id the wave considered (sent or held back).
     max_id: Option<u64>,
+    /// A claim that did not see every pending row: more may be due.
+    more: bool,
     /// The recording wrote the webhook's row too.
     wrote_webhook_row: bool,
     failed_attempts: u32,
     disabled: bool,
+    /// An attempt failed (its key is held, or its delivery given up).
     stopped_on_failure: bool,
+    /// An attempt succeeded.
+    any_delivered: bool,
     next_retry: Option<Duration>,
 }
 
-/// One wave: the handed-over rows, or (`None`) the due rows claimed from the database.
-async fn run_wave(
+/// What a wave needs, fixed when it starts.
+struct Wave {
     shared: DeliveryContext,
     recording: Arc<Recording>,
     webhook_id: u64,
     failed_attempts: u32,
     touch_webhook_row: bool,
     target: Target,
-    handed_over: Option<Vec<DueDelivery>>,
-) -> Result<WaveOutcome, StoreError> {
+    ordering: DeliveryOrder,
+}
+
+/// One wave: the handed-over rows, or (`None`) the pending rows claimed from
+/// the database; sent as chains, recorded. Returns the holds as they stand.
+async fn run_wave(wave: Wave, handed_over: Option<Vec<DueDelivery>>, mut holds: Holds) -> Result<(WaveOutcome, Holds), StoreError> {
+    let Wave { shared, recording, webhook_id, failed_attempts, touch_webhook_row, target, ordering } = wave;
     let claimed_from_db = handed_over.is_none();
-    let due = if let Some(rows) = handed_over {
-        rows
-    } else {
-        let _recorded = recording.lock.lock().await;
-        let _slot = shared.state_writes.acquire().await;
-        shared.store.claim_due(webhook_id, WAVE_SIZE).await?
+    let now = std::time::Instant::now();
+    let (plan, more) = match handed_over {
+        Some(rows) => {
+            let mut plan = WavePlan::new(ordering, usize::MAX);
+            for delivery in rows {
+                plan.offer(Offered { delivery, due: true, wait: Duration::ZERO }, &mut holds, now);
+            }
+            (plan, false)
+        }
+        None => {
+            let _recorded = recording.lock.lock().await;
+            let _slot = shared.state_writes.acquire().await;
+            claim(&shared.store, webhook_id, ordering, &mut holds).await?
+        }
     };
     let mut outcome = WaveOutcome {
         claimed_from_db,
-        size: due.len(),
-        max_id: due.iter().map(|d| d.id).max(),
+        max_id: plan.max_id(),
+        more,
         wrote_webhook_row: false,
         failed_attempts,
         disabled: false,
         stopped_on_failure: false,
+        any_delivered: false,
         next_retry: None,
     };
-    if due.is_empty() {
-        return Ok(outcome);
+    if plan.is_empty() {
+        return Ok((outcome, holds));
     }
     let source = if claimed_from_db { metrics::CLAIMED } else { metrics::HANDED_OVER };
     shared.metrics.delivery_waves.with_label_values(&[source]).inc();
-    let sender = &shared.sender;
-    let target = &target;
-    let mut attempts = futures_util::stream::iter(due)
-        .map(|d| async move {
-            let attempt = sender.attempt(target, &d.event_id, &d.event_type, &d.payload).await;
-            (d, attempt)
-        })
-        .buffered(shared.max_in_flight);
-    let mut records = Vec::new();
+    let concurrency = if ordering == DeliveryOrder::Webhook { 1 } else { shared.max_in_flight };
+    let results = send_chains(&shared, &target, plan.into_chains(), concurrency).await;
+    let mut records = Vec::with_capacity(results.len());
     let mut failing = failed_attempts > 0;
-    while let Some((delivery, attempt)) = attempts.next().await {
-        let verdict = decide(&shared.policy, &delivery, &attempt);
+    for (key, delivery, attempt, verdict) in results {
         log_attempt(webhook_id, &delivery, &attempt, verdict);
         record_metrics(&shared.metrics, webhook_id, &attempt, verdict);
-        let record = record(&delivery, &attempt, verdict);
-        records.push(record);
+        records.push(record(&delivery, &attempt, verdict));
         match verdict {
             Verdict::Delivered => {
                 outcome.failed_attempts = 0;
+                outcome.any_delivered = true;
                 failing = false;
             }
             Verdict::DisableWebhook => {
@@ -335,6 +398,7 @@ async fn run_wave(
             Verdict::RetryAfter(delay) => {
                 outcome.failed_attempts += 1;
                 outcome.next_retry = Some(outcome.next_retry.map_or(delay, |d| d.min(delay)));
+                holds.hold(&key, now + delay);
                 failing = true;
             }
             Verdict::GiveUp => {
@@ -342,12 +406,8 @@ async fn run_wave(
                 failing = true;
             }
         }
-        if verdict != Verdict::Delivered {
-            outcome.stopped_on_failure = true;
-            break;
-        }
+        outcome.stopped_on_failure |= verdict != Verdict::Delivered;
     }
-    drop(attempts);
     if !outcome.disabled && outcome.failed_attempts >= shared.auto_disable_after {
         let failing_for = if shared.auto_disable_min_failing.is_zero() {
             Duration::MAX
@@ -371,16 +431,97 @@ async fn run_wave(
         failing,
         disable: outcome.disabled,
     });
+    record_wave(&shared, recording, webhook_id, records, health, outcome.stopped_on_failure).await?;
+    Ok((outcome, holds))
+}
+
+/// The pending rows of a webhook, oldest first, into a wave: every held key
+/// found anew from the database (a row that is not due holds its key). The
+/// bool: the claim did not see every pending row, so more may be due.
+async fn claim(store: &Store, webhook_id: u64, ordering: DeliveryOrder, holds: &mut Holds) -> Result<(WavePlan, bool), StoreError> {
+    holds.clear();
+    let now = std::time::Instant::now();
+    let mut plan = WavePlan::new(ordering, WAVE_SIZE);
+    let mut after = 0;
+    for _ in 0..SCAN_PAGES {
+        let page = store.scan_pending(webhook_id, after, SCAN_PAGE).await?;
+        let last_page = page.len() < SCAN_PAGE;
+        for pending in page {
+            if !plan.has_room() {
+                return Ok((plan, true));
+            }
+            after = pending.delivery.id;
+            plan.offer(Offered { delivery: pending.delivery, due: pending.due, wait: pending.wait }, holds, now);
+        }
+        if last_page {
+            return Ok((plan, false));
+        }
+    }
+    Ok((plan, true))
+}
+
+/// What one attempt came to, with the key of its chain.
+type Sent = (String, DueDelivery, Attempt, Verdict);
+
+/// Sends the chains, `concurrency` at a time, each in order; returns every
+/// attempt in the order they finished. A chain stops at a failure it will
+/// retry (its key waits) and goes on after one given up (its group moves
+/// on). No attempt starts after a 410 Gone, nor, while nothing has
+/// succeeded yet, after a failure: the rest stay pending.
+async fn send_chains(shared: &DeliveryContext, target: &Target, chains: Vec<Chain>, concurrency: usize) -> Vec<Sent> {
+    let (delivered, failed, gone) = (Cell::new(false), Cell::new(false), Cell::new(false));
+    let (delivered, failed, gone) = (&delivered, &failed, &gone);
+    let policy = &shared.policy;
+    let sender = &shared.sender;
+    let sends = futures_util::stream::iter(chains).map(|chain| async move {
+        let mut sent = Vec::new();
+        for delivery in chain.deliveries {
+            if gone.get() || (failed.get() && !delivered.get()) {
+                break;
+            }
+            let attempt = sender.attempt(target, &delivery.event_id, &delivery.event_type, &delivery.payload).await;
+            let verdict = decide(policy, &delivery, &attempt);
+            match verdict {
+                Verdict::Delivered => delivered.set(true),
+                Verdict::DisableWebhook => gone.set(true),
+                Verdict::RetryAfter(_) | Verdict::GiveUp => failed.set(true),
+            }
+            sent.push((chain.key.clone(), delivery, attempt, verdict));
+            if matches!(verdict, Verdict::RetryAfter(_) | Verdict::DisableWebhook) {
+                break;
+            }
+        }
+        sent
+    });
+    let mut sends = sends.buffer_unordered(concurrency.max(1));
+    let mut results = Vec::new();
+    while let Some(sent) = sends.next().await {
+        results.extend(sent);
+    }
+    results
+}
+
+/// Writes a wave's attempts and the webhook's health: at once when a
+/// failure makes what follows depend on it, else while the next wave is sent.
+async fn record_wave(
+    shared: &DeliveryContext,
+    recording: Arc<Recording>,
+    webhook_id: u64,
+    records: Vec<AttemptRecord>,
+    health: Option<WebhookHealth>,
+    failed: bool,
+) -> Result<(), StoreError> {
     // The previous wave's attempts are recorded before this wave's.
     let in_order = recording.lock.clone().lock_owned().await;
-    if outcome.stopped_on_failure {
+    if failed {
         // What follows a failure (the rest, a retry's claim) needs it recorded.
         let _slot = shared.state_writes.acquire().await;
         shared.store.record_attempts(&records, health).await?;
-        return Ok(outcome);
+        return Ok(());
     }
     // Recorded while the next wave is sent; shutdown waits for it (`in_flight`).
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let shared = shared.clone();
     actix_rt::spawn(async move {
         let recorded = {
             let _slot = shared.state_writes.acquire().await;
@@ -393,7 +534,7 @@ async fn run_wave(
         drop(in_order);
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     });
-    Ok(outcome)
+    Ok(())
 }
 
 fn record_metrics(m: &Metrics, webhook_id: u64, attempt: &Attempt, verdict: Verdict) {

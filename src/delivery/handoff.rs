@@ -206,6 +206,7 @@ mod tests {
             event_type: "note.added".into(),
             payload: "{}".into(),
             attempts: 0,
+            group_key: None,
         }
     }
 

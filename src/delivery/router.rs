@@ -88,6 +88,8 @@ pub struct Router {
     delivery: DeliveryContext,
     /// The `[[events]]` rules.
     mapper: Arc<Mapper>,
+    /// Events of the parts of an open (large) transaction routed so far.
+    open_events: usize,
     /// Every webhook as it is now, with its delivery actor.
     webhooks: HashMap<u64, Subscriber>,
     /// The actors' view was read from the table as of this position: changed
@@ -109,6 +111,7 @@ impl Router {
         Router {
             delivery,
             mapper,
+            open_events: 0,
             webhooks: HashMap::new(),
             webhooks_as_of: None,
             subscriptions: Subscriptions::default(),
@@ -303,6 +306,7 @@ impl Handler<CommitBatch> for Router {
     fn handle(&mut self, batch: CommitBatch, _: &mut Context<Self>) -> Self::Result {
         // A batch that fails to store is sent again: route it again from the same view.
         let view_before = batch.transactions.iter().any(|t| !t.webhook_rows.is_empty()).then(|| (self.subscriptions.clone(), self.unsaved_view.clone()));
+        let open_events = self.open_events;
         let prepared = self.fan_out(batch);
         let store = self.delivery.store.clone();
         // The webhooks this batch reaches, each once (not per delivery).
@@ -327,7 +331,13 @@ impl Handler<CommitBatch> for Router {
                         .iter()
                         .map(|&(t, e, webhook_id)| {
                             let event = &events[t][e];
-                            NewDelivery { webhook_id, event_id: &event.id, event_type: &event.event_type, payload: &event.body }
+                            NewDelivery {
+                                webhook_id,
+                                event_id: &event.id,
+                                event_type: &event.event_type,
+                                payload: &event.body,
+                                group_key: event.group.as_deref(),
+                            }
                         })
                         .collect();
                     let ids = store.enqueue(&deliveries).await?;
@@ -350,6 +360,7 @@ impl Handler<CommitBatch> for Router {
                     Ok(Some((checkpoint, false))) => act.unsaved_checkpoint = Some(checkpoint),
                     Ok(None) => {}
                     Err(e) => {
+                        act.open_events = open_events;
                         match view_before {
                             Some((subscriptions, unsaved_view)) => {
                                 act.subscriptions = subscriptions;
@@ -387,6 +398,7 @@ fn hand_over(
                     event_type: delivery.event_type.to_string(),
                     payload: delivery.payload.to_string(),
                     attempts: 0,
+                    group_key: delivery.group_key.map(str::to_string),
                 });
             }
             // Not new (stored before), unknown, or more than the actor would hold.
@@ -437,7 +449,9 @@ impl Router {
             if !transaction.webhook_rows.is_empty() {
                 self.apply_webhook_rows(transaction);
             }
-            let mapped = envelope::events_of(&self.mapper, transaction);
+            // A large transaction's parts number their events on from the parts before.
+            let mapped = envelope::events_of(&self.mapper, transaction, self.open_events);
+            self.open_events = if transaction.complete { 0 } else { self.open_events + mapped.len() };
             for (e, event) in mapped.iter().enumerate() {
                 self.delivery.metrics.events.with_label_values(&[event.event_type.as_ref()]).inc();
                 targets.extend(self.subscriptions.receivers(&event.event_type).map(|id| (t, e, id)));

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::config::Operation;
+use crate::config::{Operation, Ordering};
 use crate::source::decoder::{ChangedRow, Position};
 use crate::source::rows::RowImage;
 use crate::state::store::Webhook;
@@ -132,7 +132,8 @@ pub fn webhook_of(image: &RowImage, now_unix: i64) -> Result<Webhook, RowError> 
         Some(value) => value.as_i64().map(|n| n != 0).ok_or_else(|| RowError::Invalid { column: "is_active", found: value.to_string() })?,
     };
     let failed_attempts = image.get("failed_attempts").and_then(Json::as_i64).map_or(0, |n| u32::try_from(n).unwrap_or(0));
-    Ok(Webhook { id, url, events, secret, previous_secret, is_active, failed_attempts })
+    let ordering = text(image, "ordering")?.and_then(Ordering::parse);
+    Ok(Webhook { id, url, events, secret, previous_secret, is_active, failed_attempts, ordering })
 }
 
 /// Seconds since the epoch of an RFC 3339 time (how the decoder writes TIMESTAMP).
@@ -324,6 +325,7 @@ mod tests {
             previous_secret: None,
             is_active: active,
             failed_attempts: 0,
+            ordering: None,
         };
         let mut view = Subscriptions::from_table(&[webhook(1, true, &["*"])], Some(at("b.000001", 500)));
         assert_eq!(view.receivers("thread.created").collect::<Vec<_>>(), [1]);

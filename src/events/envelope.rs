@@ -11,6 +11,7 @@
 //! The body sent is the envelope `{"id", "type", "timestamp", "data"}`, with
 //! the transaction's commit time, written as serde_json writes such a struct.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
 use super::mapping::{Mapper, RowChange};
@@ -42,8 +43,8 @@ pub fn rfc3339(secs: u32) -> String {
 
 /// The wire envelope of an event: `{"id", "type", "timestamp", "data"}`,
 /// as serde_json writes such a struct (compact, fields in this order).
-fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str) -> String {
-    let mut body = String::with_capacity(data.len() + id.len() + event_type.len() + timestamp.len() + 48);
+fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str, group: Option<&str>, source: &Source<'_>) -> String {
+    let mut body = String::with_capacity(data.len() + id.len() + event_type.len() + timestamp.len() + source.id.len() + 112);
     let string = |s: &str, body: &mut String| {
         // serde_json escapes control characters, `"` and `\` only: a string
         // without them (always an id and a timestamp) is written as it is.
@@ -64,36 +65,62 @@ fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str) -> String {
     string(timestamp, &mut body);
     body.push_str(",\"data\":");
     body.push_str(data);
-    body.push('}');
+    body.push_str(",\"group\":");
+    match group {
+        Some(group) => string(group, &mut body),
+        None => body.push_str("null"),
+    }
+    body.push_str(",\"transaction\":{\"id\":");
+    string(source.id, &mut body);
+    let _ = write!(body, ",\"index\":{}", source.index); // writing to a String cannot fail
+    body.push_str(if source.last { ",\"last\":true}}" } else { ",\"last\":false}}" });
     body
 }
 
-/// One event ready for delivery: its id, type and serialized body.
+/// Where an event comes from in the source: its transaction's id, its index
+/// among the transaction's events, and whether it is the last of them.
+struct Source<'a> {
+    id: &'a str,
+    index: usize,
+    last: bool,
+}
+
+/// One event ready for delivery: its id, type, group and serialized body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingEvent {
     pub id: String,
     pub event_type: Arc<str>,
+    /// Its group key (None: a group of its own).
+    pub group: Option<String>,
     /// The exact bytes sent: `{"id", "type", "timestamp", "data"}`.
     pub body: String,
 }
 
 /// The events of a committed transaction (or of a part of a large one), in
-/// binlog order: every changed row through every rule of its table.
-pub fn events_of(mapper: &Mapper, transaction: &Transaction) -> Vec<OutgoingEvent> {
+/// binlog order: every changed row through every rule of its table. `first`
+/// is the index of the first (the events of the parts before it); the last
+/// event of a complete transaction is marked so.
+pub fn events_of(mapper: &Mapper, transaction: &Transaction, first: usize) -> Vec<OutgoingEvent> {
     if transaction.rows.is_empty() {
         return Vec::new();
     }
     let stamp = rfc3339(transaction.timestamp);
-    let mut events = Vec::new();
+    let mut mapped = Vec::new();
     for row in &transaction.rows {
         let change = RowChange::of(row);
-        for mapped in mapper.map_serialized(&change) {
-            let id = event_id(&transaction.end.file, row.pos, row.index, mapped.rule);
-            let body = envelope(&id, &mapped.event_type, &stamp, &mapped.data);
-            events.push(OutgoingEvent { id, event_type: mapped.event_type, body });
-        }
+        mapped.extend(mapper.map_serialized(&change).into_iter().map(|event| (row, event)));
     }
-    events
+    let count = mapped.len();
+    mapped
+        .into_iter()
+        .enumerate()
+        .map(|(k, (row, event))| {
+            let id = event_id(&transaction.end.file, row.pos, row.index, event.rule);
+            let source = Source { id: &transaction.source_id, index: first + k, last: transaction.complete && k + 1 == count };
+            let body = envelope(&id, &event.event_type, &stamp, &event.data, event.group.as_deref(), &source);
+            OutgoingEvent { id, event_type: event.event_type, group: event.group, body }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -109,14 +136,32 @@ mod tests {
             event_type: &'a str,
             timestamp: &'a str,
             data: &'a serde_json::Value,
+            group: Option<&'a str>,
+            transaction: TransactionRef<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct TransactionRef<'a> {
+            id: &'a str,
+            index: usize,
+            last: bool,
         }
         let data = serde_json::json!({"a": "x\"y\u{7}", "b": [1, 2.5], "c": null});
         let (id, timestamp) = ("evt_000001_4_0_0", "2026-11-28T10:00:00Z");
         for event_type in ["th\"read\\.created", "thread.created", "tab\there\u{1}", "é\u{7f}/"] {
-            assert_eq!(
-                envelope(id, event_type, timestamp, &data.to_string()),
-                serde_json::to_string(&Envelope { id, event_type, timestamp, data: &data }).unwrap()
-            );
+            for (group, tx_id, index, last) in [(Some("42"), "0-1-42", 0, true), (None, "binlog.000001:4", 7, false), (Some("a\"b"), "q\\", 1, false)] {
+                assert_eq!(
+                    envelope(id, event_type, timestamp, &data.to_string(), group, &Source { id: tx_id, index, last }),
+                    serde_json::to_string(&Envelope {
+                        id,
+                        event_type,
+                        timestamp,
+                        data: &data,
+                        group,
+                        transaction: TransactionRef { id: tx_id, index, last }
+                    })
+                    .unwrap()
+                );
+            }
         }
     }
 

@@ -15,6 +15,7 @@ use serde_json::{Map, Value as Json};
 use crate::config::{Became, ChangesSpec, Condition, EventRule, Operation};
 use crate::source::decoder::{ChangedRow, Columns, ReadSet};
 use crate::source::rows::RowImage;
+use crate::source::schema::TableSchema;
 
 /// One row changed by one statement.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +66,7 @@ impl Mapper {
                 for (_, _, rule) in rules {
                     names.extend(rule.fields.values().cloned());
                     names.extend(rule.conditions.iter().map(|c| c.column.clone()));
+                    names.extend(rule.group_by.iter().flatten().cloned());
                     if let Some(spec) = &rule.changes {
                         match &spec.columns {
                             Some(columns) => names.extend(columns.iter().cloned()),
@@ -117,6 +119,8 @@ pub struct SerializedEvent {
     pub event_type: Arc<str>,
     /// Exactly `serde_json::to_string` of [`MappedEvent::data`].
     pub data: String,
+    /// The group key ([`group_key`]); None: the event is a group of its own.
+    pub group: Option<String>,
 }
 
 impl Mapper {
@@ -126,10 +130,59 @@ impl Mapper {
     pub fn map_serialized(&self, change: &RowChange<'_>) -> Vec<SerializedEvent> {
         self.matching(change)
             .filter_map(|(i, event_type, rule)| {
-                write_data(rule, change).map(|data| SerializedEvent { rule: *i, event_type: event_type.clone(), data })
+                write_data(rule, change)
+                    .map(|data| SerializedEvent { rule: *i, event_type: event_type.clone(), data, group: group_key(rule, change) })
             })
             .collect()
     }
+}
+
+/// The longest group key stored as it is; longer ones are stored as their
+/// SHA-256 (`webhook_deliveries.group_key` is a VARCHAR(191), indexed).
+pub const MAX_GROUP_KEY_LEN: usize = 191;
+
+/// The event's group key: the values of the rule's `group_by` columns in
+/// the row (after image; before image for deletes). One column: its value
+/// as text (`42`, `abc`), so that `threads.id` 42 and `emails.thread_id` 42
+/// are the same group; several: a JSON array of the values. None when the
+/// rule groups by nothing.
+pub fn group_key(rule: &EventRule, change: &RowChange<'_>) -> Option<String> {
+    let columns = rule.group_by.as_deref().filter(|c| !c.is_empty())?;
+    let row = current(change);
+    let value = |column: &String| row.and_then(|r| r.get(column)).unwrap_or(&Json::Null);
+    let key = match columns {
+        [one] => match value(one) {
+            Json::String(text) => text.clone(),
+            other => other.to_string(),
+        },
+        many => Json::Array(many.iter().map(|c| value(c).clone()).collect()).to_string(),
+    };
+    if key.len() <= MAX_GROUP_KEY_LEN {
+        return Some(key);
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    Some(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+/// The rules with every `group_by` left out filled in: the table's primary
+/// key (from the live schema). A table without one leaves its events
+/// ungrouped (said in the log).
+pub fn with_default_groups(rules: &[EventRule], tables: &HashMap<String, TableSchema>) -> Vec<EventRule> {
+    rules
+        .iter()
+        .map(|rule| {
+            let mut rule = rule.clone();
+            if rule.group_by.is_none() {
+                let key = tables.get(&rule.table).map(TableSchema::primary_key).unwrap_or_default();
+                if key.is_empty() {
+                    tracing::warn!(event_type = %rule.event_type, table = %rule.table, "the table has no primary key and the rule no group_by: its events are not grouped (no order among them)");
+                }
+                rule.group_by = Some(key);
+            }
+            rule
+        })
+        .collect()
 }
 
 /// The columns an update changed that `spec` reports: (column, old, new), in table order.

@@ -84,6 +84,10 @@ pub struct Transaction {
     pub gtid: Option<String>,
     /// Commit time, seconds since the epoch.
     pub timestamp: u32,
+    /// The transaction in the source: its GTID (MariaDB `0-1-42`, MySQL
+    /// `uuid:42`) where the server has one, else `file:position` of its start.
+    /// The same for every part of a large transaction.
+    pub source_id: String,
     /// Changed rows of the tables read ([`ReadSet`]), in binlog order.
     pub rows: Vec<ChangedRow>,
     /// Its changes to rowhook's `webhooks` table, in binlog order, with
@@ -221,6 +225,9 @@ pub struct Decoder {
     /// The first ROTATE's name when no file was asked for (GTID resume):
     /// fixed up at the FORMAT_DESCRIPTION that follows (checksum bytes).
     pending_rotate_name: Option<Vec<u8>>,
+    /// Where the event being fed starts, and where the open transaction started.
+    event_start_pos: u64,
+    transaction_start_pos: u64,
     /// Per mapped table: what its rows events need from its table map.
     table_plans: HashMap<String, Arc<TablePlan>>,
     /// Inside a TRANSACTION_PAYLOAD: its position and the rows seen in it.
@@ -255,6 +262,8 @@ impl Decoder {
             mysql_gtids_known: false,
             mysql_gtid: None,
             pending_rotate_name: None,
+            event_start_pos: 0,
+            transaction_start_pos: 0,
             table_plans: HashMap::new(),
             payload: None,
             datetime_offset: None,
@@ -384,6 +393,7 @@ impl Decoder {
             pos: u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size())),
         };
         if header.log_pos() != 0 {
+            self.event_start_pos = event_start.pos;
             self.position.pos = u64::from(header.log_pos());
             self.payload = None;
         } else if let Some((payload_pos, _)) = self.payload {
@@ -571,6 +581,20 @@ impl Decoder {
     fn begin(&mut self) {
         self.reset();
         self.in_transaction = true;
+        self.transaction_start_pos = self.event_start_pos;
+    }
+
+    /// The open transaction's [`Transaction::source_id`].
+    fn source_id(&self) -> String {
+        if let Some((domain, server, sequence)) = self.gtid {
+            return format!("{domain}-{server}-{sequence}");
+        }
+        if let Some((uuid, tag, gno)) = &self.mysql_gtid {
+            let mut one = GtidSet::new();
+            one.add(*uuid, tag, *gno);
+            return one.to_string();
+        }
+        format!("{}:{}", self.position.file, self.transaction_start_pos)
     }
 
     fn reset(&mut self) {
@@ -598,6 +622,7 @@ impl Decoder {
             end: self.position.clone(),
             gtid: None,
             timestamp,
+            source_id: self.source_id(),
             rows: std::mem::take(&mut self.rows),
             webhook_rows: std::mem::take(&mut self.webhook_rows),
             rows_by_table: std::mem::take(&mut self.rows_by_table),
@@ -606,6 +631,8 @@ impl Decoder {
     }
 
     fn commit(&mut self, timestamp: u32) -> Decoded {
+        // (Only transactions with rows to map need it: not the skip path.)
+        let source_id = if self.rows.is_empty() { String::new() } else { self.source_id() };
         if let Some((domain, server, sequence)) = self.gtid.take() {
             self.gtid_state.insert(domain, (server, sequence));
         }
@@ -625,6 +652,7 @@ impl Decoder {
             end: self.position.clone(),
             gtid,
             timestamp,
+            source_id,
             rows: std::mem::take(&mut self.rows),
             webhook_rows: std::mem::take(&mut self.webhook_rows),
             rows_by_table: std::mem::take(&mut self.rows_by_table),

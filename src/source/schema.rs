@@ -100,6 +100,8 @@ pub struct ColumnInfo {
     /// The character set of a text column (`utf8mb4`, `latin1`, ...), for
     /// servers that do not log it (binlog_row_metadata other than FULL).
     pub charset: Option<String>,
+    /// Part of the table's primary key.
+    pub primary_key: bool,
 }
 
 /// A table's columns in ordinal order.
@@ -111,6 +113,11 @@ pub struct TableSchema {
 impl TableSchema {
     pub fn has_column(&self, name: &str) -> bool {
         self.columns.iter().any(|c| &*c.name == name)
+    }
+
+    /// The primary key's columns, in table order.
+    pub fn primary_key(&self) -> Vec<String> {
+        self.columns.iter().filter(|c| c.primary_key).map(|c| c.name.to_string()).collect()
     }
 
     /// The values of an ENUM or SET column, from its `column_type`.
@@ -169,16 +176,16 @@ pub async fn load_tables(
     let placeholders = vec!["?"; tables.len()].join(",");
     let mut params: Vec<mysql_async::Value> = vec![database.into()];
     params.extend(tables.iter().map(|t| mysql_async::Value::from(t.as_str())));
-    let rows: Vec<(String, String, String, String, Option<String>)> = conn
+    let rows: Vec<(String, String, String, String, Option<String>, String)> = conn
         .exec(
             format!(
-                "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS \
+                "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLUMN_KEY FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ({placeholders}) ORDER BY TABLE_NAME, ORDINAL_POSITION"
             ),
             params.clone(),
         )
         .await?;
-    for (table, name, data_type, column_type, charset) in rows {
+    for (table, name, data_type, column_type, charset, key) in rows {
         let is_json = data_type.eq_ignore_ascii_case("json");
         result.entry(table).or_default().columns.push(ColumnInfo {
             name: Arc::from(name),
@@ -186,6 +193,7 @@ pub async fn load_tables(
             column_type,
             is_json,
             charset,
+            primary_key: key == "PRI",
         });
     }
     if is_mariadb {
@@ -228,6 +236,7 @@ pub fn check_rules(rules: &[EventRule], database: &str, tables: &HashMap<String,
             columns.extend(changes.ignore.iter().map(String::as_str));
             columns.extend(changes.columns.iter().flatten().map(String::as_str));
         }
+        columns.extend(rule.group_by.iter().flatten().map(String::as_str));
         if let Some(missing) = columns.into_iter().find(|c| !table.has_column(c)) {
             return Err(SchemaError::UnknownColumn {
                 rule: i,
@@ -263,7 +272,7 @@ mod tests {
         tables.insert(
             "t".to_string(),
             TableSchema {
-                columns: vec![ColumnInfo { name: "id".into(), data_type: "int".into(), column_type: "int".into(), is_json: false, charset: None }],
+                columns: vec![ColumnInfo { name: "id".into(), data_type: "int".into(), column_type: "int".into(), is_json: false, charset: None, primary_key: true }],
             },
         );
         let err = check_rules(&config.events, "db", &tables).unwrap_err();

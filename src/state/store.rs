@@ -17,6 +17,8 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::Pool;
 
+use crate::config::Ordering;
+
 /// A binlog position as the state database stores it: file and offset.
 /// (The source stage's `Position`; the state stage imports no other stage.)
 pub type BinlogPosition = (String, u64);
@@ -51,6 +53,8 @@ pub struct Webhook {
     pub previous_secret: Option<String>,
     pub is_active: bool,
     pub failed_attempts: u32,
+    /// Its own ordering (None: `[delivery] ordering`).
+    pub ordering: Option<Ordering>,
 }
 
 // Hand-written so that no `{:?}` can print a secret.
@@ -82,6 +86,7 @@ impl Webhook {
             || self.secret != other.secret
             || self.previous_secret != other.previous_secret
             || self.is_active != other.is_active
+            || self.ordering != other.ordering
     }
 }
 
@@ -92,6 +97,8 @@ pub struct NewDelivery<'a> {
     pub event_id: &'a str,
     pub event_type: &'a str,
     pub payload: &'a str,
+    /// The event's group (None: a group of its own).
+    pub group_key: Option<&'a str>,
 }
 
 /// A delivery due for an attempt.
@@ -103,6 +110,19 @@ pub struct DueDelivery {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// The event's group (None: a group of its own).
+    pub group_key: Option<String>,
+}
+
+/// A pending delivery as [`Store::scan_pending`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    /// (Its payload empty when it is not due.)
+    pub delivery: DueDelivery,
+    /// Due for an attempt now.
+    pub due: bool,
+    /// How long until it is due.
+    pub wait: Duration,
 }
 
 /// Delivery states in `webhook_deliveries.status`.
@@ -340,17 +360,18 @@ impl Store {
         if chunk.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = vec!["(?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
+        let rows = vec!["(?, ?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
         let returning = if self.insert_returning { " RETURNING id, webhook_id, event_id, status, attempts" } else { "" };
         let sql = format!(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, group_key, payload, status, attempts, next_attempt_at) \
              VALUES {rows} ON DUPLICATE KEY UPDATE id = id{returning}"
         );
-        let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 4);
+        let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 5);
         for d in chunk {
             params.push(d.webhook_id.into());
             params.push(d.event_id.into());
             params.push(d.event_type.into());
+            params.push(d.group_key.into());
             params.push(d.payload.into());
         }
         if !self.insert_returning {
@@ -378,10 +399,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        type Row = (u64, Option<String>, String, String, Option<i64>);
+        type Row = (u64, Option<String>, String, String, Option<i64>, Option<String>);
         let rows: Vec<Row> = conn
             .exec(
-                "SELECT id, event_id, event_type, CAST(payload AS CHAR), attempts FROM webhook_deliveries \
+                "SELECT id, event_id, event_type, CAST(payload AS CHAR), attempts, group_key FROM webhook_deliveries \
                  FORCE INDEX (idx_pending_order) \
                  WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at <= NOW(3) ORDER BY id LIMIT ?",
                 (webhook_id, limit as u64),
@@ -389,16 +410,67 @@ impl Store {
             .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, event_id, event_type, payload, attempts)| DueDelivery {
-                    id,
-                    event_id: event_id.unwrap_or_else(|| format!("delivery_{id}")),
-                    event_type,
-                    payload,
-                    attempts: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0),
-                },
-            )
+            .map(|(id, event_id, event_type, payload, attempts, group_key)| DueDelivery {
+                id,
+                event_id: event_id.unwrap_or_else(|| format!("delivery_{id}")),
+                event_type,
+                payload,
+                attempts: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0),
+                group_key,
+            })
             .collect())
+    }
+
+    /// A webhook's pending deliveries after `after_id`, oldest first, due
+    /// or not (up to `limit`): the delivery stage's order keeper needs the
+    /// ones that are not due to know which groups wait.
+    /// The payload comes only with the due ones.
+    pub async fn scan_pending(&self, webhook_id: u64, after_id: u64, limit: usize) -> Result<Vec<PendingDelivery>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        type Row = (u64, Option<String>, String, Option<String>, Option<i64>, Option<String>, Option<i64>);
+        let rows: Vec<Row> = conn
+            .exec(
+                "SELECT id, event_id, event_type, IF(next_attempt_at <= NOW(3), CAST(payload AS CHAR), NULL), attempts, group_key, \
+                 GREATEST(TIMESTAMPDIFF(MICROSECOND, NOW(3), next_attempt_at), 0) FROM webhook_deliveries \
+                 FORCE INDEX (idx_pending_order) \
+                 WHERE webhook_id = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+                (webhook_id, after_id, limit as u64),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, event_id, event_type, payload, attempts, group_key, wait_us)| {
+                let wait = Duration::from_micros(u64::try_from(wait_us.unwrap_or(0)).unwrap_or(0));
+                let due = payload.is_some();
+                PendingDelivery {
+                    delivery: DueDelivery {
+                        id,
+                        event_id: event_id.unwrap_or_else(|| format!("delivery_{id}")),
+                        event_type,
+                        payload: payload.unwrap_or_default(),
+                        attempts: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0),
+                        group_key,
+                    },
+                    due,
+                    wait,
+                }
+            })
+            .collect())
+    }
+
+    /// Gives up the deliveries of a webhook that wait for a retry (pending,
+    /// attempted before): when a webhook is re-enabled, their groups move on.
+    /// They stay in the history as failed, and can be retried. Returns how many.
+    pub async fn give_up_retries(&self, webhook_id: u64) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, \
+             last_error = CONCAT(COALESCE(last_error, ''), ' (given up when the webhook was re-enabled)') \
+             WHERE webhook_id = ? AND status = 'pending' AND attempts > 0",
+            (webhook_id,),
+        )
+        .await?;
+        Ok(conn.affected_rows())
     }
 
     /// Writes a batch of attempts and (when given) the webhook's health: one
@@ -798,9 +870,9 @@ impl Store {
     pub async fn enqueue_one(&self, delivery: &NewDelivery<'_>) -> Result<u64, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, attempts, next_attempt_at) \
-             VALUES (?, ?, ?, ?, 'pending', 0, NOW(3))",
-            (delivery.webhook_id, delivery.event_id, delivery.event_type, delivery.payload),
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, group_key, payload, status, attempts, next_attempt_at) \
+             VALUES (?, ?, ?, ?, ?, 'pending', 0, NOW(3))",
+            (delivery.webhook_id, delivery.event_id, delivery.event_type, delivery.group_key, delivery.payload),
         )
         .await?;
         Ok(conn.last_insert_id().unwrap_or(0))
@@ -831,16 +903,17 @@ impl Store {
 
 /// `SELECT`s every webhook.
 async fn select_webhooks<Q: Queryable>(conn: &mut Q) -> Result<Vec<Webhook>, StoreError> {
-    type Row = (u64, String, String, String, Option<String>, Option<bool>, Option<i64>);
+    type Row = (u64, String, String, String, Option<String>, Option<bool>, Option<i64>, Option<String>);
     let rows: Vec<Row> = conn
         .query(
             "SELECT id, url, CAST(events AS CHAR), secret, \
-             IF(previous_secret_expires_at > NOW(), previous_secret, NULL), is_active, failed_attempts FROM webhooks ORDER BY id",
+             IF(previous_secret_expires_at > NOW(), previous_secret, NULL), is_active, failed_attempts, ordering FROM webhooks ORDER BY id",
         )
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, url, events, secret, previous_secret, is_active, failed)| Webhook {
+        .map(|(id, url, events, secret, previous_secret, is_active, failed, ordering)| Webhook {
+            ordering: ordering.as_deref().and_then(Ordering::parse),
             id,
             url,
             events: parse_events(id, &events),
@@ -984,6 +1057,7 @@ mod tests {
             previous_secret: None,
             is_active: true,
             failed_attempts: 0,
+            ordering: None,
         };
         assert!(!hook.settings_differ(&Webhook { failed_attempts: 7, ..hook.clone() }));
         assert!(hook.settings_differ(&Webhook { is_active: false, ..hook.clone() }));
@@ -991,6 +1065,7 @@ mod tests {
         assert!(hook.settings_differ(&Webhook { events: vec!["note.added".into()], ..hook.clone() }));
         assert!(hook.settings_differ(&Webhook { secret: "t".into(), ..hook.clone() }));
         assert!(hook.settings_differ(&Webhook { previous_secret: Some("s".into()), ..hook.clone() }));
+        assert!(hook.settings_differ(&Webhook { ordering: Some(crate::config::Ordering::None), ..hook.clone() }));
     }
 
     #[test]
@@ -1003,6 +1078,7 @@ mod tests {
             previous_secret: None,
             is_active: true,
             failed_attempts: 0,
+            ordering: None,
         };
         assert!(w.subscribes_to("thread.created"));
         assert!(!w.subscribes_to("note.added"));

@@ -65,7 +65,7 @@ pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &Ha
         upstream(&mut || read = Some(reader.read(&mut &raw[..])));
         let Some(Ok(Some(event))) = read else { continue };
         if let Ok(Decoded::Commit(t)) = decoder.feed(&event, |id| reader.get_tme(id)) {
-            decoded += events_of(&mapper, &t).len();
+            decoded += events_of(&mapper, &t, 0).len();
         }
         // As mysql_async's stream does: only a TRANSACTION_PAYLOAD is read here.
         if event.header().event_type_raw() != 40 {
@@ -82,7 +82,7 @@ pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &Ha
         });
         for event in inner_events {
             if let Ok(Decoded::Commit(t)) = decoder.feed(&event, |id| reader.get_tme(id)) {
-                decoded += events_of(&mapper, &t).len();
+                decoded += events_of(&mapper, &t, 0).len();
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::support::{Received, Receiver};
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn delivery(webhook_id: u64, event_id: &str) -> NewDelivery<'_> {
-    NewDelivery { webhook_id, event_id, event_type: "note.added", payload: "{}" }
+    NewDelivery { webhook_id, event_id, event_type: "note.added", payload: "{}", group_key: None }
 }
 
 async fn row_ids(db: &mut TestDb, webhook_id: u64) -> Vec<u64> {

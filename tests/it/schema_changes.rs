@@ -54,6 +54,7 @@ async fn run_script(server: Option<&MariaDb>, catch_up_after_ddl: bool) {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         changes: None,
+        group_by: None,
     }];
     let rowhook = InProcess::start(config).await;
     let mut expected = Vec::new();
