@@ -417,6 +417,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
                         &["*".to_string()],
                         "whsec_benchbenchbenchbench",
                         true,
+                        None,
                     )
                     .await?;
                 ids.push(view.id);

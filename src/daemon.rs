@@ -214,6 +214,7 @@ pub async fn run(
         admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
+        default_ordering: config.delivery.ordering,
     };
     let server_handle = serve_admin(listener, state, &config)?;
 

@@ -31,7 +31,8 @@ use tokio::sync::watch;
 use crate::source::reader::ReaderStatus;
 use crate::delivery::router::{ReloadWebhooks, Router, WakeWebhook};
 use crate::metrics::Metrics;
-use crate::state::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError};
+use crate::config::Ordering;
+use crate::state::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError, WebhookView};
 use crate::admin::validation;
 use crate::delivery::signing;
 
@@ -71,6 +72,8 @@ pub struct HttpState {
     /// The event types the config defines.
     pub event_types: Arc<Vec<String>>,
     pub secret_rotation_overlap: Duration,
+    /// `[delivery] ordering`: for webhooks without their own.
+    pub default_ordering: Ordering,
 }
 
 type State = web::Data<HttpState>;
@@ -312,9 +315,9 @@ async fn create_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     let body = tri!(json_body(&req, payload).await);
     let new = tri!(validation::new_webhook(&body, &state.event_types).map_err(invalid));
     let secret = new.secret.unwrap_or_else(signing::generate_secret);
-    let view = tri!(state.store.create_webhook(&new.url, &new.events, &secret, new.is_active).await.map_err(unavailable));
+    let view = tri!(state.store.create_webhook(&new.url, &new.events, &secret, new.is_active, new.ordering).await.map_err(unavailable));
     tri!(reload(&state).await);
-    let mut data = serde_json::to_value(&view).unwrap_or_default();
+    let mut data = webhook_json(&view, &state);
     data["secret"] = Value::String(secret);
     ok(StatusCode::CREATED, data)
 }
@@ -323,15 +326,25 @@ async fn list_webhooks(req: HttpRequest, state: State) -> HttpResponse {
     let q = query(&req);
     let (page, per_page) = tri!(validation::page(query_value(&q, "page"), query_value(&q, "per_page")).map_err(bad_query));
     let (list, total) = tri!(state.store.list_webhooks(page, per_page).await.map_err(unavailable));
-    ok_paged(serde_json::to_value(list).unwrap_or_default(), page, per_page, total)
+    ok_paged(Value::Array(list.iter().map(|view| webhook_json(view, &state)).collect()), page, per_page, total)
 }
 
 async fn get_webhook(req: HttpRequest, state: State) -> HttpResponse {
     let id = tri!(path_id(&req, "webhook"));
     match tri!(state.store.get_webhook(id).await.map_err(unavailable)) {
-        Some(view) => ok(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
+        Some(view) => ok(StatusCode::OK, webhook_json(&view, &state)),
         None => no_webhook(&id.to_string()),
     }
+}
+
+/// A webhook as the API shows it: `ordering` is the one in force, and
+/// `ordering_is_default` says whether it is `[delivery] ordering`'s.
+fn webhook_json(view: &WebhookView, state: &HttpState) -> Value {
+    let mut data = serde_json::to_value(view).unwrap_or_default();
+    let own = view.ordering.as_deref().and_then(Ordering::parse);
+    data["ordering"] = Value::String(own.unwrap_or(state.default_ordering).as_str().to_string());
+    data["ordering_is_default"] = Value::Bool(own.is_none());
+    data
 }
 
 async fn update_webhook(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
@@ -340,7 +353,7 @@ async fn update_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     let changes = tri!(validation::webhook_changes(&body, &state.event_types).map_err(invalid));
     let found = tri!(state
         .store
-        .update_webhook(id, changes.url.as_deref(), changes.events.as_deref(), changes.is_active)
+        .update_webhook(id, changes.url.as_deref(), changes.events.as_deref(), changes.is_active, changes.ordering)
         .await
         .map_err(unavailable));
     if !found {
@@ -348,7 +361,7 @@ async fn update_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     }
     tri!(reload(&state).await);
     match tri!(state.store.get_webhook(id).await.map_err(unavailable)) {
-        Some(view) => ok(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
+        Some(view) => ok(StatusCode::OK, webhook_json(&view, &state)),
         None => no_webhook(&id.to_string()),
     }
 }
@@ -366,13 +379,12 @@ async fn list_deliveries(req: HttpRequest, state: State) -> HttpResponse {
     let id = tri!(path_id(&req, "webhook"));
     let q = query(&req);
     let (page, per_page) = tri!(validation::page(query_value(&q, "page"), query_value(&q, "per_page")).map_err(bad_query));
-    let filter = DeliveryFilter {
-        status: tri!(query_value(&q, "status").map(validation::status).transpose().map_err(bad_query)),
-        event_type: query_value(&q, "event_type").map(str::to_string),
-    };
-    if tri!(state.store.get_webhook(id).await.map_err(unavailable)).is_none() {
+    let status = tri!(query_value(&q, "status").map(validation::status).transpose().map_err(bad_query));
+    let Some(webhook) = tri!(state.store.get_webhook(id).await.map_err(unavailable)) else {
         return no_webhook(&id.to_string());
-    }
+    };
+    let ordering = webhook.ordering.as_deref().and_then(Ordering::parse).unwrap_or(state.default_ordering);
+    let filter = DeliveryFilter { status, event_type: query_value(&q, "event_type").map(str::to_string), ordering };
     let (list, total) = tri!(state.store.list_deliveries(id, &filter, page, per_page).await.map_err(unavailable));
     ok_paged(serde_json::to_value(list).unwrap_or_default(), page, per_page, total)
 }

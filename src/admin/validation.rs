@@ -5,6 +5,7 @@
 //! so every error names its field and says what is expected, which serde's
 //! derive messages do not always do.
 
+use crate::config::Ordering;
 use serde_json::{Map, Value};
 
 /// The longest URL the `webhooks.url` column holds.
@@ -33,6 +34,8 @@ pub struct NewWebhook {
     pub events: Vec<String>,
     pub secret: Option<String>,
     pub is_active: bool,
+    /// Its own ordering (None: `[delivery] ordering`).
+    pub ordering: Option<Ordering>,
 }
 
 /// `PUT /api/webhooks/{id}`: only what is given changes.
@@ -41,6 +44,8 @@ pub struct WebhookChanges {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    /// Some(None): back to `[delivery] ordering`.
+    pub ordering: Option<Option<Ordering>>,
 }
 
 fn object(body: &Value) -> Result<&Map<String, Value>, FieldError> {
@@ -87,6 +92,17 @@ fn events(value: &Value, known: &[String]) -> Result<Vec<String>, FieldError> {
     Ok(out)
 }
 
+/// `"group"`, `"webhook"`, `"none"`, or null for `[delivery] ordering`.
+fn ordering(value: &Value) -> Result<Option<Ordering>, FieldError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ordering::parse(text)
+            .map(Some)
+            .ok_or_else(|| error("ordering", format!("unknown ordering {text:?}: must be \"group\", \"webhook\", \"none\" or null (the configured default)"))),
+        _ => Err(error("ordering", "must be \"group\", \"webhook\", \"none\" or null")),
+    }
+}
+
 fn boolean(field: &str, value: &Value) -> Result<bool, FieldError> {
     value.as_bool().ok_or_else(|| error(field, "must be true or false"))
 }
@@ -94,7 +110,7 @@ fn boolean(field: &str, value: &Value) -> Result<bool, FieldError> {
 /// Checks a registration body.
 pub fn new_webhook(body: &Value, known_types: &[String]) -> Result<NewWebhook, FieldError> {
     let body = object(body)?;
-    reject_unknown(body, &["url", "events", "secret", "is_active"], "")?;
+    reject_unknown(body, &["url", "events", "secret", "is_active", "ordering"], "")?;
     let url = url(body.get("url").ok_or_else(|| error("url", "is required"))?)?;
     let events = events(body.get("events").ok_or_else(|| error("events", "is required"))?, known_types)?;
     let secret = match body.get("secret") {
@@ -117,20 +133,25 @@ pub fn new_webhook(body: &Value, known_types: &[String]) -> Result<NewWebhook, F
         None => true,
         Some(value) => boolean("is_active", value)?,
     };
-    Ok(NewWebhook { url, events, secret, is_active })
+    let ordering = match body.get("ordering") {
+        None => None,
+        Some(value) => ordering(value)?,
+    };
+    Ok(NewWebhook { url, events, secret, is_active, ordering })
 }
 
 /// Checks an update body.
 pub fn webhook_changes(body: &Value, known_types: &[String]) -> Result<WebhookChanges, FieldError> {
     let body = object(body)?;
-    reject_unknown(body, &["url", "events", "is_active"], " (a new secret: POST /api/webhooks/{id}/rotate-secret)")?;
+    reject_unknown(body, &["url", "events", "is_active", "ordering"], " (a new secret: POST /api/webhooks/{id}/rotate-secret)")?;
     let changes = WebhookChanges {
         url: body.get("url").map(url).transpose()?,
         events: body.get("events").map(|v| events(v, known_types)).transpose()?,
         is_active: body.get("is_active").map(|v| boolean("is_active", v)).transpose()?,
+        ordering: body.get("ordering").map(ordering).transpose()?,
     };
     if changes == WebhookChanges::default() {
-        return Err(error("body", "nothing to change: give url, events or is_active"));
+        return Err(error("body", "nothing to change: give url, events, is_active or ordering"));
     }
     Ok(changes)
 }
@@ -151,8 +172,8 @@ pub fn page(page: Option<&str>, per_page: Option<&str>) -> Result<(u64, u64), Fi
 /// A delivery status filter.
 pub fn status(value: &str) -> Result<String, FieldError> {
     match value {
-        "pending" | "delivered" | "failed" => Ok(value.to_string()),
-        _ => Err(error("status", "must be pending, delivered or failed")),
+        "pending" | "waiting" | "delivered" | "failed" => Ok(value.to_string()),
+        _ => Err(error("status", "must be pending, waiting, delivered or failed")),
     }
 }
 
@@ -168,7 +189,7 @@ mod tests {
     #[test]
     fn a_good_registration() {
         let w = new_webhook(&json!({"url": "https://example.com/h", "events": ["note.added", "note.added"]}), &known()).unwrap();
-        assert_eq!(w, NewWebhook { url: "https://example.com/h".into(), events: vec!["note.added".into()], secret: None, is_active: true });
+        assert_eq!(w, NewWebhook { url: "https://example.com/h".into(), events: vec!["note.added".into()], secret: None, is_active: true, ordering: None });
         let w = new_webhook(&json!({"url": "http://x.example", "events": ["*"], "secret": "0123456789abcdef", "is_active": false}), &known()).unwrap();
         assert_eq!(w.secret.as_deref(), Some("0123456789abcdef"));
         assert!(!w.is_active);
@@ -203,6 +224,15 @@ mod tests {
         let c = webhook_changes(&json!({"is_active": true}), &known()).unwrap();
         assert_eq!(c, WebhookChanges { is_active: Some(true), ..Default::default() });
         assert_eq!(webhook_changes(&json!({}), &known()).unwrap_err().field, "body");
+        let c = webhook_changes(&json!({"ordering": "webhook"}), &known()).unwrap();
+        assert_eq!(c.ordering, Some(Some(Ordering::Webhook)));
+        assert_eq!(webhook_changes(&json!({"ordering": null}), &known()).unwrap().ordering, Some(None), "null: back to the default");
+        let err = webhook_changes(&json!({"ordering": "fifo"}), &known()).unwrap_err();
+        assert_eq!(err.field, "ordering");
+        assert!(err.message.contains("\"group\""), "{}", err.message);
+        let w = new_webhook(&json!({"url": "https://example.com/h", "events": ["*"], "ordering": "none"}), &known()).unwrap();
+        assert_eq!(w.ordering, Some(Ordering::None));
+        assert_eq!(new_webhook(&json!({"url": "https://example.com/h", "events": ["*"], "ordering": 1}), &known()).unwrap_err().field, "ordering");
         let err = webhook_changes(&json!({"secret": "0123456789abcdef"}), &known()).unwrap_err();
         assert_eq!(err.field, "secret");
         assert!(err.message.contains("rotate-secret"));

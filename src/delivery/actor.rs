@@ -221,8 +221,12 @@ impl DeliveryActor {
                     if outcome.disabled {
                         act.webhook.is_active = false;
                     }
-                    // Nothing got through: the endpoint looks down, rest until a retry is due.
-                    act.resting_until = match (outcome.stopped_on_failure && !outcome.any_delivered, outcome.next_retry) {
+                    // Nothing got through, more than once (or with one key for all): the
+                    // endpoint looks down; rest until a retry is due. One group's failure
+                    // alone holds back only that group.
+                    let down = !outcome.any_delivered
+                        && (outcome.failures >= DOWN_AFTER || (outcome.failures > 0 && act.ordering() == DeliveryOrder::Webhook));
+                    act.resting_until = match (down, outcome.next_retry) {
                         (true, Some(delay)) => Some(std::time::Instant::now() + delay.min(MAX_REST)),
                         _ => None,
                     };
@@ -326,6 +330,8 @@ struct WaveOutcome {
     stopped_on_failure: bool,
     /// An attempt succeeded.
     any_delivered: bool,
+    /// Attempts that failed.
+    failures: usize,
     next_retry: Option<Duration>,
 }
 
@@ -369,6 +375,7 @@ async fn run_wave(wave: Wave, handed_over: Option<Vec<DueDelivery>>, mut holds: 
         disabled: false,
         stopped_on_failure: false,
         any_delivered: false,
+        failures: 0,
         next_retry: None,
     };
     if plan.is_empty() {
@@ -377,7 +384,8 @@ async fn run_wave(wave: Wave, handed_over: Option<Vec<DueDelivery>>, mut holds: 
     let source = if claimed_from_db { metrics::CLAIMED } else { metrics::HANDED_OVER };
     shared.metrics.delivery_waves.with_label_values(&[source]).inc();
     let concurrency = if ordering == DeliveryOrder::Webhook { 1 } else { shared.max_in_flight };
-    let results = send_chains(&shared, &target, plan.into_chains(), concurrency).await;
+    let (results, left) = send_chains(&shared, &target, plan.into_chains(), concurrency).await;
+    outcome.more |= left;
     let mut records = Vec::with_capacity(results.len());
     let mut failing = failed_attempts > 0;
     for (key, delivery, attempt, verdict) in results {
@@ -407,6 +415,7 @@ async fn run_wave(wave: Wave, handed_over: Option<Vec<DueDelivery>>, mut holds: 
             }
         }
         outcome.stopped_on_failure |= verdict != Verdict::Delivered;
+        outcome.failures += usize::from(verdict != Verdict::Delivered);
     }
     if !outcome.disabled && outcome.failed_attempts >= shared.auto_disable_after {
         let failing_for = if shared.auto_disable_min_failing.is_zero() {
@@ -463,20 +472,26 @@ async fn claim(store: &Store, webhook_id: u64, ordering: DeliveryOrder, holds: &
 /// What one attempt came to, with the key of its chain.
 type Sent = (String, DueDelivery, Attempt, Verdict);
 
+/// Failed attempts, with none succeeded, after which a wave starts no more
+/// and the webhook rests: the endpoint, not one group's event, looks broken.
+const DOWN_AFTER: usize = 2;
+
 /// Sends the chains, `concurrency` at a time, each in order; returns every
-/// attempt in the order they finished. A chain stops at a failure it will
+/// attempt in the order they finished, and whether some deliveries were
+/// left unattempted (they stay pending). A chain stops at a failure it will
 /// retry (its key waits) and goes on after one given up (its group moves
-/// on). No attempt starts after a 410 Gone, nor, while nothing has
-/// succeeded yet, after a failure: the rest stay pending.
-async fn send_chains(shared: &DeliveryContext, target: &Target, chains: Vec<Chain>, concurrency: usize) -> Vec<Sent> {
-    let (delivered, failed, gone) = (Cell::new(false), Cell::new(false), Cell::new(false));
-    let (delivered, failed, gone) = (&delivered, &failed, &gone);
+/// on). No attempt starts after a 410 Gone, nor once [`DOWN_AFTER`]
+/// attempts have failed and none succeeded.
+async fn send_chains(shared: &DeliveryContext, target: &Target, chains: Vec<Chain>, concurrency: usize) -> (Vec<Sent>, bool) {
+    let (delivered, failed, gone, left) = (Cell::new(false), Cell::new(0usize), Cell::new(false), Cell::new(false));
+    let (delivered, failed, gone, left) = (&delivered, &failed, &gone, &left);
     let policy = &shared.policy;
     let sender = &shared.sender;
     let sends = futures_util::stream::iter(chains).map(|chain| async move {
         let mut sent = Vec::new();
         for delivery in chain.deliveries {
-            if gone.get() || (failed.get() && !delivered.get()) {
+            if gone.get() || (failed.get() >= DOWN_AFTER && !delivered.get()) {
+                left.set(true);
                 break;
             }
             let attempt = sender.attempt(target, &delivery.event_id, &delivery.event_type, &delivery.payload).await;
@@ -484,7 +499,7 @@ async fn send_chains(shared: &DeliveryContext, target: &Target, chains: Vec<Chai
             match verdict {
                 Verdict::Delivered => delivered.set(true),
                 Verdict::DisableWebhook => gone.set(true),
-                Verdict::RetryAfter(_) | Verdict::GiveUp => failed.set(true),
+                Verdict::RetryAfter(_) | Verdict::GiveUp => failed.set(failed.get() + 1),
             }
             sent.push((chain.key.clone(), delivery, attempt, verdict));
             if matches!(verdict, Verdict::RetryAfter(_) | Verdict::DisableWebhook) {
@@ -498,7 +513,7 @@ async fn send_chains(shared: &DeliveryContext, target: &Target, chains: Vec<Chai
     while let Some(sent) = sends.next().await {
         results.extend(sent);
     }
-    results
+    (results, left.get())
 }
 
 /// Writes a wave's attempts and the webhook's health: at once when a

@@ -602,6 +602,8 @@ pub struct WebhookView {
     pub last_triggered_at: Option<String>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
+    /// Its own ordering (None: `[delivery] ordering`).
+    pub ordering: Option<String>,
 }
 
 /// One delivery as the admin API shows it.
@@ -621,6 +623,11 @@ pub struct DeliveryView {
     pub last_attempt_at: Option<String>,
     pub delivered_at: Option<String>,
     pub created_at: Option<String>,
+    /// Its event's group (null: a group of its own).
+    pub group_key: Option<String>,
+    /// A pending delivery held back behind an earlier one of its group (of
+    /// its webhook, for `webhook` ordering): that one's id. Its `status` then reads `waiting`.
+    pub waiting_for: Option<u64>,
     pub payload: serde_json::Value,
 }
 
@@ -640,8 +647,11 @@ pub enum RetryOutcome {
 /// Filters of the delivery history.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
+    /// `pending` (not waiting), `waiting`, `delivered` or `failed`.
     pub status: Option<String>,
     pub event_type: Option<String>,
+    /// The webhook's ordering, which says what a pending delivery waits for.
+    pub ordering: Ordering,
 }
 
 const UTC: &str = "'%Y-%m-%dT%H:%i:%sZ'";
@@ -650,7 +660,7 @@ const UTC_MS: &str = "'%Y-%m-%dT%H:%i:%s.%fZ'";
 fn webhook_columns() -> String {
     format!(
         "id, url, CAST(events AS CHAR), is_active, failed_attempts, DATE_FORMAT(last_triggered_at, {UTC}), \
-         DATE_FORMAT(created_at, {UTC}), DATE_FORMAT(updated_at, {UTC})"
+         DATE_FORMAT(created_at, {UTC}), DATE_FORMAT(updated_at, {UTC}), ordering"
     )
 }
 
@@ -663,10 +673,11 @@ type WebhookRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn webhook_view(
-    (id, url, events, is_active, failed, triggered, created, updated): WebhookRow,
+    (id, url, events, is_active, failed, triggered, created, updated, ordering): WebhookRow,
 ) -> WebhookView {
     WebhookView {
         id,
@@ -677,6 +688,7 @@ fn webhook_view(
         last_triggered_at: triggered,
         created_at: created,
         updated_at: updated,
+        ordering,
     }
 }
 
@@ -688,12 +700,13 @@ impl Store {
         events: &[String],
         secret: &str,
         is_active: bool,
+        ordering: Option<Ordering>,
     ) -> Result<WebhookView, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
         conn.exec_drop(
-            "INSERT INTO webhooks (url, events, secret, is_active, failed_attempts) VALUES (?, ?, ?, ?, 0)",
-            (url, events, secret, is_active),
+            "INSERT INTO webhooks (url, events, secret, is_active, failed_attempts, ordering) VALUES (?, ?, ?, ?, 0, ?)",
+            (url, events, secret, is_active, ordering.map(Ordering::as_str)),
         )
         .await?;
         let id = conn.last_insert_id().unwrap_or(0);
@@ -743,15 +756,18 @@ impl Store {
         url: Option<&str>,
         events: Option<&[String]>,
         is_active: Option<bool>,
+        ordering: Option<Option<Ordering>>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         let events = events.map(|e| serde_json::to_string(e).unwrap_or_else(|_| "[]".into()));
+        let (set_ordering, ordering) = (ordering.is_some(), ordering.flatten().map(Ordering::as_str));
         conn.exec_drop(
             "UPDATE webhooks SET url = COALESCE(?, url), events = COALESCE(?, events), \
              failed_attempts = IF(? = 1 AND NOT is_active, 0, failed_attempts), \
              failing_since = IF(? = 1 AND NOT is_active, NULL, failing_since), \
+             ordering = IF(?, ?, ordering), \
              is_active = COALESCE(?, is_active) WHERE id = ?",
-            (url, events, is_active, is_active, is_active, id),
+            (url, events, is_active, is_active, set_ordering, ordering, is_active, id),
         )
         .await?;
         let found: Option<u64> = conn
@@ -794,42 +810,60 @@ impl Store {
         per_page: u64,
     ) -> Result<(Vec<DeliveryView>, u64), StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let condition =
-            "webhook_id = ? AND (? IS NULL OR status = ?) AND (? IS NULL OR event_type = ?)";
-        let params = (
-            webhook_id,
-            &filter.status,
-            &filter.status,
-            &filter.event_type,
-            &filter.event_type,
-        );
+        // The delivery a pending one waits for: the oldest pending one before it of its group
+        // (of the webhook, for `webhook` ordering); none without order.
+        let waiting_for = match filter.ordering {
+            Ordering::Group => {
+                "IF(d.status = 'pending', (SELECT MIN(e.id) FROM webhook_deliveries e FORCE INDEX (idx_group) \
+                 WHERE e.webhook_id = d.webhook_id AND e.group_key = d.group_key AND e.id < d.id AND e.status = 'pending'), NULL)"
+            }
+            Ordering::Webhook => {
+                "IF(d.status = 'pending', (SELECT MIN(e.id) FROM webhook_deliveries e FORCE INDEX (idx_pending_order) \
+                 WHERE e.webhook_id = d.webhook_id AND e.status = 'pending' AND e.id < d.id), NULL)"
+            }
+            Ordering::None => "NULL",
+        };
+        let status = match filter.status.as_deref() {
+            None => String::new(),
+            Some("waiting") => format!(" AND d.status = 'pending' AND {waiting_for} IS NOT NULL"),
+            Some("pending") => format!(" AND d.status = 'pending' AND {waiting_for} IS NULL"),
+            Some(_) => " AND d.status = ?".to_string(),
+        };
+        let condition = format!("d.webhook_id = ?{status} AND (? IS NULL OR d.event_type = ?)");
+        let mut params: Vec<mysql_async::Value> = vec![webhook_id.into()];
+        if let Some(other) = filter.status.as_deref().filter(|s| !matches!(*s, "waiting" | "pending")) {
+            params.push(other.into());
+        }
+        params.push(filter.event_type.as_deref().into());
+        params.push(filter.event_type.as_deref().into());
         let total: Option<u64> = conn
-            .exec_first(
-                format!("SELECT COUNT(*) FROM webhook_deliveries WHERE {condition}"),
-                params,
-            )
+            .exec_first(format!("SELECT COUNT(*) FROM webhook_deliveries d WHERE {condition}"), params.clone())
             .await?;
+        params.push(per_page.into());
+        params.push(((page - 1) * per_page).into());
         let raw: Vec<mysql_async::Row> = conn
             .exec(
                 format!(
-                    "SELECT id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, last_error, \
-                     duration_ms, DATE_FORMAT(next_attempt_at, {UTC_MS}), DATE_FORMAT(last_attempt_at, {UTC_MS}), \
-                     DATE_FORMAT(delivered_at, {UTC}), DATE_FORMAT(created_at, {UTC}), CAST(payload AS CHAR) \
-                     FROM webhook_deliveries WHERE {condition} ORDER BY id DESC LIMIT ? OFFSET ?"
+                    "SELECT d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.response_status, d.response_body, \
+                     d.last_error, d.duration_ms, DATE_FORMAT(d.next_attempt_at, {UTC_MS}), DATE_FORMAT(d.last_attempt_at, {UTC_MS}), \
+                     DATE_FORMAT(d.delivered_at, {UTC}), DATE_FORMAT(d.created_at, {UTC}), CAST(d.payload AS CHAR), d.group_key, \
+                     {waiting_for} FROM webhook_deliveries d WHERE {condition} ORDER BY d.id DESC LIMIT ? OFFSET ?"
                 ),
-                (webhook_id, &filter.status, &filter.status, &filter.event_type, &filter.event_type, per_page, (page - 1) * per_page),
+                params,
             )
             .await?;
         let views = raw
             .into_iter()
             .map(|mut r| {
                 let payload: String = r.take(14).unwrap_or_default();
+                let waiting_for: Option<u64> = r.take(16).unwrap_or(None);
+                let status: String = r.take(4).unwrap_or_default();
                 DeliveryView {
                     id: r.take(0).unwrap_or(0),
                     webhook_id: r.take(1).unwrap_or(0),
                     event_id: r.take(2).unwrap_or(None),
                     event_type: r.take(3).unwrap_or_default(),
-                    status: r.take(4).unwrap_or_default(),
+                    status: if waiting_for.is_some() { "waiting".to_string() } else { status },
                     attempts: r.take::<Option<i64>, _>(5).flatten().unwrap_or(0),
                     response_status: r.take(6).unwrap_or(None),
                     response_body: r.take(7).unwrap_or(None),
@@ -839,6 +873,8 @@ impl Store {
                     last_attempt_at: r.take(11).unwrap_or(None),
                     delivered_at: r.take(12).unwrap_or(None),
                     created_at: r.take(13).unwrap_or(None),
+                    group_key: r.take(15).unwrap_or(None),
+                    waiting_for,
                     payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
                 }
             })

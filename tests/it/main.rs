@@ -11,6 +11,7 @@ mod harness_selftest;
 mod https;
 mod instances;
 mod migrations;
+mod ordering;
 mod outages;
 mod ops;
 mod pipeline;

@@ -23,6 +23,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// When the request (head and body) had arrived, before any configured delay.
     pub at: Instant,
+    /// The status the receiver answered with.
+    pub status: u16,
 }
 
 impl Received {
@@ -55,6 +57,8 @@ impl Received {
 struct Behaviour {
     status: u16,
     delay: Duration,
+    /// Bodies containing the text get 500, this many more times.
+    failing: Vec<(String, usize)>,
 }
 
 struct Shared {
@@ -85,6 +89,18 @@ async fn record(
             )
         })
         .collect();
+    let (status, delay) = {
+        let mut b = shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
+        let text = String::from_utf8_lossy(&body);
+        let fail = b.failing.iter_mut().find(|(needle, left)| *left > 0 && text.contains(needle.as_str()));
+        match fail {
+            Some((_, left)) => {
+                *left -= 1;
+                (500, b.delay)
+            }
+            None => (b.status, b.delay),
+        }
+    };
     shared
         .received
         .lock()
@@ -95,11 +111,8 @@ async fn record(
             headers,
             body: body.to_vec(),
             at,
+            status,
         });
-    let (status, delay) = {
-        let b = shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
-        (b.status, b.delay)
-    };
     if !delay.is_zero() {
         actix_rt::time::sleep(delay).await;
     }
@@ -123,6 +136,7 @@ impl Receiver {
             behaviour: Mutex::new(Behaviour {
                 status: 200,
                 delay: Duration::ZERO,
+                failing: Vec::new(),
             }),
             received: Mutex::new(Vec::new()),
         });
@@ -174,6 +188,16 @@ impl Receiver {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .status = status;
+    }
+
+    /// Answers 500 to the next `times` requests whose body contains `needle`.
+    pub fn fail_matching(&self, needle: &str, times: usize) {
+        self.shared
+            .behaviour
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failing
+            .push((needle.to_string(), times));
     }
 
     /// Waits this long before answering every later request (zero: answer at once).
