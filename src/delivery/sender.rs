@@ -133,6 +133,13 @@ impl Sender {
         let mut response = match response {
             Ok(r) => r,
             Err(e) => {
+                // A refusal by the guard's resolver is the whole story: record it
+                // alone, not inside reqwest's chain (which also repeats the full URL).
+                if let Some(refusal) = target_error(&e) {
+                    let mut attempt = Attempt::refused(refusal.to_string(), false);
+                    attempt.duration = started.elapsed();
+                    return attempt;
+                }
                 let result = if e.is_timeout() { AttemptResult::Timeout } else { AttemptResult::Connect };
                 return Attempt {
                     result,
@@ -202,6 +209,18 @@ fn redirect_error(url: &url::Url, status: u16, location: Option<&str>) -> Option
         None => "a redirect without a Location".to_string(),
     };
     Some(format!("the receiver answered {status}, {to}: rowhook does not follow redirects; register the final URL instead"))
+}
+
+/// The guard's refusal ([`ssrf::TargetError`]) among an error's causes.
+fn target_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ssrf::TargetError> {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if let Some(refusal) = error.downcast_ref::<ssrf::TargetError>() {
+            return Some(refusal);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// An error and its causes on one line.
