@@ -213,6 +213,9 @@ pub async fn run(
         admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
+        targets: crate::delivery::ssrf::TargetPolicy::of(&config.delivery),
+        // Bounds the lookup as a delivery's connect_timeout bounds lookup and connect.
+        resolve_timeout: config.delivery.connect_timeout,
     };
     let server_handle = serve_admin(listener, state, &config)?;
 
