@@ -2,7 +2,9 @@
 //!
 //! It is driven by the current tokio runtime (`#[actix_rt::test]` or `#[tokio::test]`), with one
 //! worker, on a port chosen by the OS. Every path and method is accepted and recorded; the answer
-//! is `200 ok` unless [`Receiver::set_status`] / [`Receiver::set_delay`] say otherwise.
+//! is `200 ok` unless [`Receiver::set_status`] / [`Receiver::set_delay`] / [`Receiver::set_header`]
+//! say otherwise. [`Receiver::start_on`] binds another address (`[::]:0` catches connections to
+//! every local address, IPv4 and IPv6).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,7 @@ impl Received {
 struct Behaviour {
     status: u16,
     delay: Duration,
+    headers: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -96,9 +99,9 @@ async fn record(
             body: body.to_vec(),
             at,
         });
-    let (status, delay) = {
+    let (status, delay, extra) = {
         let b = shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
-        (b.status, b.delay)
+        (b.status, b.delay, b.headers.clone())
     };
     if !delay.is_zero() {
         actix_rt::time::sleep(delay).await;
@@ -109,20 +112,29 @@ async fn record(
     } else {
         format!("status {status}")
     };
-    HttpResponse::build(status)
-        .content_type("text/plain")
-        .body(text)
+    let mut response = HttpResponse::build(status);
+    for (name, value) in extra {
+        response.insert_header((name, value));
+    }
+    response.content_type("text/plain").body(text)
 }
 
 impl Receiver {
     /// Starts a receiver on 127.0.0.1 (free port) answering `200 ok` to everything.
     pub async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver to 127.0.0.1:0");
+        Receiver::start_on("127.0.0.1:0".parse().expect("address")).await
+    }
+
+    /// The same on `addr` (port 0: a free one). [`Receiver::url`] still names
+    /// 127.0.0.1: build other URLs from [`Receiver::port`].
+    pub async fn start_on(addr: SocketAddr) -> Receiver {
+        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind receiver to {addr}: {e}"));
         let addr = listener.local_addr().expect("receiver local address");
         let shared = Arc::new(Shared {
             behaviour: Mutex::new(Behaviour {
                 status: 200,
                 delay: Duration::ZERO,
+                headers: Vec::new(),
             }),
             received: Mutex::new(Vec::new()),
         });
@@ -165,6 +177,20 @@ impl Receiver {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Adds this header to every later answer (`set_status(302)` with `Location`: a redirect).
+    pub fn set_header(&self, name: &str, value: &str) {
+        self.shared
+            .behaviour
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .headers
+            .push((name.to_string(), value.to_string()));
     }
 
     /// Answers every later request with this status.
