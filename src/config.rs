@@ -258,6 +258,9 @@ pub struct DeliveryConfig {
     pub ordering: Ordering,
     /// Permit loopback, private and link-local targets (tests, demos, intranets).
     pub allow_private_targets: bool,
+    /// Refuse `http://` webhook URLs: at registration (422) and at delivery
+    /// (a failed attempt saying so), whether the PHP app or the API wrote them.
+    pub https_only: bool,
     /// How long shutdown waits for deliveries in flight.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -290,6 +293,7 @@ impl Default for DeliveryConfig {
             max_in_flight: 16,
             ordering: Ordering::Group,
             allow_private_targets: false,
+            https_only: false,
             shutdown_timeout: secs(10),
             retention: secs(30 * 24 * 3600),
         }
@@ -547,6 +551,7 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
         assert_eq!(c.source.start, StartAt::Current);
         assert_eq!(c.state_url(), "mysql://root@127.0.0.1:3306/helpdesk");
         assert!(!c.delivery.allow_private_targets);
+        assert!(!c.delivery.https_only);
     }
 
     #[test]

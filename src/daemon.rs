@@ -215,6 +215,9 @@ pub async fn run(
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
         default_ordering: config.delivery.ordering,
+        targets: crate::delivery::ssrf::TargetPolicy::of(&config.delivery),
+        // Bounds the lookup as a delivery's connect_timeout bounds lookup and connect.
+        resolve_timeout: config.delivery.connect_timeout,
     };
     let server_handle = serve_admin(listener, state, &config)?;
 

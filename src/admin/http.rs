@@ -1,7 +1,8 @@
 //! The HTTP server (actix-web): the webhook admin API, `/metrics`,
 //! `/healthz`, `/readyz`.
 //!
-//! Handlers are thin: they validate with [`crate::admin::validation`], query with
+//! Handlers are thin: they validate with [`crate::admin::validation`], check a
+//! webhook URL as deliveries will ([`crate::delivery::ssrf::vet`]), query with
 //! [`crate::state::store`], and tell the router (so every change takes effect at
 //! once, without a restart). Every answer is JSON of the seed's shape,
 //! `{"success": true, "data": ..., "meta": ...}` or
@@ -35,6 +36,7 @@ use crate::config::Ordering;
 use crate::state::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError, WebhookView};
 use crate::admin::validation;
 use crate::delivery::signing;
+use crate::delivery::ssrf::{self, TargetError, TargetPolicy, Vetted};
 
 /// The largest request body the API reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -74,6 +76,10 @@ pub struct HttpState {
     pub secret_rotation_overlap: Duration,
     /// `[delivery] ordering`: for webhooks without their own.
     pub default_ordering: Ordering,
+    /// The `[delivery]` settings a webhook URL must satisfy to be registered.
+    pub targets: TargetPolicy,
+    /// How long registration waits for a webhook host's DNS answer.
+    pub resolve_timeout: Duration,
 }
 
 type State = web::Data<HttpState>;
@@ -171,6 +177,10 @@ fn ok(status: StatusCode, data: Value) -> HttpResponse {
     HttpResponse::build(status).json(json!({"success": true, "data": data}))
 }
 
+fn ok_with_meta(status: StatusCode, data: Value, meta: Value) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"success": true, "data": data, "meta": meta}))
+}
+
 fn ok_paged(data: Value, page: u64, per_page: u64, total: u64) -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true, "data": data, "meta": {"page": page, "per_page": per_page, "total": total}}))
 }
@@ -185,6 +195,35 @@ fn invalid(e: validation::FieldError) -> HttpResponse {
 
 fn bad_query(e: validation::FieldError) -> HttpResponse {
     fail(StatusCode::BAD_REQUEST, e.to_string(), json!({ e.field.clone(): e.message }))
+}
+
+/// 422 for a URL that can never be delivered, naming the field, the host and
+/// the refused address where there is one.
+fn refused_url(e: TargetError) -> HttpResponse {
+    let message = e.to_string();
+    let mut details = json!({ "url": message });
+    if let TargetError::Forbidden { host, addr } = &e {
+        details["host"] = json!(host);
+        details["address"] = json!(addr.to_string());
+    }
+    fail(StatusCode::UNPROCESSABLE_ENTITY, format!("url: {message}"), details)
+}
+
+/// The registration-time check of a webhook URL ([`ssrf::vet`], the code
+/// deliveries check with): `Err` is the refusal, `Ok` the warning for `meta`
+/// if any (a name that does not resolve now is accepted, see [`Vetted::Unresolved`]).
+async fn vet_url(state: &HttpState, text: &str) -> Result<Option<String>, TargetError> {
+    let Ok(url) = url::Url::parse(text) else {
+        // validation parsed it already; a stored URL written with SQL may be anything.
+        return Ok(Some(format!("url: {text:?} is not a valid URL: no delivery can be made")));
+    };
+    match ssrf::vet(&url, state.targets, state.resolve_timeout).await? {
+        Vetted::Permitted => Ok(None),
+        Vetted::Unresolved(e) => Ok(Some(format!(
+            "url: {e}. Accepted anyway (its DNS may not be set up yet): every delivery resolves the name again, \
+             fails while it does not resolve, and refuses it if it resolves to a private address"
+        ))),
+    }
 }
 
 fn unavailable(e: StoreError) -> HttpResponse {
@@ -314,12 +353,13 @@ macro_rules! tri {
 async fn create_webhook(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
     let body = tri!(json_body(&req, payload).await);
     let new = tri!(validation::new_webhook(&body, &state.event_types).map_err(invalid));
+    let warnings: Vec<String> = tri!(vet_url(&state, &new.url).await.map_err(refused_url)).into_iter().collect();
     let secret = new.secret.unwrap_or_else(signing::generate_secret);
     let view = tri!(state.store.create_webhook(&new.url, &new.events, &secret, new.is_active, new.ordering).await.map_err(unavailable));
     tri!(reload(&state).await);
     let mut data = webhook_json(&view, &state);
     data["secret"] = Value::String(secret);
-    ok(StatusCode::CREATED, data)
+    ok_with_meta(StatusCode::CREATED, data, json!({ "warnings": warnings }))
 }
 
 async fn list_webhooks(req: HttpRequest, state: State) -> HttpResponse {
@@ -351,6 +391,10 @@ async fn update_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     let id = tri!(path_id(&req, "webhook"));
     let body = tri!(json_body(&req, payload).await);
     let changes = tri!(validation::webhook_changes(&body, &state.event_types).map_err(invalid));
+    let mut warnings: Vec<String> = match &changes.url {
+        Some(url) => tri!(vet_url(&state, url).await.map_err(refused_url)).into_iter().collect(),
+        None => Vec::new(),
+    };
     let found = tri!(state
         .store
         .update_webhook(id, changes.url.as_deref(), changes.events.as_deref(), changes.is_active, changes.ordering)
@@ -360,10 +404,18 @@ async fn update_webhook(req: HttpRequest, payload: web::Payload, state: State) -
         return no_webhook(&id.to_string());
     }
     tri!(reload(&state).await);
-    match tri!(state.store.get_webhook(id).await.map_err(unavailable)) {
-        Some(view) => ok(StatusCode::OK, webhook_json(&view, &state)),
-        None => no_webhook(&id.to_string()),
+    let Some(view) = tri!(state.store.get_webhook(id).await.map_err(unavailable)) else {
+        return no_webhook(&id.to_string());
+    };
+    // The URL was not given: say so if the one kept (perhaps written with
+    // SQL, or before the settings changed) would be refused at delivery.
+    if changes.url.is_none() && view.is_active {
+        match vet_url(&state, &view.url).await {
+            Ok(warning) => warnings.extend(warning),
+            Err(e) => warnings.push(format!("url: the webhook's URL will be refused at every delivery: {e}; give it another with PUT {{\"url\": ...}}")),
+        }
     }
+    ok_with_meta(StatusCode::OK, webhook_json(&view, &state), json!({ "warnings": warnings }))
 }
 
 async fn delete_webhook(req: HttpRequest, state: State) -> HttpResponse {

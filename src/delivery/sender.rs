@@ -4,8 +4,9 @@
 //! `X-Webhook-Event` / `X-Webhook-Signature` and Standard Webhooks'
 //! `webhook-id` / `webhook-timestamp` / `webhook-signature`), sends the stored
 //! body byte for byte, and reads at most `max_response_bytes` of the answer.
-//! It never fails: every outcome, including a refused private address or an
-//! oversized payload, becomes an [`Attempt`] to record.
+//! It never fails: every outcome, including a refused private address, an
+//! `http://` URL under `[delivery] https_only`, a redirect (never followed)
+//! or an oversized payload, becomes an [`Attempt`] to record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -69,7 +70,7 @@ pub struct Target {
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
-    allow_private: bool,
+    targets: ssrf::TargetPolicy,
     max_payload_bytes: usize,
     max_response_bytes: usize,
 }
@@ -90,7 +91,7 @@ impl Sender {
             .build()?;
         Ok(Sender {
             client,
-            allow_private: config.allow_private_targets,
+            targets: ssrf::TargetPolicy::of(config),
             max_payload_bytes: config.max_payload_bytes,
             max_response_bytes: config.max_response_bytes,
         })
@@ -112,13 +113,13 @@ impl Sender {
             Ok(url) => url,
             Err(e) => return Attempt::refused(format!("invalid webhook URL {:?}: {e}", target.url), true),
         };
-        if let Err(e) = ssrf::check_url(&url, self.allow_private) {
+        if let Err(e) = ssrf::check_url(&url, self.targets) {
             return Attempt::refused(e.to_string(), false);
         }
         let timestamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut request = self
             .client
-            .post(url)
+            .post(url.clone())
             .header("content-type", "application/json")
             .header("x-webhook-event", event_type)
             .header("webhook-id", event_id)
@@ -132,6 +133,13 @@ impl Sender {
         let mut response = match response {
             Ok(r) => r,
             Err(e) => {
+                // A refusal by the guard's resolver is the whole story: record it
+                // alone, not inside reqwest's chain (which also repeats the full URL).
+                if let Some(refusal) = target_error(&e) {
+                    let mut attempt = Attempt::refused(refusal.to_string(), false);
+                    attempt.duration = started.elapsed();
+                    return attempt;
+                }
                 let result = if e.is_timeout() { AttemptResult::Timeout } else { AttemptResult::Connect };
                 return Attempt {
                     result,
@@ -154,7 +162,7 @@ impl Sender {
         // A 2xx whose answer does not finish (cut off, or still arriving at
         // the timeout, which covers the whole attempt) is a failed attempt.
         let mut body = Vec::new();
-        let mut error = None;
+        let mut error = redirect_error(&url, status, response.headers().get("location").and_then(|v| v.to_str().ok()));
         let mut result = AttemptResult::Status(status);
         loop {
             match response.chunk().await {
@@ -187,6 +195,34 @@ impl Sender {
     }
 }
 
+/// The error recorded for a redirect (3xx): redirects are not followed,
+/// since their target would skip the private-address check, so the receiver
+/// must be registered under its final URL. Names the target by its origin
+/// only, like the log ([`url_for_log`]): a `Location` may carry a token.
+fn redirect_error(url: &url::Url, status: u16, location: Option<&str>) -> Option<String> {
+    if !(300..400).contains(&status) {
+        return None;
+    }
+    let to = match location.map(|l| url.join(l)) {
+        Some(Ok(target)) => format!("a redirect to {}", url_for_log(target.as_str())),
+        Some(Err(_)) => "a redirect to an invalid Location".to_string(),
+        None => "a redirect without a Location".to_string(),
+    };
+    Some(format!("the receiver answered {status}, {to}: rowhook does not follow redirects; register the final URL instead"))
+}
+
+/// The guard's refusal ([`ssrf::TargetError`]) among an error's causes.
+fn target_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ssrf::TargetError> {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if let Some(refusal) = error.downcast_ref::<ssrf::TargetError>() {
+            return Some(refusal);
+        }
+        cause = error.source();
+    }
+    None
+}
+
 /// An error and its causes on one line.
 fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -205,6 +241,22 @@ fn describe(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redirect_is_a_failure_that_names_where_it_pointed() {
+        let url = url::Url::parse("https://hooks.example.com/in?token=x").unwrap();
+        assert_eq!(redirect_error(&url, 200, Some("http://127.0.0.1/")), None);
+        assert_eq!(redirect_error(&url, 404, None), None);
+        assert_eq!(
+            redirect_error(&url, 302, Some("http://127.0.0.1:9/admin?key=s3cret")).as_deref(),
+            Some("the receiver answered 302, a redirect to http://127.0.0.1:9/…: rowhook does not follow redirects; register the final URL instead")
+        );
+        assert_eq!(
+            redirect_error(&url, 307, Some("/elsewhere")).as_deref(),
+            Some("the receiver answered 307, a redirect to https://hooks.example.com/…: rowhook does not follow redirects; register the final URL instead")
+        );
+        assert!(redirect_error(&url, 301, None).unwrap().contains("without a Location"));
+    }
 
     #[test]
     fn the_log_sees_a_webhook_url_s_origin_only() {

@@ -11,19 +11,19 @@ use serde_json::{json, Value};
 use crate::rowhook::{test_config, InProcess, TestDb};
 use crate::support::{Received, Receiver};
 
-const TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
 
-struct Api {
-    base: String,
+pub(crate) struct Api {
+    pub(crate) base: String,
     client: reqwest::Client,
 }
 
 impl Api {
-    fn new(rowhook: &InProcess) -> Api {
+    pub(crate) fn new(rowhook: &InProcess) -> Api {
         Api { base: rowhook.base_url.clone(), client: reqwest::Client::new() }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
         if let Some(body) = body {
             request = request.json(&body);

@@ -18,12 +18,12 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// An https receiver: answers 200 to every POST (keep-alive) and keeps the
 /// `webhook-id` of each.
-struct HttpsReceiver {
-    port: u16,
+pub(crate) struct HttpsReceiver {
+    pub(crate) port: u16,
     ids: Arc<Mutex<Vec<String>>>,
 }
 
-async fn https_receiver(cert: &std::path::Path, key: &std::path::Path) -> HttpsReceiver {
+pub(crate) async fn https_receiver(cert: &std::path::Path, key: &std::path::Path) -> HttpsReceiver {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert).unwrap().map(Result::unwrap).collect();
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
@@ -78,16 +78,22 @@ async fn https_receiver(cert: &std::path::Path, key: &std::path::Path) -> HttpsR
 }
 
 impl HttpsReceiver {
-    fn unique(&self) -> usize {
+    pub(crate) fn unique(&self) -> usize {
         self.ids.lock().unwrap().iter().collect::<std::collections::HashSet<_>>().len()
     }
 }
 
 /// `rowhook run` (the binary: `SSL_CERT_FILE` is per process) with `ca` as
-/// its trust store, once it is ready.
-async fn spawn(db_url: &str, ca: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+/// its trust store and `env` added, once it is ready; and its HTTP address.
+pub(crate) async fn spawn(
+    db_url: &str,
+    ca: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
     let listen = crate::rowhook::free_addr();
     let child = crate::rowhook::daemon_command(db_url, crate::rowhook::server_id(), listen)
+        .envs(env.iter().copied())
         .env("SSL_CERT_FILE", ca)
         .env("ROWHOOK__LOG__LEVEL", "info")
         .stderr(std::fs::File::create(log).unwrap())
@@ -98,7 +104,7 @@ async fn spawn(db_url: &str, ca: &std::path::Path, log: &std::path::Path) -> std
         assert!(std::time::Instant::now() < deadline, "rowhook not ready:\n{}", std::fs::read_to_string(log).unwrap_or_default());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    child
+    (child, listen)
 }
 
 #[actix_rt::test]
@@ -108,7 +114,7 @@ async fn deliveries_go_over_https_to_a_receiver_whose_certificate_the_trust_stor
     let receiver = https_receiver(&cert, &key).await;
     let mut db = TestDb::new("https").await;
     db.add_webhook(&format!("https://127.0.0.1:{}/hook", receiver.port), &["note.added"], SECRET, true).await;
-    let mut child = spawn(&db.url, &ca, &dir.path().join("rowhook.log")).await;
+    let (mut child, _) = spawn(&db.url, &ca, &dir.path().join("rowhook.log"), &[]).await;
 
     write_notes(&db.url, 1, 51, 10).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -129,7 +135,7 @@ async fn a_receiver_certificate_nobody_vouches_for_fails_the_attempt_and_says_wh
     let receiver = https_receiver(&cert, &key).await;
     let mut db = TestDb::new("httpsbad").await;
     let hook = db.add_webhook(&format!("https://127.0.0.1:{}/hook", receiver.port), &["note.added"], SECRET, true).await;
-    let mut child = spawn(&db.url, &other_ca, &dir.path().join("rowhook.log")).await;
+    let (mut child, _) = spawn(&db.url, &other_ca, &dir.path().join("rowhook.log"), &[]).await;
 
     write_notes(&db.url, 1, 2, 1).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -19,6 +19,7 @@ mod queue;
 mod refusals;
 mod rowhook;
 mod schema_changes;
+mod ssrf;
 mod startup;
 mod subscriptions;
 mod tls;

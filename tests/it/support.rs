@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod mariadb;
+pub mod netns;
 pub mod receiver;
 
 #[allow(unused_imports)]

@@ -2,7 +2,9 @@
 //!
 //! It is driven by the current tokio runtime (`#[actix_rt::test]` or `#[tokio::test]`), with one
 //! worker, on a port chosen by the OS. Every path and method is accepted and recorded; the answer
-//! is `200 ok` unless [`Receiver::set_status`] / [`Receiver::set_delay`] say otherwise.
+//! is `200 ok` unless [`Receiver::set_status`] / [`Receiver::set_delay`] / [`Receiver::set_header`]
+//! say otherwise. [`Receiver::start_on`] binds another address (`[::]:0` catches connections to
+//! every local address, IPv4 and IPv6).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -59,6 +61,7 @@ struct Behaviour {
     delay: Duration,
     /// Bodies containing the text get 500, this many more times.
     failing: Vec<(String, usize)>,
+    headers: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -89,17 +92,18 @@ async fn record(
             )
         })
         .collect();
-    let (status, delay) = {
+    let (status, delay, extra) = {
         let mut b = shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
         let text = String::from_utf8_lossy(&body);
         let fail = b.failing.iter_mut().find(|(needle, left)| *left > 0 && text.contains(needle.as_str()));
-        match fail {
+        let status = match fail {
             Some((_, left)) => {
                 *left -= 1;
-                (500, b.delay)
+                500
             }
-            None => (b.status, b.delay),
-        }
+            None => b.status,
+        };
+        (status, b.delay, b.headers.clone())
     };
     shared
         .received
@@ -122,21 +126,30 @@ async fn record(
     } else {
         format!("status {status}")
     };
-    HttpResponse::build(status)
-        .content_type("text/plain")
-        .body(text)
+    let mut response = HttpResponse::build(status);
+    for (name, value) in extra {
+        response.insert_header((name, value));
+    }
+    response.content_type("text/plain").body(text)
 }
 
 impl Receiver {
     /// Starts a receiver on 127.0.0.1 (free port) answering `200 ok` to everything.
     pub async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver to 127.0.0.1:0");
+        Receiver::start_on("127.0.0.1:0".parse().expect("address")).await
+    }
+
+    /// The same on `addr` (port 0: a free one). [`Receiver::url`] still names
+    /// 127.0.0.1: build other URLs from [`Receiver::port`].
+    pub async fn start_on(addr: SocketAddr) -> Receiver {
+        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind receiver to {addr}: {e}"));
         let addr = listener.local_addr().expect("receiver local address");
         let shared = Arc::new(Shared {
             behaviour: Mutex::new(Behaviour {
                 status: 200,
                 delay: Duration::ZERO,
                 failing: Vec::new(),
+                headers: Vec::new(),
             }),
             received: Mutex::new(Vec::new()),
         });
@@ -179,6 +192,20 @@ impl Receiver {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Adds this header to every later answer (`set_status(302)` with `Location`: a redirect).
+    pub fn set_header(&self, name: &str, value: &str) {
+        self.shared
+            .behaviour
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .headers
+            .push((name.to_string(), value.to_string()));
     }
 
     /// Answers every later request with this status.
