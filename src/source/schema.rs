@@ -30,6 +30,7 @@ pub enum SchemaError {
     Compressed,
     #[error("the user {user} lacks REPLICATION SLAVE: run GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO {user} (docs/source-database.md lists every grant)")]
     MissingGrant { user: String },
+    /// `rule`: as messages number rules, from 1 in file order.
     #[error("events rule {rule} ({event_type}): table `{table}` does not exist in database `{database}`")]
     UnknownTable { rule: usize, event_type: String, table: String, database: String },
     #[error("events rule {rule} ({event_type}): table `{table}` has no column `{column}`")]
@@ -216,7 +217,7 @@ pub fn check_rules(rules: &[EventRule], database: &str, tables: &HashMap<String,
     for (i, rule) in rules.iter().enumerate() {
         let Some(table) = tables.get(&rule.table) else {
             return Err(SchemaError::UnknownTable {
-                rule: i,
+                rule: i + 1,
                 event_type: rule.event_type.clone(),
                 table: rule.table.clone(),
                 database: database.to_string(),
@@ -230,7 +231,7 @@ pub fn check_rules(rules: &[EventRule], database: &str, tables: &HashMap<String,
         }
         if let Some(missing) = columns.into_iter().find(|c| !table.has_column(c)) {
             return Err(SchemaError::UnknownColumn {
-                rule: i,
+                rule: i + 1,
                 event_type: rule.event_type.clone(),
                 table: rule.table.clone(),
                 column: missing.to_string(),
