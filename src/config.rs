@@ -487,7 +487,7 @@ impl Config {
         };
         match self.origins.get(path) {
             Some(Origin::Env(name)) => name.clone(),
-            Some(origin @ Origin::File { .. }) => format!("{key} ({origin})"),
+            Some(origin @ Origin::File { .. }) => format!("{key} in {origin}"),
             None => key,
         }
     }
@@ -495,6 +495,24 @@ impl Config {
     /// The state database URL: `[state] url`, else the source.
     pub fn state_url(&self) -> &str {
         self.state.url.as_deref().unwrap_or(&self.source.url)
+    }
+
+    /// The source database (whose options are `opts`), as messages name it.
+    pub fn source_target(&self, opts: &mysql_async::Opts) -> crate::dburl::Target {
+        crate::dburl::Target::new("the source database", opts, self.setting("source.url"))
+    }
+
+    /// The state database (whose options are `opts`), as messages name it:
+    /// without `[state] url`, the source database under that name.
+    pub fn state_target(&self, opts: &mysql_async::Opts) -> crate::dburl::Target {
+        match self.state.url {
+            Some(_) => crate::dburl::Target::new("the state database", opts, self.setting("state.url")),
+            None => crate::dburl::Target::new(
+                "the source database, also used as the state database because [state] url is not set",
+                opts,
+                self.setting("source.url"),
+            ),
+        }
     }
 
     /// Checks what serde cannot.
@@ -797,7 +815,7 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
     #[test]
     fn a_setting_is_named_by_its_variable_or_its_line() {
         let c = layered(MINIMAL, &[]).unwrap();
-        assert_eq!(c.setting("source.url"), "[source] url (rowhook.toml, line 3)");
+        assert_eq!(c.setting("source.url"), "[source] url in rowhook.toml, line 3");
         assert_eq!(c.setting("state.url"), "[state] url");
         let c = layered(MINIMAL, &[("ROWHOOK__SOURCE__URL", "mysql://r@other:1/db")]).unwrap();
         assert_eq!(c.setting("source.url"), "ROWHOOK__SOURCE__URL");

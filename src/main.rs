@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use rowhook::config::{Config, LogFormat};
 use rowhook::daemon::{self, ResetPosition};
-use rowhook::state::store::Store;
 
 #[derive(Parser)]
 #[command(name = "rowhook", version, about = "Webhooks from a MySQL/MariaDB binlog, without changing the application")]
@@ -55,7 +54,9 @@ fn main() {
     let cli = Cli::parse();
     let result = actix_rt::System::new().block_on(async move { dispatch(cli.command).await });
     if let Err(e) = result {
-        eprintln!("rowhook: {e:#}");
+        // The error and its causes, each said once (a source's message often repeats in its wrapper's).
+        let error: &(dyn std::error::Error + 'static) = e.as_ref();
+        eprintln!("rowhook: {}", rowhook::dburl::cause_once(error));
         std::process::exit(1);
     }
 }
@@ -92,7 +93,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate { config } => {
             let config = load(&config)?;
-            let store = Store::new(config.state_url())?;
+            let store = daemon::state_store(&config).await?;
             let applied = store.migrate().await?;
             if applied.is_empty() {
                 println!("state database is up to date");
@@ -118,6 +119,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 let ops: Vec<&str> = rule.operations.iter().map(|o| o.as_str()).collect();
                 println!("  {:<16} <- {} {}", rule.event_type, rule.table, ops.join("/"));
             }
+            let store = daemon::state_store(&config).await?;
+            store.disconnect().await;
             let state = rowhook::dburl::opts(config.state_url())?;
             let lock = rowhook::state::instance::lock_name(state.db_name().unwrap_or_default());
             match rowhook::state::instance::holder(&state, &lock).await? {

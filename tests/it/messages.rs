@@ -1,13 +1,20 @@
 //! What the built binary says when something is wrong before it reads a
 //! single event: a mistake in the config located (file and line, or the
-//! variable) with the key meant.
+//! variable) with the key meant; a database it cannot connect to named once,
+//! with host, port and the setting, the cause once and what to check, and
+//! never a password.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mysql_async::prelude::*;
+
+use crate::support::mariadb;
+
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml");
 
 /// What one run of the binary left: its exit status, stdout and stderr.
+#[derive(Debug)]
 struct Ran {
     success: bool,
     stdout: String,
@@ -94,4 +101,80 @@ fn a_rule_is_numbered_from_1_in_file_order() {
             config.display()
         )
     );
+}
+
+/// A port nothing listens on (bound, then let go).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `run` and `check-config` with `env` (and a free port to listen on), each refused.
+fn both_refused(config: &Path, env: &[(&str, &str)]) -> [(&'static str, String); 2] {
+    let listen = crate::rowhook::free_addr().to_string();
+    ["run", "check-config"].map(|command| {
+        let mut env = env.to_vec();
+        env.push(("ROWHOOK__HTTP__LISTEN", &listen));
+        let ran = rowhook(command, config, &env);
+        assert!(!ran.success, "{command} refused: {ran:?}");
+        (command, format!("{}{}", ran.stdout, ran.stderr))
+    })
+}
+
+#[actix_rt::test]
+async fn a_wrong_password_is_said_once_with_the_server_and_the_setting() {
+    let server = mariadb::shared();
+    let mut root = mysql_async::Conn::from_url(server.root_url()).await.unwrap();
+    let user = format!("rh_pw_{}", std::process::id());
+    root.query_drop(format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'the-right-pw'")).await.unwrap();
+    let url = format!("mysql://{user}:wrong-pw-4711@127.0.0.1:{}/helpdesk", server.port);
+    for (command, output) in both_refused(Path::new(SHIPPED), &[("ROWHOOK__SOURCE__URL", &url)]) {
+        assert_eq!(output.matches("Access denied").count(), 1, "{command}: the cause once: {output}");
+        assert_eq!(output.matches("1045").count(), 1, "{command}: {output}");
+        assert!(output.contains(&format!("cannot connect to 127.0.0.1:{}, the source database", server.port)), "{command}: {output}");
+        assert!(output.contains("(from ROWHOOK__SOURCE__URL)"), "{command}: {output}");
+        assert!(output.contains("Check the user name and password in that URL"), "{command}: {output}");
+        assert!(!output.contains("wrong-pw-4711") && !output.contains("the-right-pw"), "{command}: no password: {output}");
+        assert!(!output.contains("state database:"), "{command}: {output}");
+        assert_eq!(output.lines().count(), 1, "{command}: one line: {output}");
+    }
+    root.query_drop(format!("DROP USER '{user}'@'%'")).await.unwrap();
+}
+
+#[test]
+fn a_closed_port_set_in_the_file_is_said_once_with_its_line() {
+    let port = closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(SHIPPED).unwrap();
+    let url_line = shipped.lines().find(|l| l.starts_with("url = ")).expect("[source] url in config/rowhook.toml");
+    let config = shipped_with(&dir, url_line, &format!("url = \"mysql://rowhook:file-pw-0815@127.0.0.1:{port}/helpdesk\""));
+    let setting = format!("(from [source] url in {}, line {})", config.display(), shipped_line(url_line));
+    for (command, output) in both_refused(&config, &[]) {
+        assert_eq!(output.matches("Connection refused").count(), 1, "{command}: the cause once: {output}");
+        assert!(!output.contains("Input/output error"), "{command}: {output}");
+        let role = match command {
+            // run connects to the state database first: here, the source.
+            "run" => "the source database, also used as the state database because [state] url is not set",
+            _ => "the source database",
+        };
+        assert!(output.contains(&format!("cannot connect to 127.0.0.1:{port}, {role} {setting}")), "{command}: {output}");
+        assert!(output.contains(&format!("Check that the server is running on 127.0.0.1 and listens on port {port}")), "{command}: {output}");
+        assert!(!output.contains("file-pw-0815"), "{command}: no password: {output}");
+        assert_eq!(output.lines().count(), 1, "{command}: one line: {output}");
+    }
+}
+
+#[test]
+fn a_closed_state_port_names_the_state_setting() {
+    let (source_port, state_port) = (closed_port(), closed_port());
+    let source = format!("mysql://rowhook:src-pw-1@127.0.0.1:{source_port}/helpdesk");
+    let state = format!("mysql://rowhook:state-pw-2@127.0.0.1:{state_port}/rowhook");
+    let env = [("ROWHOOK__SOURCE__URL", source.as_str()), ("ROWHOOK__STATE__URL", state.as_str())];
+    let [(_, run), (_, check)] = both_refused(Path::new(SHIPPED), &env);
+    // run checks the state database first, check-config the source first.
+    assert!(run.contains(&format!("cannot connect to 127.0.0.1:{state_port}, the state database (from ROWHOOK__STATE__URL)")), "{run}");
+    assert!(check.contains(&format!("cannot connect to 127.0.0.1:{source_port}, the source database (from ROWHOOK__SOURCE__URL)")), "{check}");
+    for output in [run, check] {
+        assert_eq!(output.matches("Connection refused").count(), 1, "{output}");
+        assert!(!output.contains("-pw-"), "no password: {output}");
+    }
 }
