@@ -31,7 +31,7 @@ use crate::state::instance::{self, Attempt, InstanceLock, LockLost};
 use crate::events::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::delivery::retry::RetryPolicy;
-use crate::source::schema::{self, SchemaError, ServerInfo, TableSchema};
+use crate::source::schema::{self, Problem, Problems, SchemaError, ServerInfo, TableSchema};
 use crate::delivery::sender::Sender;
 use crate::state::store::{SavedView, Store, StoreError};
 
@@ -81,20 +81,31 @@ pub struct Checked {
     pub source_opts: mysql_async::Opts,
     /// The source, as messages name it.
     pub source_target: Target,
+    /// What works, but less well (no column names in the binlog).
+    pub warnings: Vec<Problem>,
 }
 
-/// The checks `run` and `rowhook check-config` share.
+/// The checks `run` and `rowhook check-config` share. Every check runs; when
+/// any finds an error, every problem found is in the error
+/// ([`SchemaError::Refused`]).
 pub async fn check(config: &Config) -> Result<Checked, RunError> {
     let source_opts = crate::dburl::opts(&config.source.url).map_err(|e| RunError::SourceUrl(e.to_string()))?;
     let source_target = config.source_target(&source_opts);
     let database = source_opts.db_name().unwrap_or_default().to_string();
     let mut conn = dburl::connect(&source_opts, &source_target).await?;
-    let server = schema::check_server(&mut conn).await?;
+    let (server, mut problems) = schema::inspect_server(&mut conn).await?;
     let names: Vec<String> = config.events.iter().map(|r| r.table.clone()).collect();
+    let (unreadable, denied) = schema::check_select(&mut conn, &database, &names, &server.user).await?;
+    problems.extend(unreadable);
     let tables = schema::load_tables(&mut conn, &database, &names, server.is_mariadb).await?;
-    schema::check_rules(&config.events, &database, &tables)?;
+    let all_known = names.iter().all(|n| tables.contains_key(n) || denied.contains(n));
+    let all_tables = if all_known { Vec::new() } else { schema::table_names(&mut conn, &database).await? };
+    problems.extend(schema::check_rules(&config.events, &database, &tables, &denied, &all_tables));
     let _ = conn.disconnect().await;
-    Ok(Checked { server, database, tables, source_opts, source_target })
+    if problems.iter().any(|p| !p.is_warning()) {
+        return Err(SchemaError::Refused(Problems(problems)).into());
+    }
+    Ok(Checked { server, database, tables, source_opts, source_target, warnings: problems })
 }
 
 /// The source's position now (current) or its oldest binlog (earliest).
@@ -283,6 +294,9 @@ async fn become_active(
         full_row_metadata = checked.server.full_row_metadata,
         "source checked"
     );
+    for warning in &checked.warnings {
+        tracing::warn!(fix = %warning.fix(), "{warning}");
+    }
     // Only the instance holding the lock reads and delivers; the checkpoint is read after.
     let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
