@@ -70,6 +70,13 @@ fn a_misspelt_key_in_the_file_is_located_and_the_key_meant_named() {
         );
         assert_eq!(ran.stdout, "", "{command}");
     }
+    let said = format!("unknown key `heartbaet` in [source] (config/rowhook.toml, line {line}): did you mean `heartbeat`?");
+    assert!(readme().contains(&format!("``{said}``")), "README.md shows `{said}`");
+}
+
+/// README.md with its lines joined.
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap().replace('\n', " ")
 }
 
 #[test]
@@ -84,6 +91,8 @@ fn a_misspelt_variable_is_named_with_the_variable_meant() {
             "{command}"
         );
     }
+    let said = "unknown key `urll` in [source], from the environment variable ROWHOOK__SOURCE__URLL: did you mean ROWHOOK__SOURCE__URL?";
+    assert!(readme().contains(&format!("``{said}``")), "README.md shows `{said}`");
 }
 
 #[test]
@@ -177,4 +186,19 @@ fn a_closed_state_port_names_the_state_setting() {
         assert_eq!(output.matches("Connection refused").count(), 1, "{output}");
         assert!(!output.contains("-pw-"), "no password: {output}");
     }
+}
+
+#[test]
+fn the_unknown_key_docs_events_md_shows_is_rowhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/shop-events.toml")).unwrap();
+    let shipped = shop.find("type = \"order.shipped\"\ntable = ").expect("order.shipped in the example");
+    let misspelt = format!("{}{}", &shop[..shipped], shop[shipped..].replacen("\ntable = ", "\ntabel = ", 1));
+    let config = dir.path().join("shop.toml");
+    std::fs::write(&config, misspelt).unwrap();
+    let ran = rowhook("check-config", &config, &[("ROWHOOK__SOURCE__URL", "mysql://rowhook@127.0.0.1:1/shop")]);
+    assert!(!ran.success);
+    let said = ran.stderr.trim_end().strip_prefix("rowhook: config: ").expect(&ran.stderr).replace(&config.display().to_string(), "shop.toml");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap().replace('\n', " ");
+    assert!(doc.contains(&format!("``{said}``")), "docs/events.md shows `{said}`");
 }
