@@ -205,14 +205,17 @@ pub fn cause_once(error: &(dyn std::error::Error + 'static)) -> String {
     }
     let mut parts: Vec<String> = Vec::new();
     for (i, message) in messages.iter().enumerate() {
+        let punctuation = |c: char| c == ':' || c == '`' || c == '\'' || c.is_whitespace();
         let mut own = message.as_str();
-        // What the next message (the source) already says is said there.
+        // A wrapper ending with its source's text (`Server error: `{source}'`): the source says it.
         if let Some(inner) = messages.get(i + 1).filter(|inner| !inner.is_empty()) {
-            if let Some(at) = own.find(inner.as_str()) {
-                own = &own[..at];
+            if let Some(at) = own.rfind(inner.as_str()) {
+                if own[at + inner.len()..].trim_matches(punctuation).is_empty() {
+                    own = &own[..at];
+                }
             }
         }
-        let own = own.trim().trim_matches(|c: char| c == ':' || c == '`' || c == '\'' || c.is_whitespace());
+        let own = own.trim_matches(punctuation);
         if own.is_empty() || WRAPPERS.contains(&own) || parts.iter().any(|p| p.contains(own)) {
             continue;
         }
@@ -331,6 +334,9 @@ mod tests {
         }
         let e = Outer(std::io::Error::from_raw_os_error(111));
         assert_eq!(cause_once(&e), "reading the checkpoint: Connection refused (os error 111)");
+        // A source's text inside its wrapper, not at its end: the wrapper is kept whole, the source not repeated.
+        let e = Outer(std::io::Error::other("reading"));
+        assert_eq!(cause_once(&e), "reading the checkpoint");
         assert_eq!(Target { host: "::1".into(), ..target() }.address(), "[::1]:3307");
     }
 }
