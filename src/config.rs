@@ -2,11 +2,16 @@
 //! environment as `ROWHOOK__SECTION__KEY`.
 //!
 //! Layers, lowest first: serde defaults, the file, the environment. Unknown
-//! keys are refused (`deny_unknown_fields`), durations are strings such as
-//! `"5s"` or `"2h"`, and [`Config::validate`] checks what serde cannot (an
-//! empty retry schedule, a rule without operations, ...) with messages that
-//! name the offending key. Checking the rules against the live schema happens
-//! in [`crate::source::schema`], because it needs the database.
+//! keys are refused with their file and line or their variable, and the
+//! closest known key ([`keys`]); durations are strings such as `"5s"` or
+//! `"2h"`, and [`Config::validate`] checks what serde cannot (an empty retry
+//! schedule, a rule without operations, ...) with messages that name the
+//! offending key and where it was set. Rules are numbered from 1 in file
+//! order in every message ([`rule_label`]). Checking the rules against the
+//! live schema happens in [`crate::source::schema`], because it needs the
+//! database.
+
+pub mod keys;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,19 +20,71 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use keys::{Origin, Origins, UnknownKey};
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path} not found (pass --config PATH)")]
     Missing { path: String },
-    #[error("config: {0}")]
-    Parse(#[from] config::ConfigError),
-    #[error("config: {key}: {message}")]
-    Invalid { key: String, message: String },
+    #[error("config file {path}: {message}")]
+    Unreadable { path: String, message: String },
+    /// Not TOML: the parser's message, with line, column and the line itself.
+    #[error("config file {path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{}", unknown_keys(.0))]
+    UnknownKeys(Vec<UnknownKey>),
+    /// A value of the wrong type (the `config` crate's message), and where it was set.
+    #[error("config: {message}{}", located(.at))]
+    Value { message: String, at: Option<Origin> },
+    #[error("config: {key}: {message}{}", located(.at))]
+    Invalid {
+        /// The key as messages name it: `source.url`, `events rule 6 (note.added): operations`.
+        key: String,
+        /// The key's dotted path, to find where it was set: `events.5.operations`.
+        path: String,
+        message: String,
+        at: Option<Origin>,
+    },
+}
+
+fn unknown_keys(keys: &[UnknownKey]) -> String {
+    match keys {
+        [one] => format!("config: {one}"),
+        many => {
+            let lines: Vec<String> = many.iter().map(|k| format!("\n  - {k}")).collect();
+            format!("config: {} unknown keys:{}", many.len(), lines.concat())
+        }
+    }
+}
+
+fn located(at: &Option<Origin>) -> String {
+    match at {
+        Some(origin) => format!(" ({origin})"),
+        None => String::new(),
+    }
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.into() }
+    let key = key.into();
+    ConfigError::Invalid { path: key.clone(), key, message: message.into(), at: None }
+}
+
+/// How messages name a rule: by its place in the file counted from 1, and
+/// its type (`events rule 6 (note.added)` is the sixth `[[events]]`).
+/// `index` counts from 0, as the rules' vector does.
+pub fn rule_label(index: usize, event_type: &str) -> String {
+    format!("events rule {} ({event_type})", index + 1)
+}
+
+/// An error about `field` of the rule at `index`.
+fn invalid_rule(index: usize, rule: &EventRule, field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: format!("{}: {field}", rule_label(index, &rule.event_type)),
+        path: format!("events.{index}.{}", field.replace('[', ".").replace(']', "")),
+        message: message.into(),
+        at: None,
+    }
 }
 
 /// The whole configuration of one rowhook process.
@@ -48,6 +105,9 @@ pub struct Config {
     /// The event rules: which row changes become which events.
     #[serde(default)]
     pub events: Vec<EventRule>,
+    /// Where each key was set (empty for [`Config::from_toml`]), for messages.
+    #[serde(skip)]
+    pub origins: Origins,
 }
 
 /// The database whose binlog rowhook reads.
@@ -410,28 +470,96 @@ impl Config {
         if !path.exists() {
             return Err(ConfigError::Missing { path: path.display().to_string() });
         }
-        let raw = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(environment())
-            .build()?;
-        let config: Config = raw.try_deserialize()?;
-        config.validate()?;
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable { path: name.clone(), message: e.to_string() })?;
+        let mut env = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            let Ok(key) = key.into_string() else { continue };
+            if !key.to_ascii_uppercase().starts_with(keys::ENV_PREFIX) {
+                continue;
+            }
+            let value = value
+                .into_string()
+                .map_err(|_| ConfigError::Unreadable { path: format!("environment variable {key}"), message: "not UTF-8".into() })?;
+            env.push((key, value));
+        }
+        Config::layered(&text, &name, env)
+    }
+
+    /// Parses a TOML string (no environment): for tests. Unknown keys are
+    /// refused as in a file; no origins are kept (callers change the values).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::layered(text, "the config text", Vec::new())?;
+        config.origins = Origins::default();
         Ok(config)
     }
 
-    /// Parses a TOML string (no environment): for tests.
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let raw = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .build()?;
-        let config: Config = raw.try_deserialize()?;
-        config.validate()?;
+    /// The file's `text` (named `name` in messages) under the `env`
+    /// variables: keys checked, merged, deserialized, validated.
+    fn layered(text: &str, name: &str, env: Vec<(String, String)>) -> Result<Config, ConfigError> {
+        let document = toml::de::DeTable::parse(text)
+            .map_err(|e| ConfigError::Syntax { path: name.to_string(), message: e.to_string().trim_end().to_string() })?;
+        let (mut origins, mut unknown) = keys::check_file(text, document.get_ref(), name);
+        let (env_origins, env_unknown) = keys::check_environment(env.iter().cloned());
+        origins.extend(env_origins);
+        unknown.extend(env_unknown);
+        if !unknown.is_empty() {
+            return Err(ConfigError::UnknownKeys(unknown));
+        }
+        let mut builder = config::Config::builder().add_source(config::File::from_str(text, config::FileFormat::Toml));
+        if !env.is_empty() {
+            builder = builder.add_source(environment().source(Some(env.into_iter().collect())));
+        }
+        let rules = keys::rule_labels(document.get_ref());
+        let locate = |e: config::ConfigError| value_error(e, &origins, &rules);
+        let mut config: Config = builder.build().map_err(locate)?.try_deserialize().map_err(locate)?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, path, message, .. } => {
+                let at = origins.nearest(&path).cloned();
+                ConfigError::Invalid { key, path, message, at }
+            }
+            other => other,
+        })?;
+        config.origins = origins;
         Ok(config)
+    }
+
+    /// The setting `path` (`source.url`) as a message names it: the
+    /// variable that set it, else the key with its file and line, else the
+    /// key alone (`[source] url`).
+    pub fn setting(&self, path: &str) -> String {
+        let key = match path.split_once('.') {
+            Some((section, key)) => format!("[{section}] {key}"),
+            None => path.to_string(),
+        };
+        match self.origins.get(path) {
+            Some(Origin::Env(name)) => name.clone(),
+            Some(origin @ Origin::File { .. }) => format!("{key} in {origin}"),
+            None => key,
+        }
     }
 
     /// The state database URL: `[state] url`, else the source.
     pub fn state_url(&self) -> &str {
         self.state.url.as_deref().unwrap_or(&self.source.url)
+    }
+
+    /// The source database (whose options are `opts`), as messages name it.
+    pub fn source_target(&self, opts: &mysql_async::Opts) -> crate::dburl::Target {
+        crate::dburl::Target::new("the source database", opts, self.setting("source.url"))
+    }
+
+    /// The state database (whose options are `opts`), as messages name it:
+    /// without `[state] url`, the source database under that name.
+    pub fn state_target(&self, opts: &mysql_async::Opts) -> crate::dburl::Target {
+        match self.state.url {
+            Some(_) => crate::dburl::Target::new("the state database", opts, self.setting("state.url")),
+            None => crate::dburl::Target::new(
+                "the source database, also used as the state database because [state] url is not set",
+                opts,
+                self.setting("source.url"),
+            ),
+        }
     }
 
     /// Checks what serde cannot.
@@ -483,29 +611,30 @@ impl Config {
             return Err(invalid("delivery.max_payload_bytes", "must be at least 1024"));
         }
         for (i, rule) in self.events.iter().enumerate() {
-            let key = format!("events[{i}] ({})", rule.event_type);
             if rule.event_type.is_empty() || rule.event_type.len() > 100 {
-                return Err(invalid(format!("events[{i}].type"), "must be 1 to 100 characters"));
+                return Err(invalid_rule(i, rule, "type", "must be 1 to 100 characters"));
             }
             if rule.table.is_empty() {
-                return Err(invalid(format!("{key}.table"), "must not be empty"));
+                return Err(invalid_rule(i, rule, "table", "must not be empty"));
             }
             if rule.operations.is_empty() {
-                return Err(invalid(format!("{key}.operations"), "needs at least one of insert, update, delete"));
+                return Err(invalid_rule(i, rule, "operations", "needs at least one of insert, update, delete"));
             }
             if rule.changes.is_some() && rule.operations != [Operation::Update] {
-                return Err(invalid(format!("{key}.changes"), "only applies to rules with operations = [\"update\"]"));
+                return Err(invalid_rule(i, rule, "changes", "only applies to rules with operations = [\"update\"]"));
             }
             if rule.group_by.iter().flatten().any(|c| c.trim().is_empty()) {
-                return Err(invalid(format!("{key}.group_by"), "column names must not be empty (group_by = [] groups nothing)"));
+                return Err(invalid_rule(i, rule, "group_by", "column names must not be empty (group_by = [] groups nothing)"));
             }
             for (j, c) in rule.conditions.iter().enumerate() {
                 let tests = [c.equals.is_some(), c.not_equals.is_some(), c.is_null.is_some(), c.became.is_some(), c.changed.is_some()];
                 if tests.iter().filter(|t| **t).count() != 1 {
-                    return Err(invalid(
-                        format!("{key}.conditions[{j}]"),
-                        "needs exactly one of equals, not_equals, is_null, became, changed",
-                    ));
+                    return Err(ConfigError::Invalid {
+                        key: format!("{}: condition {}", rule_label(i, &rule.event_type), j + 1),
+                        path: format!("events.{i}.conditions.{j}"),
+                        message: "needs exactly one of equals, not_equals, is_null, became, changed".into(),
+                        at: None,
+                    });
                 }
             }
         }
@@ -520,6 +649,52 @@ fn duration_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>
         .iter()
         .map(|s| humantime::parse_duration(s.trim()).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}"))))
         .collect()
+}
+
+/// A `config` crate error (a value of the wrong type, mostly), with where
+/// the key was set when the error names it (`events[5]operations[0]`, the
+/// sixth rule's), and the rule it belongs to; `rules`: the rules' labels.
+fn value_error(error: config::ConfigError, origins: &Origins, rules: &[String]) -> ConfigError {
+    let key = match &error {
+        config::ConfigError::Type { key, .. } | config::ConfigError::At { key, .. } => key.clone(),
+        config::ConfigError::NotFound(key) => Some(key.clone()),
+        _ => None,
+    };
+    let Some(path) = key.as_deref().map(dotted) else {
+        return ConfigError::Value { message: error.to_string(), at: None };
+    };
+    let mut message = match (&error, path.split_once('.')) {
+        (config::ConfigError::NotFound(_), Some((section, key))) => format!(
+            "missing key `{key}` in [{section}]: set it in the file or as {}{}__{}",
+            keys::ENV_PREFIX,
+            section.to_ascii_uppercase(),
+            key.to_ascii_uppercase()
+        ),
+        _ => error.to_string(),
+    };
+    let rule = path.strip_prefix("events.").and_then(|rest| rest.split('.').next()?.parse::<usize>().ok());
+    if let Some(label) = rule.and_then(|i| rules.get(i)) {
+        message = format!("{message}, in {label}");
+    }
+    ConfigError::Value { message, at: origins.nearest(&path).cloned() }
+}
+
+/// A `config` crate key as a dotted path: `events[5]operations[0]` is `events.5.operations.0`.
+fn dotted(key: &str) -> String {
+    let mut path = String::with_capacity(key.len());
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => path.push('.'),
+            ']' => {
+                if chars.peek().is_some_and(|n| *n != '.' && *n != '[') {
+                    path.push('.');
+                }
+            }
+            c => path.push(c),
+        }
+    }
+    path
 }
 
 /// The `ROWHOOK__SECTION__KEY` environment source.
@@ -584,7 +759,7 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
             "{MINIMAL}\n[[events]]\ntype = \"x.y\"\ntable = \"t\"\noperations = [\"insert\"]\nconditions = [{{ column = \"a\" }}]\n"
         );
         let err = Config::from_toml(&text).unwrap_err();
-        assert!(err.to_string().contains("conditions[0]"), "{err}");
+        assert!(err.to_string().contains("events rule 1 (x.y): condition 1:"), "{err}");
     }
 
     #[test]
@@ -638,6 +813,64 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
         let err = misspelled.unwrap_err();
         assert!(err.to_string().contains("timeoutt"), "an unknown environment key is refused by name: {err}");
         assert!(Config::load(&dir.join("missing.toml")).unwrap_err().to_string().contains("--config"));
+    }
+
+    /// The file text under these variables, as `Config::load` layers them.
+    fn layered(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::layered(text, "rowhook.toml", env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn rules_count_from_1_in_file_order() {
+        let rule = |t: &str, ops: &str| format!("\n[[events]]\ntype = \"{t}\"\ntable = \"t\"\noperations = {ops}\n");
+        let text = format!("{MINIMAL}{}{}{}", rule("a.one", "[\"insert\"]"), rule("b.two", "[\"insert\"]"), rule("c.three", "[]"));
+        let err = layered(&text, &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config: events rule 3 (c.three): operations: needs at least one of insert, update, delete (rowhook.toml, line 18)"
+        );
+        assert_eq!(rule_label(5, "note.added"), "events rule 6 (note.added)", "the sixth rule");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_and_the_environment_are_reported_together() {
+        let text = format!("{MINIMAL}[delivery]\ntimeuot = \"5s\"\n");
+        let err = layered(&text, &[("ROWHOOK__SOURCE__URLL", "x")]).unwrap_err();
+        let ConfigError::UnknownKeys(keys) = &err else { panic!("{err}") };
+        assert_eq!(keys.len(), 2, "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("config: 2 unknown keys:\n  - "), "{text}");
+        assert!(text.contains("`timeuot` in [delivery] (rowhook.toml, line 5): did you mean `timeout`?"), "{text}");
+        assert!(text.contains("from the environment variable ROWHOOK__SOURCE__URLL: did you mean ROWHOOK__SOURCE__URL?"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_say_where_they_were_set() {
+        let err = layered(&format!("{MINIMAL}[delivery]\ntimeout = \"ten\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("delivery.timeout") && err.ends_with("(rowhook.toml, line 5)"), "{err}");
+        let err = layered(MINIMAL, &[("ROWHOOK__DELIVERY__TIMEOUT", "ten")]).unwrap_err().to_string();
+        assert!(err.ends_with("(environment variable ROWHOOK__DELIVERY__TIMEOUT)"), "{err}");
+        let err = layered(MINIMAL, &[("ROWHOOK__SOURCE__TIME_ZONE", "Europe/Paris")]).unwrap_err().to_string();
+        assert!(err.contains("source.time_zone") && err.ends_with("(environment variable ROWHOOK__SOURCE__TIME_ZONE)"), "{err}");
+        let rule = "[[events]]\ntype = \"a.b\"\ntable = \"t\"\noperations = [\"insrt\"]\n";
+        let err = layered(&format!("{MINIMAL}{rule}"), &[]).unwrap_err().to_string();
+        assert!(err.contains("insrt") && err.ends_with(", in events rule 1 (a.b) (rowhook.toml, line 7)"), "{err}");
+        let err = layered("[source]\nserver_id = 7\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("missing key `url` in [source]: set it in the file or as ROWHOOK__SOURCE__URL"), "{err}");
+        assert_eq!(dotted("events[5]operations[0]"), "events.5.operations.0");
+        assert_eq!(dotted("events[5].conditions[1].equals"), "events.5.conditions.1.equals");
+        let err = layered("[source]\nurl = \"mysql://r@h:1/db\"\n[delivery\n", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("config file rowhook.toml: TOML parse error at line 3"), "{err}");
+    }
+
+    #[test]
+    fn a_setting_is_named_by_its_variable_or_its_line() {
+        let c = layered(MINIMAL, &[]).unwrap();
+        assert_eq!(c.setting("source.url"), "[source] url in rowhook.toml, line 3");
+        assert_eq!(c.setting("state.url"), "[state] url");
+        let c = layered(MINIMAL, &[("ROWHOOK__SOURCE__URL", "mysql://r@other:1/db")]).unwrap();
+        assert_eq!(c.setting("source.url"), "ROWHOOK__SOURCE__URL");
+        assert_eq!(Config::from_toml(MINIMAL).unwrap().setting("source.url"), "[source] url");
     }
 
     #[test]

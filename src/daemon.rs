@@ -24,21 +24,22 @@ use crate::admin::http::{self, HttpState};
 use crate::source::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
 use crate::delivery::router::{FlushCheckpoint, LoadWebhooks, Router};
 use crate::config::{Config, StartAt};
+use crate::dburl::{self, ConnectError, Target};
 use crate::source::decoder::Position;
 use crate::source::gtid::GtidSet;
 use crate::state::instance::{self, Attempt, InstanceLock, LockLost};
 use crate::events::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::delivery::retry::RetryPolicy;
-use crate::source::schema::{self, SchemaError, ServerInfo, TableSchema};
+use crate::source::schema::{self, Problem, Problems, SchemaError, ServerInfo, TableSchema};
 use crate::delivery::sender::Sender;
 use crate::state::store::{SavedView, Store, StoreError};
 
 /// Why rowhook could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot connect to the source database {target}: {source}")]
-    Connect { target: String, source: mysql_async::Error },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     #[error("source URL: {0}")]
     SourceUrl(String),
     #[error(transparent)]
@@ -78,29 +79,41 @@ pub struct Checked {
     pub database: String,
     pub tables: std::collections::HashMap<String, TableSchema>,
     pub source_opts: mysql_async::Opts,
+    /// The source, as messages name it.
+    pub source_target: Target,
+    /// What works, but less well (no column names in the binlog).
+    pub warnings: Vec<Problem>,
 }
 
-/// The checks `run` and `rowhook check-config` share.
+/// The checks `run` and `rowhook check-config` share. Every check runs; when
+/// any finds an error, every problem found is in the error
+/// ([`SchemaError::Refused`]).
 pub async fn check(config: &Config) -> Result<Checked, RunError> {
     let source_opts = crate::dburl::opts(&config.source.url).map_err(|e| RunError::SourceUrl(e.to_string()))?;
-    let target = format!("{}:{}", source_opts.ip_or_hostname(), source_opts.tcp_port());
+    let source_target = config.source_target(&source_opts);
     let database = source_opts.db_name().unwrap_or_default().to_string();
-    let mut conn = mysql_async::Conn::new(source_opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
-    let server = schema::check_server(&mut conn).await?;
+    let mut conn = dburl::connect(&source_opts, &source_target).await?;
+    let (server, mut problems) = schema::inspect_server(&mut conn).await?;
     let names: Vec<String> = config.events.iter().map(|r| r.table.clone()).collect();
+    let (unreadable, denied) = schema::check_select(&mut conn, &database, &names, &server.user).await?;
+    problems.extend(unreadable);
     let tables = schema::load_tables(&mut conn, &database, &names, server.is_mariadb).await?;
-    schema::check_rules(&config.events, &database, &tables)?;
+    let all_known = names.iter().all(|n| tables.contains_key(n) || denied.contains(n));
+    let all_tables = if all_known { Vec::new() } else { schema::table_names(&mut conn, &database).await? };
+    problems.extend(schema::check_rules(&config.events, &database, &tables, &denied, &all_tables));
     let _ = conn.disconnect().await;
-    Ok(Checked { server, database, tables, source_opts })
+    if problems.iter().any(|p| !p.is_warning()) {
+        return Err(SchemaError::Refused(Problems(problems)).into());
+    }
+    Ok(Checked { server, database, tables, source_opts, source_target, warnings: problems })
 }
 
 /// The source's position now (current) or its oldest binlog (earliest).
 /// The position to start from and, for `current` on a MySQL server with
 /// GTIDs, its executed GTID set at that position (SHOW MASTER STATUS gives both
 /// at once), so the checkpoint can resume by GTID from the start.
-async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<(Position, Option<String>), RunError> {
-    let target = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-    let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+async fn server_position(checked: &Checked, at: ResetPosition) -> Result<(Position, Option<String>), RunError> {
+    let mut conn = dburl::connect(&checked.source_opts, &checked.source_target).await?;
     let position = match at {
         ResetPosition::Current => {
             // MySQL 8.4 renamed SHOW MASTER STATUS; MariaDB and older MySQL know only the old name.
@@ -131,9 +144,8 @@ async fn server_position(opts: &mysql_async::Opts, at: ResetPosition) -> Result<
 
 /// Refuses to start from a checkpoint whose binlog the server no longer has:
 /// reading on from elsewhere would skip events without a word.
-async fn ensure_on_server(opts: &mysql_async::Opts, position: &Position) -> Result<(), RunError> {
-    let target = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-    let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+async fn ensure_on_server(checked: &Checked, position: &Position) -> Result<(), RunError> {
+    let mut conn = dburl::connect(&checked.source_opts, &checked.source_target).await?;
     let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.map_err(StoreError::from)?;
     let _ = conn.disconnect().await;
     let files: Vec<String> = logs.iter().filter_map(|r| r.get::<String, _>(0)).collect();
@@ -277,7 +289,7 @@ async fn become_active(
     metrics: &Metrics,
     shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<Active>, RunError> {
-    let mut store = Store::connect(config.state_url()).await?;
+    let mut store = state_store(config).await?;
     store.check_migrated().await?;
     let mut checked = check(config).await?;
     tracing::info!(
@@ -287,6 +299,9 @@ async fn become_active(
         full_row_metadata = checked.server.full_row_metadata,
         "source checked"
     );
+    for warning in &checked.warnings {
+        tracing::warn!(fix = %warning.fix(), "{warning}");
+    }
     // Only the instance holding the lock reads and delivers; the checkpoint is read after.
     let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
@@ -299,11 +314,22 @@ async fn become_active(
         // checkpoint may be past a schema change), and fresh state connections.
         checked = check(config).await?;
         store.disconnect().await;
-        store = Store::connect(config.state_url()).await?;
+        store = state_store(config).await?;
     }
     metrics.active.set(1);
     tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
     Ok(Some(Active { store, checked, lock, state_opts }))
+}
+
+/// The state database, connected; a failure names it as [`Config::state_target`] does.
+pub async fn state_store(config: &Config) -> Result<Store, RunError> {
+    Store::connect(config.state_url()).await.map_err(|e| match e {
+        StoreError::Connect(e) => match dburl::opts(config.state_url()) {
+            Ok(opts) => RunError::Connect(ConnectError::new(&config.state_target(&opts), &e)),
+            Err(_) => StoreError::Connect(e).into(),
+        },
+        other => other.into(),
+    })
 }
 
 /// Where reading starts.
@@ -323,7 +349,7 @@ async fn start_position(config: &Config, store: &Store, checked: &Checked, reset
     if let (None, Some(position)) = (reset, store.load_checkpoint().await?.map(Position::from)) {
         let gtid = store.load_checkpoint_gtid().await?;
         if gtid.is_none() {
-            ensure_on_server(&checked.source_opts, &position).await?;
+            ensure_on_server(checked, &position).await?;
         }
         return Ok(Start { position, gtid, is_new: false });
     }
@@ -331,7 +357,7 @@ async fn start_position(config: &Config, store: &Store, checked: &Checked, reset
         StartAt::Current => ResetPosition::Current,
         StartAt::Earliest => ResetPosition::Earliest,
     });
-    let (position, gtids) = server_position(&checked.source_opts, at).await?;
+    let (position, gtids) = server_position(checked, at).await?;
     let gtid = gtids.filter(|_| !checked.server.is_mariadb);
     // Saved at once: a restart before the first event must not skip what happened meanwhile.
     // Subscriptions saved with an earlier checkpoint do not belong to this position.
@@ -356,8 +382,7 @@ async fn webhooks_followed(state_opts: &mysql_async::Opts, checked: &Checked) ->
         return Ok(WebhooksFollowed { table: None, schema: None, poll: Some(Duration::from_secs(1)) });
     }
     let (db, table) = (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string());
-    let target = format!("{}:{}", source.ip_or_hostname(), source.tcp_port());
-    let mut conn = mysql_async::Conn::new(source.clone()).await.map_err(|source| RunError::Connect { target, source })?;
+    let mut conn = dburl::connect(source, &checked.source_target).await?;
     let schema = crate::source::reader::webhooks_schema(&mut conn, &db, &table, checked.server.is_mariadb).await?;
     let _ = conn.disconnect().await;
     Ok(WebhooksFollowed { table: Some((db, table)), schema, poll: None })

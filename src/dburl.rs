@@ -9,6 +9,11 @@
 //! `--ssl-ca` does for the `mariadb` client. Every connection rowhook makes
 //! (the binlog reader, the state database, the instance lock) goes through
 //! [`opts`].
+//!
+//! When a connection fails, [`ConnectError`] says it once: which database
+//! ([`Target`]: what it is for, host and port, the setting that names it),
+//! the cause (the error's chain, each message once: [`cause_once`]), and what
+//! to check for that cause. Never the URL itself, which may hold a password.
 
 use std::path::PathBuf;
 
@@ -54,6 +59,174 @@ pub fn opts(url: &str) -> Result<mysql_async::Opts, DbUrlError> {
     Ok(mysql_async::OptsBuilder::from_opts(opts).ssl_opts(tls).into())
 }
 
+/// A database rowhook connects to, as messages name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// What it is for: `the source database`, `the state database`, ...
+    pub role: String,
+    pub host: String,
+    pub port: u16,
+    /// The setting its URL came from: `ROWHOOK__SOURCE__URL`, `[source] url in rowhook.toml, line 12`.
+    pub setting: String,
+    /// Whether the URL asks for TLS.
+    pub tls: bool,
+}
+
+impl Target {
+    /// The database of `opts`, for `role`, named by `setting`.
+    pub fn new(role: impl Into<String>, opts: &mysql_async::Opts, setting: impl Into<String>) -> Target {
+        Target {
+            role: role.into(),
+            host: opts.ip_or_hostname().to_string(),
+            port: opts.tcp_port(),
+            setting: setting.into(),
+            tls: opts.ssl_opts().is_some(),
+        }
+    }
+
+    /// `host:port` (`[::1]:3306` for an IPv6 address).
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Why a connection failed, by what the operator has to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server said the user or password is wrong (1045).
+    AccessDenied,
+    /// The user may not use the URL's database (1044).
+    DatabaseDenied,
+    /// The URL's database does not exist (1049).
+    UnknownDatabase,
+    /// Nothing listens on that port.
+    Refused,
+    /// The host name does not resolve.
+    HostNotFound,
+    /// No answer, or no route.
+    Unreachable,
+    /// TLS could not be set up (certificate, CA, name).
+    Tls,
+    /// Anything else.
+    Other,
+}
+
+/// A failed connection, said once: the target, the cause, what to check.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {}, {} (from {}): {cause}. {}", .target.address(), .target.role, .target.setting, advice(.failure, .target))]
+pub struct ConnectError {
+    pub target: Target,
+    pub failure: Failure,
+    /// The error's chain, each message once.
+    pub cause: String,
+}
+
+impl ConnectError {
+    pub fn new(target: &Target, error: &mysql_async::Error) -> ConnectError {
+        ConnectError { target: target.clone(), failure: classify(error), cause: cause_once(error) }
+    }
+}
+
+/// Connects to `target`, whose options are `opts`.
+pub async fn connect(opts: &mysql_async::Opts, target: &Target) -> Result<mysql_async::Conn, ConnectError> {
+    mysql_async::Conn::new(opts.clone()).await.map_err(|e| ConnectError::new(target, &e))
+}
+
+/// What the operator has to check for a failure.
+fn advice(failure: &Failure, target: &Target) -> String {
+    let (host, port) = (&target.host, target.port);
+    match failure {
+        Failure::AccessDenied if !target.tls => "Check the user name and password in that URL, and that this user may connect \
+                                                 from this host (the host part of 'user'@'host'); a user that must use TLS \
+                                                 (REQUIRE SSL) is refused the same way without it: add ssl_ca= to the URL"
+            .to_string(),
+        Failure::AccessDenied => "Check the user name and password in that URL, and that this user may connect from this host \
+                                  (the host part of 'user'@'host')"
+            .to_string(),
+        Failure::DatabaseDenied => "Check the database name in that URL, and grant the user access to it (docs/source-database.md)".to_string(),
+        Failure::UnknownDatabase => "Check the database name in that URL, or create the database".to_string(),
+        Failure::Refused => format!("Check that the server is running on {host} and listens on port {port}"),
+        Failure::HostNotFound => format!("Check the host name `{host}`: it does not resolve"),
+        Failure::Unreachable => format!("Check the host and port, and that the network and firewalls let {host}:{port} through"),
+        Failure::Tls => format!(
+            "Check TLS in that URL: ssl_ca= must name the CA that signed the server's certificate, issued for `{host}` \
+             (verify_identity=false accepts another name; docs/source-database.md#tls)"
+        ),
+        Failure::Other => format!("Check that {host}:{port} is a MySQL or MariaDB server and that URL is right"),
+    }
+}
+
+/// The failure behind a connection error.
+pub fn classify(error: &mysql_async::Error) -> Failure {
+    use mysql_async::{Error, IoError};
+    match error {
+        Error::Server(e) => match e.code {
+            1045 | 1698 => Failure::AccessDenied,
+            1044 => Failure::DatabaseDenied,
+            1049 => Failure::UnknownDatabase,
+            _ => Failure::Other,
+        },
+        Error::Io(IoError::Tls(_)) => Failure::Tls,
+        Error::Io(IoError::Io(e)) => {
+            use std::io::ErrorKind;
+            let text = e.to_string();
+            match e.kind() {
+                ErrorKind::ConnectionRefused => Failure::Refused,
+                ErrorKind::TimedOut | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Failure::Unreachable,
+                _ if text.contains("lookup address") || text.contains("Name or service not known") || text.contains("name resolution") => {
+                    Failure::HostNotFound
+                }
+                _ if text.contains("certificate") || text.contains("TLS") => Failure::Tls,
+                _ => Failure::Other,
+            }
+        }
+        Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => Failure::Tls,
+        _ => Failure::Other,
+    }
+}
+
+/// Labels that wrap another error and add nothing to it.
+const WRAPPERS: [&str; 7] = ["Input/output error", "Server error", "TLS error", "Driver error", "Other error", "URL error", "Io error"];
+
+/// An error and its sources as one line, each message once: a wrapper's
+/// text that repeats its source's is cut down to what it adds (mysql_async's
+/// `Input/output error: Input/output error: Connection refused (os error
+/// 111)` is `Connection refused (os error 111)`).
+pub fn cause_once(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        messages.push(e.to_string());
+        next = e.source();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let punctuation = |c: char| c == ':' || c == '`' || c == '\'' || c.is_whitespace();
+        let mut own = message.as_str();
+        // A wrapper ending with its source's text (`Server error: `{source}'`): the source says it.
+        if let Some(inner) = messages.get(i + 1).filter(|inner| !inner.is_empty()) {
+            if let Some(at) = own.rfind(inner.as_str()) {
+                if own[at + inner.len()..].trim_matches(punctuation).is_empty() {
+                    own = &own[..at];
+                }
+            }
+        }
+        let own = own.trim_matches(punctuation);
+        if own.is_empty() || WRAPPERS.contains(&own) || parts.iter().any(|p| p.contains(own)) {
+            continue;
+        }
+        parts.push(own.to_string());
+    }
+    if parts.is_empty() {
+        return messages.pop().unwrap_or_default();
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +267,76 @@ mod tests {
         let err = opts("mysql://u@db/app?sslmode=require").unwrap_err().to_string();
         assert!(err.contains("sslmode"), "{err}");
         assert!(opts("not a url").is_err());
+    }
+
+    fn target() -> Target {
+        Target::new("the source database", &opts("mysql://u:s3cret@db.internal:3307/app").unwrap(), "ROWHOOK__SOURCE__URL")
+    }
+
+    fn io(error: std::io::Error) -> mysql_async::Error {
+        mysql_async::Error::Io(mysql_async::IoError::Io(error))
+    }
+
+    #[test]
+    fn a_refused_port_is_said_once_with_host_port_and_what_to_check() {
+        let error = io(std::io::Error::from_raw_os_error(111));
+        assert!(error.to_string().matches("Input/output error").count() == 2, "mysql_async wraps it twice: {error}");
+        let message = ConnectError::new(&target(), &error).to_string();
+        assert_eq!(
+            message,
+            "cannot connect to db.internal:3307, the source database (from ROWHOOK__SOURCE__URL): \
+             Connection refused (os error 111). Check that the server is running on db.internal and listens on port 3307"
+        );
+        assert!(!message.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_wrong_password_is_said_once() {
+        let error = mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1045,
+            message: "Access denied for user 'u'@'10.0.0.5' (using password: YES)".into(),
+            state: "28000".into(),
+        });
+        let e = ConnectError::new(&target(), &error);
+        assert_eq!(e.failure, Failure::AccessDenied);
+        assert_eq!(e.cause, "ERROR 1045 (28000): Access denied for user 'u'@'10.0.0.5' (using password: YES)");
+        assert!(e.to_string().contains("(from ROWHOOK__SOURCE__URL): ERROR 1045 (28000): Access denied"), "{e}");
+        assert!(e.to_string().contains("Check the user name and password in that URL"), "{e}");
+    }
+
+    #[test]
+    fn failures_are_told_apart() {
+        let dns = io(std::io::Error::other("failed to lookup address information: Name or service not known"));
+        assert_eq!(classify(&dns), Failure::HostNotFound);
+        assert_eq!(cause_once(&dns), "failed to lookup address information: Name or service not known");
+        assert_eq!(classify(&io(std::io::Error::from(std::io::ErrorKind::TimedOut))), Failure::Unreachable);
+        let server = |code| mysql_async::Error::Server(mysql_async::ServerError { code, message: "m".into(), state: "s".into() });
+        assert_eq!(classify(&server(1049)), Failure::UnknownDatabase);
+        assert_eq!(classify(&server(1044)), Failure::DatabaseDenied);
+        assert_eq!(classify(&server(1064)), Failure::Other);
+        let tls = mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer);
+        assert_eq!(classify(&tls), Failure::Tls);
+    }
+
+    #[test]
+    fn a_chain_keeps_what_each_level_adds() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "reading the checkpoint")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::from_raw_os_error(111));
+        assert_eq!(cause_once(&e), "reading the checkpoint: Connection refused (os error 111)");
+        // A source's text inside its wrapper, not at its end: the wrapper is kept whole, the source not repeated.
+        let e = Outer(std::io::Error::other("reading"));
+        assert_eq!(cause_once(&e), "reading the checkpoint");
+        assert_eq!(Target { host: "::1".into(), ..target() }.address(), "[::1]:3307");
     }
 }

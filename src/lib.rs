@@ -28,7 +28,8 @@
 //! shutdown signal, so tests run the real daemon in-process on port 0),
 //! [`config`] is the TOML file, [`listen`] is `rowhook listen`. Shared leaves
 //! that every stage may use and that use no stage: [`config`]'s types,
-//! [`dburl`] (database URLs), [`metrics`] (defined in one place).
+//! [`dburl`] (database URLs, and a failed connection to one said once),
+//! [`metrics`] (defined in one place).
 //!
 //! Why this cut: each stage has one job and one hand-off (a transaction of
 //! rows; events; a stored delivery), and each coming feature lands in one

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use rowhook::config::{Config, LogFormat};
-use rowhook::daemon::{self, ResetPosition};
-use rowhook::state::store::Store;
+use rowhook::daemon::{self, ResetPosition, RunError};
+use rowhook::source::schema::{Problems, SchemaError};
+use rowhook::state::store::StoreError;
 
 #[derive(Parser)]
 #[command(name = "rowhook", version, about = "Webhooks from a MySQL/MariaDB binlog, without changing the application")]
@@ -55,7 +56,9 @@ fn main() {
     let cli = Cli::parse();
     let result = actix_rt::System::new().block_on(async move { dispatch(cli.command).await });
     if let Err(e) = result {
-        eprintln!("rowhook: {e:#}");
+        // The error and its causes, each said once (a source's message often repeats in its wrapper's).
+        let error: &(dyn std::error::Error + 'static) = e.as_ref();
+        eprintln!("rowhook: {}", rowhook::dburl::cause_once(error));
         std::process::exit(1);
     }
 }
@@ -92,7 +95,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate { config } => {
             let config = load(&config)?;
-            let store = Store::new(config.state_url())?;
+            let store = daemon::state_store(&config).await?;
             let applied = store.migrate().await?;
             if applied.is_empty() {
                 println!("state database is up to date");
@@ -105,7 +108,17 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let config = load(&config)?;
-            let checked = daemon::check(&config).await?;
+            check_config(&config).await
+        }
+        Command::Listen { secret, listen } => rowhook::listen::listen(&secret, listen).await,
+    }
+}
+
+/// `rowhook check-config`: the source (settings, grants, rules) and the state
+/// database, every problem listed on stdout; an error when any is an error.
+async fn check_config(config: &Config) -> anyhow::Result<()> {
+    let mut errors = match daemon::check(config).await {
+        Ok(checked) => {
             println!(
                 "ok: {} at database `{}`; binlog ROW/FULL{}; {} rules on {} tables",
                 checked.server.version,
@@ -114,23 +127,48 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 config.events.len(),
                 checked.tables.len()
             );
+            if !checked.warnings.is_empty() {
+                print!("{}", Problems(checked.warnings).list().trim_start_matches('\n'));
+                println!();
+            }
             for rule in &config.events {
                 let ops: Vec<&str> = rule.operations.iter().map(|o| o.as_str()).collect();
                 println!("  {:<16} <- {} {}", rule.event_type, rule.table, ops.join("/"));
             }
-            let state = rowhook::dburl::opts(config.state_url())?;
-            let lock = rowhook::state::instance::lock_name(state.db_name().unwrap_or_default());
-            match rowhook::state::instance::holder(&state, &lock).await? {
-                None => println!("instance lock `{lock}`: free (`rowhook run` becomes the active instance)"),
-                Some(session) => println!(
-                    "instance lock `{lock}`: held by connection {session} on the state database \
-                     (another rowhook is active; `rowhook run` stands by until it stops)"
-                ),
-            }
-            Ok(())
+            0
         }
-        Command::Listen { secret, listen } => rowhook::listen::listen(&secret, listen).await,
+        Err(RunError::Schema(SchemaError::Refused(problems))) => {
+            println!("{problems}");
+            problems.errors()
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let store = daemon::state_store(config).await?;
+    match store.check_migrated().await {
+        Ok(()) => println!("state database: migrated"),
+        Err(e @ StoreError::NotMigrated { .. }) => {
+            println!("error: {e}");
+            errors += 1;
+        }
+        Err(e) => return Err(e.into()),
     }
+    store.disconnect().await;
+    let state = rowhook::dburl::opts(config.state_url())?;
+    let lock = rowhook::state::instance::lock_name(state.db_name().unwrap_or_default());
+    match rowhook::state::instance::holder(&state, &lock).await? {
+        None => println!("instance lock `{lock}`: free (`rowhook run` becomes the active instance)"),
+        Some(session) => println!(
+            "instance lock `{lock}`: held by connection {session} on the state database \
+             (another rowhook is active; `rowhook run` stands by until it stops)"
+        ),
+    }
+    if errors > 0 {
+        anyhow::bail!(
+            "check-config found {errors} error{}, listed above: `rowhook run` refuses to start until they are fixed",
+            if errors == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -31,7 +31,11 @@ mod embedded {
 /// State database failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("state database: {0}")]
+    /// [`Store::connect`] could not connect (callers that know which setting
+    /// named the database say so: [`crate::dburl::ConnectError`]).
+    #[error("cannot connect to the state database: {}", crate::dburl::cause_once(.0))]
+    Connect(mysql_async::Error),
+    #[error("state database: {}", crate::dburl::cause_once(.0))]
     Db(#[from] mysql_async::Error),
     #[error("state database URL: {0}")]
     Url(String),
@@ -204,7 +208,7 @@ impl Store {
     /// A store that asks the server what it supports ([`supports_insert_returning`]).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let mut store = Store::new(url)?;
-        let mut conn = store.pool.get_conn().await?;
+        let mut conn = store.pool.get_conn().await.map_err(StoreError::Connect)?;
         let version: Option<String> = conn.query_first("SELECT @@version").await?;
         store.insert_returning = version.as_deref().is_some_and(supports_insert_returning);
         Ok(store)

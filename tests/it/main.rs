@@ -10,6 +10,7 @@ mod gtid;
 mod harness_selftest;
 mod https;
 mod instances;
+mod messages;
 mod migrations;
 mod ordering;
 mod outages;

@@ -387,6 +387,21 @@ async fn worked_example_of_docs_events_md() {
     let rules = format!("[source]\nurl = \"{}\"\n{}", db.url, read("docs/examples/shop-events.toml"));
     config.events = rowhook::config::Config::from_toml(&rules).expect("docs/examples/shop-events.toml").events;
     rowhook::daemon::check(&config).await.expect("the example rules fit the example schema");
+    // The error docs/events.md shows is the one rowhook gives.
+    let mut misspelt = config.clone();
+    let misspelt_rules = rules.replace("shipped_at = \"shipped_at\"", "shipped_at = \"shiped_at\"");
+    misspelt.events = rowhook::config::Config::from_toml(&misspelt_rules).unwrap().events;
+    match rowhook::daemon::check(&misspelt).await {
+        Err(rowhook::daemon::RunError::Schema(rowhook::source::schema::SchemaError::Refused(problems))) => {
+            assert_eq!(problems.0.len(), 1, "{problems}");
+            let doc = read("docs/events.md").replace('\n', " ");
+            let said = problems.0[0].to_string();
+            // Markdown code that ends in a backtick closes after a space.
+            assert!(doc.contains(&format!("``{said} ``")), "docs/events.md shows `{said}`");
+            assert!(problems.0[0].fix().starts_with("did you mean `shipped_at`?") && doc.contains("did you mean `shipped_at`?"));
+        }
+        other => panic!("refused with the misspelt column: {:?}", other.err()),
+    }
     let receiver = Receiver::start().await;
     db.add_webhook(&receiver.url(), &["*"], &rowhook::delivery::signing::generate_secret(), true).await;
     let rowhook = crate::rowhook::InProcess::start(config).await;

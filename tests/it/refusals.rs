@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::*;
 use rowhook::daemon::{check, RunError};
-use rowhook::source::schema::SchemaError;
+use rowhook::source::schema::{Problem, SchemaError};
 
 use crate::rowhook::test_config;
 use crate::support::mariadb::MariaDb;
@@ -14,11 +14,11 @@ use crate::support::mariadb::MariaDb;
 #[actix_rt::test]
 async fn a_noblob_row_image_is_refused_at_start() {
     let server = MariaDb::start_private(&["--binlog-row-image=NOBLOB"]);
-    let mut conn = mysql_async::Conn::from_url(server.root_url()).await.unwrap();
-    conn.query_drop("CREATE DATABASE helpdesk").await.unwrap();
-    let err = check(&test_config(&server.url("helpdesk"))).await.err().expect("refused");
-    assert!(matches!(&err, RunError::Schema(SchemaError::NotFullImage(image)) if image == "NOBLOB"), "{err}");
-    assert!(err.to_string().contains("binlog_row_image=FULL"), "{err}");
+    let app = server.fresh_database("noblob").await;
+    let err = check(&test_config(&server.url(&app))).await.err().expect("refused");
+    let RunError::Schema(SchemaError::Refused(problems)) = &err else { panic!("{err}") };
+    assert_eq!(problems.0, [Problem::NotFullImage("NOBLOB".into())], "{err}");
+    assert!(err.to_string().contains("SET GLOBAL binlog_row_image = 'FULL'"), "{err}");
 }
 
 #[actix_rt::test]

@@ -78,10 +78,12 @@ async fn without_tls_or_with_another_ca_rowhook_stops_with_the_server_s_or_the_c
     let plain = InProcess::spawn(test_config(&user_url(&server, &db.name, "")));
     let err = plain.finished(Duration::from_secs(20)).await.expect_err("refused without TLS").to_string();
     assert!(err.contains("Access denied"), "{err}");
+    assert!(err.contains("a user that must use TLS (REQUIRE SSL) is refused the same way without it"), "{err}");
 
     let other = tempfile::tempdir().unwrap();
     let (other_ca, _, _) = certificates(other.path(), "another-ca");
     let wrong = InProcess::spawn(test_config(&user_url(&server, &db.name, &format!("?ssl_ca={}", other_ca.display()))));
     let err = wrong.finished(Duration::from_secs(20)).await.expect_err("refused with another CA").to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(err.contains("Check TLS in that URL: ssl_ca= must name the CA"), "{err}");
 }
