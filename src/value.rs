@@ -21,13 +21,21 @@
 //! | zero dates (`0000-00-00`), YEAR 0000 | null |
 //! | CHAR, VARCHAR, TEXT | string, decoded from the column's character set |
 //! | BINARY, VARBINARY, BLOB | base64 string (BINARY(n) padded to n bytes) |
-//! | JSON | the JSON value itself |
+//! | JSON | the JSON value itself, numbers as the server prints them (every digit) |
 //! | ENUM | its string; SET: array of strings; BIT: number |
 //! | GEOMETRY | WKT as MariaDB's `ST_AsText` prints it (`POINT(1 2)`), `SRID=n;` first when the SRID is not 0; malformed WKB: lowercase hex of it |
 //! | VECTOR | array of numbers |
 //!
 //! Fractions of seconds are printed with six digits when not zero and left
 //! out when zero, whatever the column's precision.
+//!
+//! Numbers inside JSON columns arrive as the server returns them, every digit
+//! (`123456789012345678901234567890`, `1.50`, `-0`): serde_json is built with
+//! `arbitrary_precision`, so a parsed number keeps its text (an exponent
+//! spelt `e+N` or `e-N`: `1E400` arrives as `1e+400`), and a DECIMAL inside
+//! MySQL's binary JSON becomes a number of its digits. The price is a small
+//! allocation per number, integer columns included (`docs/benchmarks.md`);
+//! two numbers are equal when their texts are.
 
 use std::sync::Arc;
 
@@ -149,9 +157,10 @@ pub fn to_json(value: &BinlogValue<'_>, kind: &ColumnKind) -> Json {
     }
 }
 
-/// MySQL's binary JSON as JSON. Opaque scalars follow mysql_common (and
-/// MySQL's own JSON output): DECIMAL as a string, DATE/TIME/DATETIME as
-/// `"YYYY-MM-DD HH:MM:SS.ffffff"`, other types as `"base64:type<N>:<data>"`.
+/// MySQL's binary JSON as JSON. Opaque scalars as MySQL's own JSON output
+/// has them: DECIMAL as a number with all its digits (`9.00`),
+/// DATE/TIME/DATETIME as `"YYYY-MM-DD HH:MM:SS.ffffff"` (mysql_common's),
+/// other types as `"base64:type<N>:<data>"`.
 pub fn jsonb_to_json(j: &mysql_common::binlog::jsonb::Value<'_>) -> Json {
     match jsonb_dom(j.clone(), 0) {
         Ok(json) => json,
@@ -172,7 +181,7 @@ const MAX_JSONB_DEPTH: usize = 128;
 /// aborts the process) and knows no depth limit. Here a container holds what
 /// its bytes hold, and nesting stops at [`MAX_JSONB_DEPTH`].
 fn jsonb_dom(value: mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> std::io::Result<Json> {
-    use mysql_common::binlog::jsonb::Value as Jsonb;
+    use mysql_common::binlog::jsonb::{JsonDom, JsonNumber, JsonScalar, Value as Jsonb};
     if depth > MAX_JSONB_DEPTH {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "binary JSON nested too deep"));
     }
@@ -205,7 +214,20 @@ fn jsonb_dom(value: mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> std
         {
             Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "DECIMAL in binary JSON with an impossible precision or scale"))
         }
-        scalar => Ok(Json::from(scalar.parse()?)),
+        scalar => Ok(match scalar.parse()? {
+            JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(decimal))) => decimal_number(decimal.to_string()),
+            dom => Json::from(dom),
+        }),
+    }
+}
+
+/// A DECIMAL inside binary JSON as the number MySQL prints (`9.00`, every
+/// digit and the scale kept), where mysql_common makes it a string. Its text
+/// is always a JSON number; should it not be, it stays a string.
+fn decimal_number(text: String) -> Json {
+    match text.parse::<serde_json::Number>() {
+        Ok(number) => Json::Number(number),
+        Err(_) => Json::String(text),
     }
 }
 
@@ -604,6 +626,96 @@ mod tests {
         }
         assert_eq!(parse(&nested_arrays(100)), expected);
         assert_eq!(parse(&nested_arrays(MAX_JSONB_DEPTH + 50)), Json::Null, "too deep: null, not a stack overflow");
+    }
+
+    /// MySQL's binary DECIMAL (`decimal2bin`): groups of nine digits in four
+    /// bytes, the partial groups at either end in as few bytes as they need,
+    /// all bytes inverted when negative, then the first byte's top bit flipped.
+    fn decimal_bin(text: &str, precision: usize, scale: usize) -> Vec<u8> {
+        const BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+        let (negative, digits) = text.strip_prefix('-').map_or((false, text), |d| (true, d));
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let int = format!("{int:0>width$}", width = precision - scale);
+        let frac = format!("{frac:0<scale$}");
+        let mut out = Vec::new();
+        let mut group = |digits: &str| {
+            let n: u32 = digits.parse().unwrap();
+            out.extend_from_slice(&n.to_be_bytes()[4 - BYTES[digits.len()]..]);
+        };
+        let lead = int.len() % 9;
+        if lead > 0 {
+            group(&int[..lead]);
+        }
+        for chunk in int.as_bytes()[lead..].chunks(9).chain(frac.as_bytes().chunks(9)) {
+            group(std::str::from_utf8(chunk).unwrap());
+        }
+        if negative {
+            out.iter_mut().for_each(|b| *b = !*b);
+        }
+        out[0] ^= 0x80;
+        out
+    }
+
+    /// A DECIMAL as MySQL stores it inside binary JSON: an opaque value of
+    /// type NEWDECIMAL (246) holding precision, scale and the binary form.
+    fn opaque_decimal(text: &str, precision: usize, scale: usize) -> Vec<u8> {
+        let mut data = vec![precision as u8, scale as u8];
+        data.extend(decimal_bin(text, precision, scale));
+        let mut out = vec![246, data.len() as u8];
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn numbers_in_json_text_keep_their_text() {
+        // MariaDB's JSON columns are text: `SELECT` returns each number as
+        // written. Its digits stay; only an exponent is spelt `e+N` / `e-N`.
+        let text = r#"{"b": [1e400, -0, 1.0, -0.0, 1E+29, 2e-7, 18446744073709551616], "a": 123456789012345678901234567890.000000000000000000001}"#;
+        let json = v(Value::Bytes(text.as_bytes().to_vec()), ColumnKind::Json);
+        assert_eq!(
+            json.to_string(),
+            r#"{"a":123456789012345678901234567890.000000000000000000001,"b":[1e+400,-0,1.0,-0.0,1e+29,2e-7,18446744073709551616]}"#
+        );
+        // Numbers compare by their text: what the server returns differs.
+        assert_ne!(v(Value::Bytes(b"1.0".to_vec()), ColumnKind::Json), v(Value::Bytes(b"1".to_vec()), ColumnKind::Json));
+        assert_eq!(v(Value::Bytes(b"[7]".to_vec()), ColumnKind::Json), serde_json::json!([7]));
+    }
+
+    #[test]
+    fn decimals_inside_binary_json_are_numbers_with_every_digit() {
+        use mysql_common::binlog::jsonb::Value as Jsonb;
+        // MySQL's own example (decimal.c): 1234567890.1234 as DECIMAL(14,4).
+        assert_eq!(decimal_bin("1234567890.1234", 14, 4), [0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2]);
+        assert_eq!(decimal_bin("-1234567890.1234", 14, 4), [0x7E, 0xF2, 0x04, 0xC7, 0x2D, 0xFB, 0x2D]);
+        let parse = |bytes: &[u8]| jsonb_to_json(&mysql_common::io::ParseBuf(bytes).parse::<Jsonb<'_>>(()).unwrap());
+        // (value, precision, scale, as MySQL prints it: no leading zeros, `scale` decimals)
+        for (text, precision, scale, printed) in [
+            ("1234567890.1234", 14, 4, "1234567890.1234"),
+            ("-1234567890.1234", 14, 4, "-1234567890.1234"),
+            ("9.00", 3, 2, "9.00"),
+            ("-0.05", 3, 2, "-0.05"),
+            ("0.000000001", 10, 9, "0.000000001"),
+            ("100", 10, 0, "100"),
+            ("0", 5, 0, "0"),
+            ("0.00", 4, 2, "0.00"),
+            ("12345678901234567890123456789012345678901234567890123456.123456789", 65, 9, "12345678901234567890123456789012345678901234567890123456.123456789"),
+            ("-99999999999999999999999999999999999999999999999999999999999999999", 65, 0, "-99999999999999999999999999999999999999999999999999999999999999999"),
+            ("0.12345678901234567890123456789012345678", 39, 38, "0.12345678901234567890123456789012345678"),
+            ("123456789012345678901234567890", 30, 0, "123456789012345678901234567890"),
+        ] {
+            // A scalar document: the opaque type (0x0F), then the value.
+            let mut scalar = vec![0x0F];
+            scalar.extend(opaque_decimal(text, precision, scale));
+            let json = parse(&scalar);
+            assert!(json.is_number(), "{text}: {json}");
+            assert_eq!(json.to_string(), printed, "{text} as DECIMAL({precision},{scale})");
+            // Inside an array, beside an integer: `[<decimal>, 7]`.
+            let value = opaque_decimal(text, precision, scale);
+            let size = u16::try_from(10 + value.len()).unwrap().to_le_bytes();
+            let mut array = vec![0x02, 2, 0, size[0], size[1], 0x0F, 10, 0, 0x05, 7, 0];
+            array.extend(value);
+            assert_eq!(parse(&array).to_string(), format!("[{printed},7]"), "{text} in an array");
+        }
     }
 
     fn v(value: Value, kind: ColumnKind) -> Json {
