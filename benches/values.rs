@@ -11,8 +11,14 @@
 //! nanoseconds per value (or per row for the row case).
 //!
 //! ```text
-//! cargo bench --bench values [-- --iterations N --runs R]
+//! cargo bench --bench values [-- --iterations N --runs R --case NAME]
 //! ```
+//!
+//! `--case` runs only the cases whose name contains NAME, for exact
+//! instruction counts of one case on a busy machine:
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='values::run'
+//! target/release/deps/values-* --case sjis --runs 1 --iterations 10000`
+//! (instructions / iterations = instructions per value).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -29,13 +35,14 @@ const ORDER_JSON: &str = r#"{"order_id": 1234567, "customer": {"id": 98765, "ema
 const ADDRESSES_JSON: &str = r#"["support@example.com", "jane.doe@example.org"]"#;
 
 fn main() -> Result<(), BoxError> {
-    let (mut iterations, mut runs) = (200_000usize, 7usize);
+    let (mut iterations, mut runs, mut only) = (200_000usize, 7usize, String::new());
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "--iterations" => iterations = value()?.parse()?,
             "--runs" => runs = value()?.parse()?,
+            "--case" => only = value()?,
             "--bench" => {} // added by `cargo bench`
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -46,6 +53,7 @@ fn main() -> Result<(), BoxError> {
             "sjis" => encoding_rs::SHIFT_JIS,
             "big5" => encoding_rs::BIG5,
             "gbk" => encoding_rs::GBK,
+            "cp1251" => encoding_rs::WINDOWS_1251,
             _ => encoding_rs::WINDOWS_1252,
         };
         BinlogValue::Value(Value::Bytes(encoding.encode(text).0.into_owned()))
@@ -62,7 +70,10 @@ fn main() -> Result<(), BoxError> {
         ("JSON (MariaDB) order, 12 numbers", vec![(bytes(ORDER_JSON), ColumnKind::Json)]),
         ("VARCHAR utf8mb4, 64 chars", vec![(bytes(&"héllo wörld, ".repeat(5)[..64]), ColumnKind::Text(Charset::Utf8))]),
         ("VARCHAR latin1, 65 chars", vec![(encoded("latin1", &"café crème € ".repeat(5)), ColumnKind::Text(Charset::Latin1))]),
+        ("VARCHAR cp1251, 65 chars", vec![(encoded("cp1251", &"Привет, мир! ".repeat(5)), ColumnKind::Text(Charset::from_name("cp1251")))]),
         ("VARCHAR sjis, 76 chars", vec![(encoded("sjis", &japanese), ColumnKind::Text(Charset::from_name("sjis")))]),
+        // 0x8160 (encoding_rs: U+FF5E), MariaDB's sjis U+301C, four times.
+        ("VARCHAR sjis, 76 chars, 4 of them 0x8160", vec![(encoded("sjis", &japanese.replace('、', "～")), ColumnKind::Text(Charset::from_name("sjis")))]),
         ("VARCHAR big5, 60 chars", vec![(encoded("big5", &chinese), ColumnKind::Text(Charset::from_name("big5")))]),
         ("VARCHAR gbk, 48 chars", vec![(encoded("gbk", &simplified), ColumnKind::Text(Charset::from_name("gbk")))]),
         (
@@ -83,18 +94,11 @@ fn main() -> Result<(), BoxError> {
     println!("{:<48} {:>12}", "case", "ns/value");
     let mut out = Vec::with_capacity(4096);
     let mut total = 0usize;
-    for (name, values) in &cases {
+    for (name, values) in cases.iter().filter(|(name, _)| name.contains(&only)) {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let started = Instant::now();
-            for _ in 0..iterations {
-                out.clear();
-                for (value, kind) in values {
-                    let json = to_json(black_box(value), kind);
-                    serde_json::to_writer(&mut out, &json)?;
-                }
-                total = total.wrapping_add(black_box(out.len()));
-            }
+            total = total.wrapping_add(run(values, iterations, &mut out)?);
             times.push(started.elapsed().as_nanos() as f64 / iterations as f64);
         }
         times.sort_by(f64::total_cmp);
@@ -102,4 +106,19 @@ fn main() -> Result<(), BoxError> {
     }
     println!("({iterations} iterations, median of {runs} runs; {total} bytes written)");
     Ok(())
+}
+
+/// Converts and writes `values` `iterations` times; the bytes written.
+#[inline(never)]
+fn run(values: &[(BinlogValue<'static>, ColumnKind)], iterations: usize, out: &mut Vec<u8>) -> Result<usize, BoxError> {
+    let mut total = 0usize;
+    for _ in 0..iterations {
+        out.clear();
+        for (value, kind) in values {
+            let json = to_json(black_box(value), kind);
+            serde_json::to_writer(&mut *out, &json)?;
+        }
+        total = total.wrapping_add(black_box(out.len()));
+    }
+    Ok(total)
 }
