@@ -9,6 +9,7 @@
 //! - [`schema`]: server settings, grants and mapped tables' columns, checked at start.
 //! - [`decoder`]: binlog events -> committed transactions of typed events ([`gtid`]: MySQL GTID sets).
 //! - [`value`]: column values -> exact JSON ([`collations`]: which character set a collation id is;
+//!   [`charset_tables`]: MariaDB's conversion of legacy character sets where encoding_rs differs;
 //!   [`wkt`]: GEOMETRY as WKT).
 //! - [`mapping`]: the `[[events]]` rules: row changes -> event payloads.
 //! - [`signing`]: HMAC-SHA256 signatures (the seed's and Standard Webhooks').
@@ -25,6 +26,7 @@
 //! in-process on port 0.
 
 pub mod actors;
+pub mod charset_tables;
 pub mod collations;
 pub mod config;
 pub mod daemon;
