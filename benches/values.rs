@@ -14,7 +14,7 @@
 //! cargo bench --bench values [-- --iterations N --runs R --case NAME]
 //! ```
 //!
-//! `--case` runs only the cases whose name contains NAME, for exact
+//! `--case` runs only the case named NAME (or those whose name contains it), for exact
 //! instruction counts of one case on a busy machine:
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='values::run'
 //! target/release/deps/values-* --case sjis --runs 1 --iterations 10000`
@@ -94,7 +94,9 @@ fn main() -> Result<(), BoxError> {
     println!("{:<48} {:>12}", "case", "ns/value");
     let mut out = Vec::with_capacity(4096);
     let mut total = 0usize;
-    for (name, values) in cases.iter().filter(|(name, _)| name.contains(&only)) {
+    // A name given whole picks that case alone, a part of names those that contain it.
+    let exact = cases.iter().any(|(name, _)| *name == only);
+    for (name, values) in cases.iter().filter(|(name, _)| if exact { *name == only } else { name.contains(&only) }) {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let started = Instant::now();
