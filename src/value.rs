@@ -104,10 +104,15 @@ pub struct Legacy {
     /// encoding_rs's decoder, right for every code but the corrected ones.
     pub encoding: &'static encoding_rs::Encoding,
     corrections: crate::charset_tables::Corrections,
-    shape: Shape,
-    /// The first bytes of corrected codes, a bit each: a code starting with
-    /// any other byte is encoding_rs's without a lookup.
-    leads: [u64; 4],
+    /// How many bytes a code takes, by its first byte.
+    widths: [u8; 256],
+    /// Every code is one byte.
+    one_byte: bool,
+    /// By first byte, the smallest and largest second byte of the corrected
+    /// codes (a one-byte code: 0 and 255; none: 255 and 0). A code outside
+    /// it is encoding_rs's without a lookup: Japanese text in sjis looks up
+    /// a few punctuation marks, not its kana and kanji.
+    window: [(u8, u8); 256],
 }
 
 impl std::fmt::Debug for Legacy {
@@ -138,7 +143,7 @@ enum Shape {
 }
 
 impl Shape {
-    fn width(self, lead: u8) -> usize {
+    const fn width(self, lead: u8) -> u8 {
         match (self, lead) {
             (Shape::ShiftJis, 0x81..=0x9f | 0xe0..=0xfc) | (Shape::DoubleHigh, 0x81..=0xfe) | (Shape::EucJp, 0x8e | 0xa1..=0xfe) => 2,
             (Shape::EucJp, 0x8f) => 3,
@@ -149,45 +154,63 @@ impl Shape {
 
 impl Legacy {
     const fn new(name: &'static str, encoding: &'static encoding_rs::Encoding, corrections: crate::charset_tables::Corrections, shape: Shape) -> Legacy {
-        let mut leads = [0u64; 4];
+        let mut widths = [1u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            widths[b] = shape.width(b as u8);
+            b += 1;
+        }
+        let mut window = [(255u8, 0u8); 256];
         let mut k = 0;
         while k < corrections.len() {
             let (first, last, _) = corrections[k];
-            let shift = if last < 0x100 { 0 } else if last < 0x1_0000 { 8 } else { 16 };
-            let mut lead = first >> shift;
-            while lead <= last >> shift {
-                leads[(lead >> 6) as usize] |= 1 << (lead & 63);
-                lead += 1;
+            // First and second bytes of the run's ends (one-byte codes: any second byte).
+            let ((lead, second), (last_lead, last_second)) = if last < 0x100 {
+                ((first, 0), (last, 255))
+            } else {
+                let shift = if last < 0x1_0000 { 0 } else { 8 };
+                (((first >> shift) >> 8, (first >> shift) & 0xff), ((last >> shift) >> 8, (last >> shift) & 0xff))
+            };
+            let mut at = lead;
+            while at <= last_lead {
+                let low = if at == lead && last >= 0x100 { second as u8 } else { 0 };
+                let high = if at == last_lead { last_second as u8 } else { 255 };
+                let (lo, hi) = window[at as usize];
+                window[at as usize] = (if low < lo { low } else { lo }, if high > hi { high } else { hi });
+                at += 1;
             }
             k += 1;
         }
-        Legacy { name, encoding, corrections, shape, leads }
+        Legacy { name, encoding, corrections, widths, one_byte: matches!(shape, Shape::Single), window }
     }
 
     /// `bytes` as text: encoding_rs's decoding, with the corrected codes'
     /// characters in place of what it gives for them. Text without any
     /// corrected code (most) is one call to encoding_rs after one pass over
-    /// its first bytes.
+    /// its codes' first two bytes.
     fn decode(&self, bytes: &[u8]) -> String {
         let whole = |bytes| self.encoding.decode_without_bom_handling(bytes).0;
         if self.corrections.is_empty() || bytes.is_ascii() {
+            return whole(bytes).into_owned();
+        }
+        // One-byte codes only (cp1251, latin5, ...): a tighter first pass.
+        if self.one_byte && !bytes.iter().any(|&b| self.window[usize::from(b)].0 == 0) {
             return whole(bytes).into_owned();
         }
         let mut out = String::new();
         // Decoded up to `done`; the code at `at` is next.
         let (mut done, mut at) = (0, 0);
         while let Some(&lead) = bytes.get(at) {
-            let width = self.shape.width(lead);
-            if self.leads[usize::from(lead >> 6)] & (1 << (lead & 63)) != 0 {
-                if let Some(code) = bytes.get(at..at + width) {
-                    if let Some(c) = self.corrected(code.iter().fold(0, |n, b| n << 8 | u32::from(*b))) {
-                        if out.is_empty() {
-                            out.reserve(bytes.len() * 3 / 2);
-                        }
-                        out.push_str(&whole(&bytes[done..at]));
-                        out.push(c);
-                        done = at + width;
+            let width = usize::from(self.widths[usize::from(lead)]);
+            let (lo, hi) = self.window[usize::from(lead)];
+            if lo <= hi && (width == 1 || bytes.get(at + 1).is_some_and(|b| (lo..=hi).contains(b))) {
+                if let Some(c) = bytes.get(at..at + width).and_then(|code| self.corrected(code.iter().fold(0, |n, b| n << 8 | u32::from(*b)))) {
+                    if out.is_empty() {
+                        out.reserve(bytes.len() * 3 / 2);
                     }
+                    out.push_str(&whole(&bytes[done..at]));
+                    out.push(c);
+                    done = at + width;
                 }
             }
             at += width;
@@ -1058,7 +1081,7 @@ mod tests {
             }
             codes.retain(|&c| {
                 let bytes = &c.to_be_bytes()[4 - width(c)..];
-                legacy.shape.width(bytes[0]) == bytes.len() && !decode_text(bytes, Charset::Legacy(legacy)).contains('\u{fffd}')
+                usize::from(legacy.widths[usize::from(bytes[0])]) == bytes.len() && !decode_text(bytes, Charset::Legacy(legacy)).contains('\u{fffd}')
                     || legacy.corrected(c).is_some()
             });
             for _ in 0..200 {
