@@ -1090,6 +1090,19 @@ mod tests {
                 let one_by_one: String = picked.iter().map(|&c| decode_text(&c.to_be_bytes()[4 - width(c)..], Charset::Legacy(legacy))).collect();
                 assert_eq!(decode_text(&bytes, Charset::Legacy(legacy)), one_by_one, "{} {bytes:02x?}", legacy.name);
             }
+            // Any bytes at all (a corrupt or cut value) decode without a panic,
+            // and without a corrected code exactly as encoding_rs does.
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..next() % 24).map(|_| [next() as u8, 0x80 | next() as u8, b'a'][next() % 3]).collect();
+                let text = decode_text(&bytes, Charset::Legacy(legacy));
+                if text == legacy.encoding.decode_without_bom_handling(&bytes).0 {
+                    continue;
+                }
+                assert!(legacy.corrections.iter().any(|&(first, last, _)| {
+                    let width = if last < 0x100 { 1 } else if last < 0x1_0000 { 2 } else { 3 };
+                    bytes.windows(width).any(|w| (first..=last).contains(&w.iter().fold(0, |n, b| n << 8 | u32::from(*b))))
+                }), "{} {bytes:02x?}: {text:?}", legacy.name);
+            }
         }
     }
 
