@@ -17,9 +17,11 @@
 //!   [`guards`]: checks that keep corrupt data from the parsers that trust it;
 //!   [`mariadb_gtid`] and [`gtid`]: MariaDB's GTID state and MySQL's GTID sets.
 //! - [`value`]: column values as exact JSON ([`collations`]: character sets;
-//!   [`wkt`]: GEOMETRY as WKT).
+//!   [`charset_tables`]: MariaDB's conversion of the legacy character sets
+//!   where encoding_rs's (WHATWG's) tables differ; [`wkt`]: GEOMETRY as WKT).
 //! - [`schema`]: the server's settings, grants and the read tables' columns.
 
+pub mod charset_tables;
 pub mod collations;
 pub mod decoder;
 pub mod gtid;

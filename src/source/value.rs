@@ -19,15 +19,23 @@
 //! | TIME | `"[-]HH:MM:SS[.ffffff]"`, hours beyond 24 kept |
 //! | YEAR | number |
 //! | zero dates (`0000-00-00`), YEAR 0000 | null |
-//! | CHAR, VARCHAR, TEXT | string, decoded from the column's character set |
+//! | CHAR, VARCHAR, TEXT | string, decoded from the column's character set as MariaDB converts it |
 //! | BINARY, VARBINARY, BLOB | base64 string (BINARY(n) padded to n bytes) |
-//! | JSON | the JSON value itself |
+//! | JSON | the JSON value itself, numbers as the server prints them (every digit) |
 //! | ENUM | its string; SET: array of strings; BIT: number |
 //! | GEOMETRY | WKT as MariaDB's `ST_AsText` prints it (`POINT(1 2)`), `SRID=n;` first when the SRID is not 0; malformed WKB: lowercase hex of it |
 //! | VECTOR | array of numbers |
 //!
 //! Fractions of seconds are printed with six digits when not zero and left
 //! out when zero, whatever the column's precision.
+//!
+//! Numbers inside JSON columns arrive as the server returns them, every digit
+//! (`123456789012345678901234567890`, `1.50`, `-0`): serde_json is built with
+//! `arbitrary_precision`, so a parsed number keeps its text (an exponent
+//! spelt `e+N` or `e-N`: `1E400` arrives as `1e+400`), and a DECIMAL inside
+//! MySQL's binary JSON becomes a number of its digits. The price is a small
+//! allocation per number, integer columns included (`docs/benchmarks.md`);
+//! two numbers are equal when their texts are.
 
 use std::sync::Arc;
 
@@ -55,9 +63,9 @@ pub enum Charset {
     Utf16Le,
     /// utf32 (big-endian).
     Utf32Be,
-    /// Another character set, decoded by encoding_rs (cp1251, sjis, gbk, ...;
-    /// see [`Charset::from_name`]).
-    Legacy(&'static encoding_rs::Encoding),
+    /// Another character set, decoded by encoding_rs and corrected to
+    /// MariaDB's own conversion (cp1251, sjis, gbk, ...; see [`Charset::from_name`]).
+    Legacy(&'static Legacy),
 }
 
 impl Charset {
@@ -73,38 +81,193 @@ impl Charset {
     /// From a character set name, as `information_schema.COLUMNS.CHARACTER_SET_NAME`
     /// and [`crate::source::collations::charset_name`] spell it.
     pub fn from_name(name: &str) -> Charset {
-        use encoding_rs as e;
-        let legacy = match name.to_ascii_lowercase().as_str() {
-            "latin1" => return Charset::Latin1,
-            "ucs2" | "utf16" => return Charset::Utf16Be,
-            "utf16le" => return Charset::Utf16Le,
-            "utf32" => return Charset::Utf32Be,
-            "latin2" => e::ISO_8859_2,
-            "latin5" => e::WINDOWS_1254, // ISO-8859-9, which WHATWG decodes as its superset windows-1254
-            "latin7" => e::ISO_8859_13,
-            "greek" => e::ISO_8859_7,
-            "hebrew" => e::ISO_8859_8,
-            "cp1250" => e::WINDOWS_1250,
-            "cp1251" => e::WINDOWS_1251,
-            "cp1256" => e::WINDOWS_1256,
-            "cp1257" => e::WINDOWS_1257,
-            "cp866" => e::IBM866,
-            "koi8r" => e::KOI8_R,
-            "koi8u" => e::KOI8_U,
-            "macroman" => e::MACINTOSH,
-            "tis620" => e::WINDOWS_874,
-            "sjis" | "cp932" => e::SHIFT_JIS,
-            "ujis" | "eucjpms" => e::EUC_JP,
-            "euckr" => e::EUC_KR,
-            "gb2312" | "gbk" => e::GBK,
-            "gb18030" => e::GB18030,
-            "big5" => e::BIG5,
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "latin1" => Charset::Latin1,
+            "ucs2" | "utf16" => Charset::Utf16Be,
+            "utf16le" => Charset::Utf16Le,
+            "utf32" => Charset::Utf32Be,
             // utf8mb4, utf8mb3, ascii, and the character sets encoding_rs has no decoder for.
-            _ => return Charset::Utf8,
-        };
-        Charset::Legacy(legacy)
+            _ => LEGACY.iter().find(|l| l.name == name).map_or(Charset::Utf8, Charset::Legacy),
+        }
     }
 }
+
+/// A legacy character set: encoding_rs's decoder (the WHATWG Encoding
+/// Standard's, made for the web) and the codes MariaDB converts otherwise,
+/// which [`decode_text`] puts right (`src/source/charset_tables.rs`, generated from
+/// the server's own conversion and checked code by code against it by
+/// `tests/it/charsets.rs`).
+pub struct Legacy {
+    /// The server's name (`sjis`).
+    pub name: &'static str,
+    /// encoding_rs's decoder, right for every code but the corrected ones.
+    pub encoding: &'static encoding_rs::Encoding,
+    corrections: crate::source::charset_tables::Corrections,
+    /// How many bytes a code takes, by its first byte.
+    widths: [u8; 256],
+    /// Every code is one byte.
+    one_byte: bool,
+    /// By first byte, the smallest and largest second byte of the corrected
+    /// codes (a one-byte code: 0 and 255; none: 255 and 0). A code outside
+    /// it is encoding_rs's without a lookup: Japanese text in sjis looks up
+    /// a few punctuation marks, not its kana and kanji.
+    window: [(u8, u8); 256],
+}
+
+impl std::fmt::Debug for Legacy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Legacy({})", self.name)
+    }
+}
+
+impl PartialEq for Legacy {
+    fn eq(&self, other: &Legacy) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Legacy {}
+
+/// How many bytes a code takes, told by its first byte (as encoding_rs's
+/// decoders read them, so that text splits where they would split it).
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Single,
+    /// sjis, cp932: leads 0x81-0x9F and 0xE0-0xFC.
+    ShiftJis,
+    /// big5, gbk, gb2312, euckr: leads 0x81-0xFE.
+    DoubleHigh,
+    /// ujis, eucjpms: 0x8E and 0xA1-0xFE lead two bytes, 0x8F three.
+    EucJp,
+}
+
+impl Shape {
+    const fn width(self, lead: u8) -> u8 {
+        match (self, lead) {
+            (Shape::ShiftJis, 0x81..=0x9f | 0xe0..=0xfc) | (Shape::DoubleHigh, 0x81..=0xfe) | (Shape::EucJp, 0x8e | 0xa1..=0xfe) => 2,
+            (Shape::EucJp, 0x8f) => 3,
+            _ => 1,
+        }
+    }
+}
+
+impl Legacy {
+    const fn new(name: &'static str, encoding: &'static encoding_rs::Encoding, corrections: crate::source::charset_tables::Corrections, shape: Shape) -> Legacy {
+        let mut widths = [1u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            widths[b] = shape.width(b as u8);
+            b += 1;
+        }
+        let mut window = [(255u8, 0u8); 256];
+        let mut k = 0;
+        while k < corrections.len() {
+            let (first, last, _) = corrections[k];
+            // First and second bytes of the run's ends (one-byte codes: any second byte).
+            let ((lead, second), (last_lead, last_second)) = if last < 0x100 {
+                ((first, 0), (last, 255))
+            } else {
+                let shift = if last < 0x1_0000 { 0 } else { 8 };
+                (((first >> shift) >> 8, (first >> shift) & 0xff), ((last >> shift) >> 8, (last >> shift) & 0xff))
+            };
+            let mut at = lead;
+            while at <= last_lead {
+                let low = if at == lead && last >= 0x100 { second as u8 } else { 0 };
+                let high = if at == last_lead { last_second as u8 } else { 255 };
+                let (lo, hi) = window[at as usize];
+                window[at as usize] = (if low < lo { low } else { lo }, if high > hi { high } else { hi });
+                at += 1;
+            }
+            k += 1;
+        }
+        Legacy { name, encoding, corrections, widths, one_byte: matches!(shape, Shape::Single), window }
+    }
+
+    /// `bytes` as text: encoding_rs's decoding, with the corrected codes'
+    /// characters in place of what it gives for them. Text without any
+    /// corrected code (most) is one call to encoding_rs after one pass over
+    /// its codes' first two bytes.
+    fn decode(&self, bytes: &[u8]) -> String {
+        let whole = |bytes| self.encoding.decode_without_bom_handling(bytes).0;
+        if self.corrections.is_empty() || bytes.is_ascii() {
+            return whole(bytes).into_owned();
+        }
+        // One-byte codes only (cp1251, latin5, ...): a tighter first pass.
+        if self.one_byte && !bytes.iter().any(|&b| self.window[usize::from(b)].0 == 0) {
+            return whole(bytes).into_owned();
+        }
+        let mut out = String::new();
+        // Decoded up to `done`; the code at `at` is next.
+        let (mut done, mut at) = (0, 0);
+        while let Some(&lead) = bytes.get(at) {
+            let width = usize::from(self.widths[usize::from(lead)]);
+            let (lo, hi) = self.window[usize::from(lead)];
+            if lo <= hi && (width == 1 || bytes.get(at + 1).is_some_and(|b| (lo..=hi).contains(b))) {
+                if let Some(c) = bytes.get(at..at + width).and_then(|code| self.corrected(code.iter().fold(0, |n, b| n << 8 | u32::from(*b)))) {
+                    if out.is_empty() {
+                        out.reserve(bytes.len() * 3 / 2);
+                    }
+                    out.push_str(&whole(&bytes[done..at]));
+                    out.push(c);
+                    done = at + width;
+                }
+            }
+            at += width;
+        }
+        if done == 0 {
+            return whole(bytes).into_owned();
+        }
+        out.push_str(&whole(&bytes[done..]));
+        out
+    }
+
+    /// MariaDB's character for `code` (its bytes big-endian), when it is one
+    /// of the corrected codes.
+    fn corrected(&self, code: u32) -> Option<char> {
+        let k = self.corrections.partition_point(|run| run.0 <= code).checked_sub(1)?;
+        let (first, last, c) = self.corrections[k];
+        match c {
+            _ if code > last => None,
+            '\u{fffd}' => Some(c),
+            _ => char::from_u32(u32::from(c) + (code - first)),
+        }
+    }
+}
+
+/// Every legacy character set rowhook decodes, by the server's name.
+static LEGACY: [Legacy; 23] = {
+    use crate::source::charset_tables as t;
+    use encoding_rs as e;
+    [
+        Legacy::new("latin2", &e::ISO_8859_2_INIT, t::LATIN2, Shape::Single),
+        // ISO-8859-9, which WHATWG decodes as its superset windows-1254 (corrected: 0x80-0x9F).
+        Legacy::new("latin5", &e::WINDOWS_1254_INIT, t::LATIN5, Shape::Single),
+        Legacy::new("latin7", &e::ISO_8859_13_INIT, t::LATIN7, Shape::Single),
+        Legacy::new("greek", &e::ISO_8859_7_INIT, t::GREEK, Shape::Single),
+        Legacy::new("hebrew", &e::ISO_8859_8_INIT, t::HEBREW, Shape::Single),
+        Legacy::new("cp1250", &e::WINDOWS_1250_INIT, t::CP1250, Shape::Single),
+        Legacy::new("cp1251", &e::WINDOWS_1251_INIT, t::CP1251, Shape::Single),
+        Legacy::new("cp1256", &e::WINDOWS_1256_INIT, t::CP1256, Shape::Single),
+        Legacy::new("cp1257", &e::WINDOWS_1257_INIT, t::CP1257, Shape::Single),
+        Legacy::new("cp866", &e::IBM866_INIT, t::CP866, Shape::Single),
+        Legacy::new("koi8r", &e::KOI8_R_INIT, t::KOI8R, Shape::Single),
+        Legacy::new("koi8u", &e::KOI8_U_INIT, t::KOI8U, Shape::Single),
+        Legacy::new("macroman", &e::MACINTOSH_INIT, t::MACROMAN, Shape::Single),
+        // TIS-620, which WHATWG decodes as its superset windows-874.
+        Legacy::new("tis620", &e::WINDOWS_874_INIT, t::TIS620, Shape::Single),
+        Legacy::new("sjis", &e::SHIFT_JIS_INIT, t::SJIS, Shape::ShiftJis),
+        Legacy::new("cp932", &e::SHIFT_JIS_INIT, t::CP932, Shape::ShiftJis),
+        Legacy::new("ujis", &e::EUC_JP_INIT, t::UJIS, Shape::EucJp),
+        Legacy::new("eucjpms", &e::EUC_JP_INIT, t::EUCJPMS, Shape::EucJp),
+        Legacy::new("euckr", &e::EUC_KR_INIT, t::EUCKR, Shape::DoubleHigh),
+        Legacy::new("gb2312", &e::GBK_INIT, t::GB2312, Shape::DoubleHigh),
+        Legacy::new("gbk", &e::GBK_INIT, t::GBK, Shape::DoubleHigh),
+        // MySQL only: no MariaDB to take corrections from.
+        Legacy::new("gb18030", &e::GB18030_INIT, &[], Shape::DoubleHigh),
+        Legacy::new("big5", &e::BIG5_INIT, t::BIG5, Shape::DoubleHigh),
+    ]
+};
 
 /// What a column holds, as far as its JSON form is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,9 +312,10 @@ pub fn to_json(value: &BinlogValue<'_>, kind: &ColumnKind) -> Json {
     }
 }
 
-/// MySQL's binary JSON as JSON. Opaque scalars follow mysql_common (and
-/// MySQL's own JSON output): DECIMAL as a string, DATE/TIME/DATETIME as
-/// `"YYYY-MM-DD HH:MM:SS.ffffff"`, other types as `"base64:type<N>:<data>"`.
+/// MySQL's binary JSON as JSON. Opaque scalars as MySQL's own JSON output
+/// has them: DECIMAL as a number with all its digits (`9.00`),
+/// DATE/TIME/DATETIME as `"YYYY-MM-DD HH:MM:SS.ffffff"` (mysql_common's),
+/// other types as `"base64:type<N>:<data>"`.
 pub fn jsonb_to_json(j: &mysql_common::binlog::jsonb::Value<'_>) -> Json {
     match jsonb_dom(j.clone(), 0) {
         Ok(json) => json,
@@ -172,7 +336,7 @@ const MAX_JSONB_DEPTH: usize = 128;
 /// aborts the process) and knows no depth limit. Here a container holds what
 /// its bytes hold, and nesting stops at [`MAX_JSONB_DEPTH`].
 fn jsonb_dom(value: mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> std::io::Result<Json> {
-    use mysql_common::binlog::jsonb::Value as Jsonb;
+    use mysql_common::binlog::jsonb::{JsonDom, JsonNumber, JsonScalar, Value as Jsonb};
     if depth > MAX_JSONB_DEPTH {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "binary JSON nested too deep"));
     }
@@ -205,7 +369,20 @@ fn jsonb_dom(value: mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> std
         {
             Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "DECIMAL in binary JSON with an impossible precision or scale"))
         }
-        scalar => Ok(Json::from(scalar.parse()?)),
+        scalar => Ok(match scalar.parse()? {
+            JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(decimal))) => decimal_number(decimal.to_string()),
+            dom => Json::from(dom),
+        }),
+    }
+}
+
+/// A DECIMAL inside binary JSON as the number MySQL prints (`9.00`, every
+/// digit and the scale kept), where mysql_common makes it a string. Its text
+/// is always a JSON number; should it not be, it stays a string.
+fn decimal_number(text: String) -> Json {
+    match text.parse::<serde_json::Number>() {
+        Ok(number) => Json::Number(number),
+        Err(_) => Json::String(text),
     }
 }
 
@@ -556,7 +733,7 @@ pub fn decode_text(bytes: &[u8], charset: Charset) -> String {
             })
             .collect(),
         // No BOM sniffing: the bytes are in the column's character set, whatever they start with.
-        Charset::Legacy(encoding) => encoding.decode_without_bom_handling(bytes).0.into_owned(),
+        Charset::Legacy(legacy) => legacy.decode(bytes),
     }
 }
 
@@ -604,6 +781,96 @@ mod tests {
         }
         assert_eq!(parse(&nested_arrays(100)), expected);
         assert_eq!(parse(&nested_arrays(MAX_JSONB_DEPTH + 50)), Json::Null, "too deep: null, not a stack overflow");
+    }
+
+    /// MySQL's binary DECIMAL (`decimal2bin`): groups of nine digits in four
+    /// bytes, the partial groups at either end in as few bytes as they need,
+    /// all bytes inverted when negative, then the first byte's top bit flipped.
+    fn decimal_bin(text: &str, precision: usize, scale: usize) -> Vec<u8> {
+        const BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+        let (negative, digits) = text.strip_prefix('-').map_or((false, text), |d| (true, d));
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let int = format!("{int:0>width$}", width = precision - scale);
+        let frac = format!("{frac:0<scale$}");
+        let mut out = Vec::new();
+        let mut group = |digits: &str| {
+            let n: u32 = digits.parse().unwrap();
+            out.extend_from_slice(&n.to_be_bytes()[4 - BYTES[digits.len()]..]);
+        };
+        let lead = int.len() % 9;
+        if lead > 0 {
+            group(&int[..lead]);
+        }
+        for chunk in int.as_bytes()[lead..].chunks(9).chain(frac.as_bytes().chunks(9)) {
+            group(std::str::from_utf8(chunk).unwrap());
+        }
+        if negative {
+            out.iter_mut().for_each(|b| *b = !*b);
+        }
+        out[0] ^= 0x80;
+        out
+    }
+
+    /// A DECIMAL as MySQL stores it inside binary JSON: an opaque value of
+    /// type NEWDECIMAL (246) holding precision, scale and the binary form.
+    fn opaque_decimal(text: &str, precision: usize, scale: usize) -> Vec<u8> {
+        let mut data = vec![precision as u8, scale as u8];
+        data.extend(decimal_bin(text, precision, scale));
+        let mut out = vec![246, data.len() as u8];
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn numbers_in_json_text_keep_their_text() {
+        // MariaDB's JSON columns are text: `SELECT` returns each number as
+        // written. Its digits stay; only an exponent is spelt `e+N` / `e-N`.
+        let text = r#"{"b": [1e400, -0, 1.0, -0.0, 1E+29, 2e-7, 18446744073709551616], "a": 123456789012345678901234567890.000000000000000000001}"#;
+        let json = v(Value::Bytes(text.as_bytes().to_vec()), ColumnKind::Json);
+        assert_eq!(
+            json.to_string(),
+            r#"{"a":123456789012345678901234567890.000000000000000000001,"b":[1e+400,-0,1.0,-0.0,1e+29,2e-7,18446744073709551616]}"#
+        );
+        // Numbers compare by their text: what the server returns differs.
+        assert_ne!(v(Value::Bytes(b"1.0".to_vec()), ColumnKind::Json), v(Value::Bytes(b"1".to_vec()), ColumnKind::Json));
+        assert_eq!(v(Value::Bytes(b"[7]".to_vec()), ColumnKind::Json), serde_json::json!([7]));
+    }
+
+    #[test]
+    fn decimals_inside_binary_json_are_numbers_with_every_digit() {
+        use mysql_common::binlog::jsonb::Value as Jsonb;
+        // MySQL's own example (decimal.c): 1234567890.1234 as DECIMAL(14,4).
+        assert_eq!(decimal_bin("1234567890.1234", 14, 4), [0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2]);
+        assert_eq!(decimal_bin("-1234567890.1234", 14, 4), [0x7E, 0xF2, 0x04, 0xC7, 0x2D, 0xFB, 0x2D]);
+        let parse = |bytes: &[u8]| jsonb_to_json(&mysql_common::io::ParseBuf(bytes).parse::<Jsonb<'_>>(()).unwrap());
+        // (value, precision, scale, as MySQL prints it: no leading zeros, `scale` decimals)
+        for (text, precision, scale, printed) in [
+            ("1234567890.1234", 14, 4, "1234567890.1234"),
+            ("-1234567890.1234", 14, 4, "-1234567890.1234"),
+            ("9.00", 3, 2, "9.00"),
+            ("-0.05", 3, 2, "-0.05"),
+            ("0.000000001", 10, 9, "0.000000001"),
+            ("100", 10, 0, "100"),
+            ("0", 5, 0, "0"),
+            ("0.00", 4, 2, "0.00"),
+            ("12345678901234567890123456789012345678901234567890123456.123456789", 65, 9, "12345678901234567890123456789012345678901234567890123456.123456789"),
+            ("-99999999999999999999999999999999999999999999999999999999999999999", 65, 0, "-99999999999999999999999999999999999999999999999999999999999999999"),
+            ("0.12345678901234567890123456789012345678", 39, 38, "0.12345678901234567890123456789012345678"),
+            ("123456789012345678901234567890", 30, 0, "123456789012345678901234567890"),
+        ] {
+            // A scalar document: the opaque type (0x0F), then the value.
+            let mut scalar = vec![0x0F];
+            scalar.extend(opaque_decimal(text, precision, scale));
+            let json = parse(&scalar);
+            assert!(json.is_number(), "{text}: {json}");
+            assert_eq!(json.to_string(), printed, "{text} as DECIMAL({precision},{scale})");
+            // Inside an array, beside an integer: `[<decimal>, 7]`.
+            let value = opaque_decimal(text, precision, scale);
+            let size = u16::try_from(10 + value.len()).unwrap().to_le_bytes();
+            let mut array = vec![0x02, 2, 0, size[0], size[1], 0x0F, 10, 0, 0x05, 7, 0];
+            array.extend(value);
+            assert_eq!(parse(&array).to_string(), format!("[{printed},7]"), "{text} in an array");
+        }
     }
 
     fn v(value: Value, kind: ColumnKind) -> Json {
@@ -748,12 +1015,16 @@ mod tests {
         // Invalid sequences become U+FFFD, never an error.
         assert_eq!(decode_text(b"a\x82", Charset::from_name("sjis")), "a\u{fffd}");
         // Collation ids reach the same decoders.
-        assert_eq!(Charset::from_collation(14), Some(Charset::Legacy(encoding_rs::WINDOWS_1251))); // cp1251_bulgarian_ci
-        assert_eq!(Charset::from_collation(13), Some(Charset::Legacy(encoding_rs::SHIFT_JIS))); // sjis_japanese_ci
-        assert_eq!(Charset::from_collation(28), Some(Charset::Legacy(encoding_rs::GBK))); // gbk_chinese_ci
-        assert_eq!(Charset::from_collation(9), Some(Charset::Legacy(encoding_rs::ISO_8859_2))); // latin2_general_ci
-        assert_eq!(Charset::from_collation(1075), Some(Charset::Legacy(encoding_rs::WINDOWS_1251))); // MariaDB cp1251_general_nopad_ci
-        assert_eq!(Charset::from_collation(248), Some(Charset::Legacy(encoding_rs::GB18030))); // MySQL gb18030_chinese_ci
+        let legacy = |charset: Option<Charset>| match charset {
+            Some(Charset::Legacy(legacy)) => legacy.name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(legacy(Charset::from_collation(14)), "cp1251"); // cp1251_bulgarian_ci
+        assert_eq!(legacy(Charset::from_collation(13)), "sjis"); // sjis_japanese_ci
+        assert_eq!(legacy(Charset::from_collation(28)), "gbk"); // gbk_chinese_ci
+        assert_eq!(legacy(Charset::from_collation(9)), "latin2"); // latin2_general_ci
+        assert_eq!(legacy(Charset::from_collation(1075)), "cp1251"); // MariaDB cp1251_general_nopad_ci
+        assert_eq!(legacy(Charset::from_collation(248)), "gb18030"); // MySQL gb18030_chinese_ci
         assert_eq!(Charset::from_collation(255), Some(Charset::Utf8)); // MySQL utf8mb4_0900_ai_ci
         assert_eq!(Charset::from_collation(2304), Some(Charset::Utf8)); // MariaDB utf8mb4_uca1400_ai_ci
         assert_eq!(Charset::from_collation(2816), Some(Charset::Utf16Be)); // MariaDB utf16_uca1400_ai_ci
@@ -766,6 +1037,73 @@ mod tests {
         // MySQL's latin1 is Windows-1252, byte for byte as encoding_rs has it.
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(decode_text(&all, Charset::Latin1), encoding_rs::WINDOWS_1252.decode_without_bom_handling(&all).0);
+    }
+
+    #[test]
+    fn legacy_character_sets_decode_as_mariadb_converts() {
+        let decode = |name: &str, bytes: &[u8]| decode_text(bytes, Charset::from_name(name));
+        // issue 18: what MariaDB stores for `〜‖−¢£¬` and `•∼` (its HEX()).
+        assert_eq!(decode("sjis", b"\x81\x60\x81\x61\x81\x7c\x81\x91\x81\x92\x81\xca"), "〜‖−¢£¬");
+        assert_eq!(decode("ujis", b"\xa1\xc1\xa1\xc2\xa1\xdd\xa1\xf1\xa1\xf2\xa2\xcc"), "〜‖−¢£¬");
+        assert_eq!(decode("big5", b"\xa1\x45\xa1\xe3"), "•∼");
+        // cp932 is Microsoft's: there 0x8160 is U+FF5E, as in encoding_rs.
+        assert_eq!(decode("cp932", b"\x81\x60"), "～");
+        // A code the server has no character for: U+FFFD, one for the code
+        // (0xC653: encoding_rs would give U+FFFD and `S`).
+        assert_eq!(decode("sjis", b"\xf0\x40"), "\u{fffd}");
+        assert_eq!(decode("euckr", b"a\xc6\x53b"), "a\u{fffd}b");
+        // Three-byte codes (JIS X 0212 rows of the user-defined area).
+        assert_eq!(decode("ujis", b"\x8f\xf5\xa1\x8f\xa2\xb7"), "\u{e3ac}~");
+        // Corrected codes amid others, at either end, one after another.
+        assert_eq!(decode("sjis", b"\x81\x60\x93\xfa\x96\x7bab\x81\x60\x81\x60c\x81\x60"), "〜日本ab〜〜c〜");
+        assert_eq!(decode("latin5", b"\x80\xdd\xfe"), "\u{80}İş");
+        // A code cut short at the end stays encoding_rs's U+FFFD.
+        assert_eq!(decode("sjis", b"\x81\x60\x81"), "〜\u{fffd}");
+        // Without a corrected code, the text is encoding_rs's.
+        assert_eq!(decode("gbk", b"\xd6\xd0\xce\xc4"), "中文");
+    }
+
+    #[test]
+    fn legacy_text_decodes_as_its_codes_one_by_one() {
+        // Codes of each table's runs (first, last, one past the last), and
+        // plain ones, strung together in a fixed pseudo-random order: the text
+        // is what its codes give one at a time, wherever a run begins.
+        let mut seed = 0x5eed_u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for legacy in &LEGACY {
+            let width = |code: u32| if code < 0x100 { 1 } else if code < 0x1_0000 { 2 } else { 3 };
+            let mut codes: Vec<u32> = vec![u32::from(b'a'), u32::from(b'~'), u32::from(b'\\')];
+            for &(first, last, _) in legacy.corrections {
+                codes.extend([first, last, last + 1]);
+            }
+            codes.retain(|&c| {
+                let bytes = &c.to_be_bytes()[4 - width(c)..];
+                usize::from(legacy.widths[usize::from(bytes[0])]) == bytes.len() && !decode_text(bytes, Charset::Legacy(legacy)).contains('\u{fffd}')
+                    || legacy.corrected(c).is_some()
+            });
+            for _ in 0..200 {
+                let picked: Vec<u32> = (0..1 + next() % 12).map(|_| codes[next() % codes.len()]).collect();
+                let bytes: Vec<u8> = picked.iter().flat_map(|&c| c.to_be_bytes()[4 - width(c)..].to_vec()).collect();
+                let one_by_one: String = picked.iter().map(|&c| decode_text(&c.to_be_bytes()[4 - width(c)..], Charset::Legacy(legacy))).collect();
+                assert_eq!(decode_text(&bytes, Charset::Legacy(legacy)), one_by_one, "{} {bytes:02x?}", legacy.name);
+            }
+            // Any bytes at all (a corrupt or cut value) decode without a panic,
+            // and without a corrected code exactly as encoding_rs does.
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..next() % 24).map(|_| [next() as u8, 0x80 | next() as u8, b'a'][next() % 3]).collect();
+                let text = decode_text(&bytes, Charset::Legacy(legacy));
+                if text == legacy.encoding.decode_without_bom_handling(&bytes).0 {
+                    continue;
+                }
+                assert!(legacy.corrections.iter().any(|&(first, last, _)| {
+                    let width = if last < 0x100 { 1 } else if last < 0x1_0000 { 2 } else { 3 };
+                    bytes.windows(width).any(|w| (first..=last).contains(&w.iter().fold(0, |n, b| n << 8 | u32::from(*b))))
+                }), "{} {bytes:02x?}: {text:?}", legacy.name);
+            }
+        }
     }
 
     #[test]

@@ -34,9 +34,11 @@ const NAMES: [&str; 40] = [
     "vc", "tx", "u3", "l1", "u16", "bn", "vb", "bl", "js", "en", "st", "bt", "g", "big", "cp", "sj", "gb", "l2", "kr", "b5",
 ];
 
-/// Text in the legacy character sets of the columns cp .. b5 (sent as utf8mb4, stored converted).
+/// Text in the legacy character sets of the columns cp .. b5 (sent as utf8mb4,
+/// stored converted), with characters MariaDB's sjis and big5 map otherwise
+/// than the web's tables (issue 18: `〜‖−¢£¬` arrived as `～∥－￠￡￢`, `•∼` as `‧～`).
 const LEGACY_TEXT: [(&str, &str); 6] =
-    [("cp", "Привет, мир"), ("sj", "日本語のテキスト"), ("gb", "中文文本"), ("l2", "Zażółć gęślą jaźń"), ("kr", "한국어 텍스트"), ("b5", "繁體中文")];
+    [("cp", "Привет, мир"), ("sj", "日本語〜‖−¢£¬テキスト"), ("gb", "中文文本"), ("l2", "Zażółć gęślą jaźń"), ("kr", "한국어 텍스트"), ("b5", "繁體中文•∼")];
 
 fn names() -> &'static [&'static str] {
     &NAMES
@@ -49,7 +51,7 @@ const INSERTS: [&str; 4] = [
      'ab', 'héllo 🎉', 'emoji 😀 text', 'Grüße', 'café € ÿ', 'ünï 𝄞', \
      0x0102, 0x00ff, 0xdeadbeef, '{\"a\": [1, 2.5, \"x\"], \"b\": null, \"n\": 18446744073709551615}', \
      'large', 'a,d', b'1111111111', ST_GeomFromText('POINT(1 2)'), REPEAT('0123456789abcdef', 65536), \
-     'Привет, мир', '日本語のテキスト', '中文文本', 'Zażółć gęślą jaźń', '한국어 텍스트', '繁體中文')",
+     'Привет, мир', '日本語〜‖−¢£¬テキスト', '中文文本', 'Zażółć gęślą jaźń', '한국어 텍스트', '繁體中文•∼')",
     "INSERT INTO alltypes VALUES (2, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, \
      -9223372036854775808, 0, -999999999999999999.99, -1.5e-10, -1.7976931348623157e308, \
      '1000-01-01', '1000-01-01 00:00:00', '1970-01-01 00:00:01', '-838:59:59', 1901, \
@@ -309,4 +311,187 @@ async fn corrupted_events_of_every_column_type_are_errors_or_skipped_never_a_pan
     assert_eq!(clean, 6, "the file as written: four inserts, an update, a delete");
     let trials = crate::corruption::corrupt_and_feed(&events, &database, &config, &tables, crate::corruption::seed(), 8);
     assert!(trials > 100, "{trials} altered files fed");
+}
+
+/// JSON as text with every number kept as written (the test's own reading,
+/// whatever serde_json's features: a lossy parse on both sides would hide
+/// lost digits), but for the spelling of exponents. Objects keyed in order,
+/// the last of duplicate keys wins.
+#[derive(Debug, Clone, PartialEq)]
+enum RawJson {
+    Null,
+    Bool(bool),
+    Number(String),
+    String(String),
+    Array(Vec<RawJson>),
+    Object(std::collections::BTreeMap<String, RawJson>),
+}
+
+fn raw_json(text: &str) -> RawJson {
+    fn ws(s: &mut &[u8]) {
+        while let [b' ' | b'\t' | b'\n' | b'\r', rest @ ..] = *s {
+            *s = rest;
+        }
+    }
+    fn string(s: &mut &[u8]) -> String {
+        assert_eq!(s[0], b'"');
+        let mut out = Vec::new();
+        let mut i = 1;
+        while s[i] != b'"' {
+            if s[i] == b'\\' {
+                i += 1;
+                match s[i] {
+                    b'u' => {
+                        let unit = u32::from_str_radix(std::str::from_utf8(&s[i + 1..i + 5]).unwrap(), 16).unwrap();
+                        let mut buf = [0; 4];
+                        out.extend_from_slice(char::from_u32(unit).unwrap_or('\u{fffd}').encode_utf8(&mut buf).as_bytes());
+                        i += 4;
+                    }
+                    b'n' => out.push(b'\n'),
+                    b't' => out.push(b'\t'),
+                    b'r' => out.push(b'\r'),
+                    b'b' => out.push(8),
+                    b'f' => out.push(12),
+                    c => out.push(c),
+                }
+            } else {
+                out.push(s[i]);
+            }
+            i += 1;
+        }
+        *s = &s[i + 1..];
+        String::from_utf8(out).unwrap()
+    }
+    fn value(s: &mut &[u8]) -> RawJson {
+        ws(s);
+        match s[0] {
+            b'n' => {
+                *s = &s[4..];
+                RawJson::Null
+            }
+            b't' => {
+                *s = &s[4..];
+                RawJson::Bool(true)
+            }
+            b'f' => {
+                *s = &s[5..];
+                RawJson::Bool(false)
+            }
+            b'"' => RawJson::String(string(s)),
+            b'[' => {
+                *s = &s[1..];
+                let mut items = Vec::new();
+                loop {
+                    ws(s);
+                    if s[0] == b']' {
+                        *s = &s[1..];
+                        return RawJson::Array(items);
+                    }
+                    if s[0] == b',' {
+                        *s = &s[1..];
+                    }
+                    items.push(value(s));
+                }
+            }
+            b'{' => {
+                *s = &s[1..];
+                let mut map = std::collections::BTreeMap::new();
+                loop {
+                    ws(s);
+                    match s[0] {
+                        b'}' => {
+                            *s = &s[1..];
+                            return RawJson::Object(map);
+                        }
+                        b',' => *s = &s[1..],
+                        _ => {
+                            let key = string(s);
+                            ws(s);
+                            assert_eq!(s[0], b':');
+                            *s = &s[1..];
+                            map.insert(key, value(s));
+                        }
+                    }
+                }
+            }
+            _ => {
+                let end = s.iter().position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).unwrap_or(s.len());
+                let number = std::str::from_utf8(&s[..end]).unwrap();
+                *s = &s[end..];
+                // serde_json spells an exponent `e+N` or `e-N` (`1E29` is
+                // written `1e+29`): the same number, the same digits.
+                RawJson::Number(match number.split_once(['e', 'E']) {
+                    Some((mantissa, exponent)) if exponent.starts_with(['+', '-']) => format!("{mantissa}e{exponent}"),
+                    Some((mantissa, exponent)) => format!("{mantissa}e+{exponent}"),
+                    None => number.to_string(),
+                })
+            }
+        }
+    }
+    let mut s = text.as_bytes();
+    let v = value(&mut s);
+    ws(&mut s);
+    assert!(s.is_empty(), "trailing text after JSON: {}", String::from_utf8_lossy(s));
+    v
+}
+
+/// Numbers inside JSON columns, as written and as the server computes them.
+const JSON_NUMBERS: [&str; 9] = [
+    "'[1, 123456789012345678901234567890, -123456789012345678901234567890, 18446744073709551616, -9223372036854775809]'",
+    "'{\"pi\": 3.14159265358979323846264338327950288419716939937510, \"tiny\": -0.000000000000000000000000000001, \"price\": 19.90}'",
+    "'[1e400, -1e400, 1.5e-400, 1E+29, 2e-7, 1.0, -0, -0.0, 0, 100, 0.1]'",
+    "'{\"a\": [{\"b\": [18446744073709551616, {\"c\": 99999999999999999999.999999999}]}], \"d\": {\"e\": 1.10}, \"s\": \"123456789012345678901234567890\"}'",
+    "'12345678901234567890123'",
+    "'-0'",
+    "JSON_OBJECT('big', 12345678901234567890123456789012345678901234567890, 'dec', CAST(1.50 AS DECIMAL(10,2)), \
+     'neg', -0.0, 'arr', JSON_ARRAY(1e2, 1.0, 99999999999999999999.999999, -1.5e-10))",
+    "JSON_ARRAY(CAST(-12345678901234567890.123456789 AS DECIMAL(40,9)), CAST(1e300 AS DOUBLE), 2.5e-5, 1/3)",
+    "JSON_SET('{\"n\": 1}', '$.n', 123456789012345678901234567890.5, '$.m', 0.000001)",
+];
+
+#[actix_rt::test]
+async fn numbers_inside_json_columns_arrive_exactly_as_the_server_returns_them() {
+    let server = mariadb::shared();
+    let name = server.fresh_database("types_jsonnum").await;
+    let url = server.url(&name);
+    rowhook::state::store::Store::new(&url).unwrap().migrate().await.expect("migrate");
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    conn.query_drop("CREATE TABLE jsonnum (id INT PRIMARY KEY, js JSON)").await.unwrap();
+    let receiver = Receiver::start().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    conn.exec_drop("INSERT INTO webhooks (url, events, secret) VALUES (?, '[\"*\"]', ?)", (receiver.url(), secret)).await.unwrap();
+    let mut config = test_config(&url);
+    let rules = "[[events]]\ntype = \"j.inserted\"\ntable = \"jsonnum\"\noperations = [\"insert\"]\nfields = { id = \"id\", js = \"js\" }\n";
+    config.events = rowhook::config::Config::from_toml(&format!("[source]\nurl = \"{url}\"\n{rules}")).unwrap().events;
+    let rowhook = InProcess::start(config).await;
+    for (id, value) in JSON_NUMBERS.iter().enumerate() {
+        conn.query_drop(format!("INSERT INTO jsonnum VALUES ({id}, {value})")).await.unwrap_or_else(|e| panic!("{value}: {e}"));
+    }
+    let received = receiver.wait_for(JSON_NUMBERS.len(), Duration::from_secs(30)).await;
+    assert_eq!(received.len(), JSON_NUMBERS.len());
+    let key = rowhook::delivery::signing::SigningKey::from_secret(secret).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    for delivery in &received {
+        let RawJson::Object(body) = raw_json(&delivery.text()) else { panic!("{}", delivery.text()) };
+        let RawJson::Object(data) = &body["data"] else { panic!("{}", delivery.text()) };
+        let RawJson::Number(id) = &data["id"] else { panic!("{}", delivery.text()) };
+        let stored: String = conn.query_first(format!("SELECT js FROM jsonnum WHERE id = {id}")).await.unwrap().unwrap();
+        let as_char: String = conn.query_first(format!("SELECT CAST(js AS CHAR) FROM jsonnum WHERE id = {id}")).await.unwrap().unwrap();
+        assert_eq!(stored, as_char);
+        assert_eq!(data["js"], raw_json(&stored), "row {id}: rowhook sent {}, the server returns {stored}", delivery.text());
+        // The body is signed as sent, digits and all.
+        rowhook::delivery::signing::verify_standard(
+            &key,
+            delivery.header("webhook-signature").unwrap(),
+            delivery.header("webhook-id").unwrap(),
+            delivery.header("webhook-timestamp").unwrap(),
+            &delivery.body,
+            now,
+            Duration::from_secs(300),
+        )
+        .expect("signature over the delivered bytes");
+    }
+    // The issue's example, as literal text of the body (not only equal once parsed).
+    assert!(received.iter().any(|r| r.text().contains(",123456789012345678901234567890,-123456789012345678901234567890,")));
+    rowhook.stop().await.expect("clean stop");
 }
