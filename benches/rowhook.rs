@@ -474,7 +474,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
 
     // --- End-to-end: delivery throughput, latency, memory ----------------------------------
-    if args.wants("e2e") || args.wants("latency") || args.wants("fanout") {
+    if args.wants("e2e") || args.wants("latency") || args.wants("fanout") || args.wants("ordering") {
         let options = e2e::Options {
             root: &root,
             port: args.port,
@@ -486,6 +486,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 e2e::Part::All
             } else if args.wants("latency") {
                 e2e::Part::Latency
+            } else if args.wants("ordering") {
+                e2e::Part::Ordering
             } else {
                 e2e::Part::FanOut
             },

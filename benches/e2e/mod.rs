@@ -1,15 +1,20 @@
 //! End-to-end scenarios of `make bench`: the released `rowhook` binary, a
 //! private MariaDB and a fast local receiver, all on this machine.
 //!
-//! - **Throughput**: notes inserted as fast as one writer can (transactions of
-//!   100 rows) while rowhook runs; timed from the first insert until the
-//!   receiver has every delivery *and* the state database records every one as
-//!   delivered. One webhook, then ten subscribed to everything (with
-//!   `--max-in-flight`, 16 by default), then one webhook with the shipped
-//!   `max_in_flight = 1` for information. CPU time of rowhook, MariaDB and
-//!   this process per 1,000 deliveries and server counters go to the notes.
+//! - **Throughput**: notes of 1,000 threads (so 1,000 groups) inserted as fast
+//!   as one writer can (transactions of 100 rows) while rowhook runs; timed
+//!   from the first insert until the receiver has every delivery *and* the
+//!   state database records every one as delivered. One webhook, then ten
+//!   subscribed to everything (with `--max-in-flight`, 16 by default, and the
+//!   shipped `ordering = "group"`), then one webhook with `ordering =
+//!   "webhook"` (strict commit order, one request at a time) for information.
+//!   CPU time of rowhook, MariaDB and this process per 1,000 deliveries and
+//!   server counters go to the notes.
+//! - **Ordering**: one webhook with `ordering = "group"` beside one with
+//!   `"webhook"`, to the fast receiver and to one that answers after 5 ms (a
+//!   realistic remote endpoint, where one request at a time costs most).
 //! - **Latency**: one note per transaction at a steady rate (the shipped
-//!   `max_in_flight = 1`); for each, the time from the writer's commit
+//!   settings); for each, the time from the writer's commit
 //!   returning to the receiver reading the request (one clock: both run in
 //!   this process). Reference, same run: the floor under it on this machine
 //!   ([`floor_task`]: a bare replica client that, per note, receives the
@@ -55,6 +60,8 @@ pub enum Part {
     All,
     /// The latency runs alone.
     Latency,
+    /// The ordering cases alone.
+    Ordering,
     /// The ten-webhook throughput case alone.
     FanOut,
 }
@@ -104,6 +111,18 @@ async fn receive(
     actix_web::HttpResponse::Ok().finish()
 }
 
+/// How long the slow receiver (paths `/slow/N`) takes to answer: a remote endpoint.
+const SLOW_ANSWER: Duration = Duration::from_millis(5);
+
+async fn receive_slowly(
+    path: actix_web::web::Path<usize>,
+    body: actix_web::web::Bytes,
+    received: actix_web::web::Data<Received>,
+) -> actix_web::HttpResponse {
+    actix_web::rt::time::sleep(SLOW_ANSWER).await;
+    receive(path, body, received).await
+}
+
 /// Starts the receiver on its own thread; returns its address.
 fn start_receiver(received: Arc<Received>) -> Result<std::net::SocketAddr, BoxError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -115,6 +134,7 @@ fn start_receiver(received: Arc<Received>) -> Result<std::net::SocketAddr, BoxEr
                 actix_web::App::new()
                     .app_data(data.clone())
                     .route("/{webhook}", actix_web::web::post().to(receive))
+                    .route("/slow/{webhook}", actix_web::web::post().to(receive_slowly))
             })
             .workers(1)
             .listen(listener)
@@ -144,13 +164,14 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn start(opts: &Options<'_>, max_in_flight: usize, label: &str) -> Result<Daemon, BoxError> {
+    async fn start(opts: &Options<'_>, max_in_flight: usize, ordering: &str, label: &str) -> Result<Daemon, BoxError> {
         let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let log = std::fs::File::create(opts.work.join(format!("rowhook-{label}.log")))?;
         let child = rowhook_command(opts, "run")
             .env("ROWHOOK__HTTP__LISTEN", listen.to_string())
             .env("ROWHOOK__DELIVERY__ALLOW_PRIVATE_TARGETS", "true")
             .env("ROWHOOK__DELIVERY__MAX_IN_FLIGHT", max_in_flight.to_string())
+            .env("ROWHOOK__DELIVERY__ORDERING", ordering)
             // The shipped log level (one line per attempt), written to a file.
             .env("ROWHOOK__LOG__LEVEL", "info")
             .stdout(log.try_clone()?)
@@ -232,13 +253,16 @@ async fn create_database(conn: &mut mysql_async::Conn) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Inserts `n` notes in transactions of 100, starting at id `first`.
+/// Threads the throughput notes belong to: each a group of its own.
+const THREADS: u64 = 1_000;
+
+/// Inserts `n` notes of [`THREADS`] threads in transactions of 100, starting at id `first`.
 async fn write_notes(conn: &mut mysql_async::Conn, first: u64, n: u64) -> Result<(), BoxError> {
     let mut id = first;
     while id < first + n {
         let end = (id + 100).min(first + n);
         let values: Vec<String> = (id..end)
-            .map(|k| format!("({k}, 1, {}, 'Called the customer back, note {k}')", k % 5 + 1))
+            .map(|k| format!("({k}, {}, {}, 'Called the customer back, note {k}')", k % THREADS + 1, k % 5 + 1))
             .collect();
         conn.query_drop(format!(
             "INSERT INTO notes (id, thread_id, user_id, content) VALUES {}",
@@ -349,7 +373,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     // --- Memory: idle, then 100,000 deliveries for a dead receiver ----------------------
     if opts.part == Part::All {
         say("end-to-end memory: idle, then 100,000 deliveries waiting for a dead receiver");
-        let daemon = Daemon::start(&opts, opts.max_in_flight, "memory").await?;
+        let daemon = Daemon::start(&opts, opts.max_in_flight, "group", "memory").await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (idle, _) = daemon.memory();
         // A port nobody listens on: every attempt is refused at once.
@@ -407,18 +431,22 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
 
     // --- Throughput ---------------------------------------------------------------------
     let server = server_pid(opts.port).ok_or("cannot find the mariadbd process (for its CPU time)")?;
-    // The targets' cases with the benchmark's max_in_flight, and for information the
-    // shipped default (1: one request at a time per webhook, strict commit order).
-    let cases = [(1usize, 20_000u64, opts.max_in_flight, true), (10, 5_000, opts.max_in_flight, true), (1, 20_000, 1, false)];
-    for (fan_out, events, max_in_flight, has_target) in cases {
+    if opts.part == Part::Ordering {
+        return ordering(&opts, &mut conn, &mut state, &received, receiver, next_note, rows, notes).await;
+    }
+    // The targets' cases with the benchmark's max_in_flight and the shipped ordering
+    // (group), and for information strict commit order (one request at a time).
+    let cases = [(1usize, 20_000u64, "group", true), (10, 5_000, "group", true), (1, 20_000, "webhook", false)];
+    for (fan_out, events, ordering, has_target) in cases {
         if opts.part == Part::FanOut && fan_out == 1 {
             continue;
         }
+        let max_in_flight = opts.max_in_flight;
         say(&format!(
-            "end-to-end throughput: {} events to {fan_out} webhook(s), max_in_flight {max_in_flight}",
+            "end-to-end throughput: {} events to {fan_out} webhook(s), max_in_flight {max_in_flight}, ordering {ordering}",
             thousands(events as f64),
         ));
-        let daemon = Daemon::start(&opts, max_in_flight, &format!("throughput-{fan_out}-{max_in_flight}")).await?;
+        let daemon = Daemon::start(&opts, max_in_flight, ordering, &format!("throughput-{fan_out}-{ordering}")).await?;
         let mut hooks = Vec::new();
         for k in 0..fan_out {
             hooks.push(daemon.add_webhook(&format!("http://{receiver}/{k}"), &["*"]).await?);
@@ -454,7 +482,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
                 .collect();
             rates.push(rate(expected as usize, elapsed));
             notes.push(format!(
-                "throughput {fan_out} webhook(s), max_in_flight {max_in_flight}: {} deliveries in {:.2} s (writer done after {:.2} s); \
+                "throughput {fan_out} webhook(s), max_in_flight {max_in_flight}, ordering {ordering}: {} deliveries in {:.2} s (writer done after {:.2} s); \
                  CPU per 1,000 deliveries: rowhook {:.0} ms, MariaDB {:.0} ms, writer + receiver {:.0} ms; \
                  server counters per 1,000 deliveries: {}",
                 thousands(expected as f64),
@@ -470,10 +498,10 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         let target = if fan_out == 1 { 5_000.0 } else { 10_000.0 };
         rows.push(Row {
             scenario: format!(
-                "End-to-end: {} events to {fan_out} webhook{} (all recorded delivered), max_in_flight {max_in_flight}{}",
+                "End-to-end: {} events of {THREADS} threads to {fan_out} webhook{} (all recorded delivered), max_in_flight {max_in_flight}, ordering {ordering}{}",
                 thousands(events as f64),
                 if fan_out == 1 { "" } else { "s" },
-                if has_target { "" } else { " (the shipped default: strict commit order)" }
+                if has_target { "" } else { " (strict commit order, one request at a time)" }
             ),
             figure: format!("{} deliveries/s", thousands(figure)),
             reference: if has_target { "target".into() } else { "(information)".into() },
@@ -490,11 +518,76 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     if opts.part == Part::FanOut {
         return Ok(());
     }
+    ordering(&opts, &mut conn, &mut state, &received, receiver, next_note, rows, notes).await?;
+    next_note += ORDERING_NOTES;
 
     latency(&opts, &mut conn, &received, receiver, next_note, rows, notes).await
 }
 
-/// Commit-to-receipt latency at a steady rate, with the shipped `max_in_flight = 1`:
+/// Notes the ordering scenario writes in all.
+const ORDERING_NOTES: u64 = 2 * (20_000 + 2_000);
+
+/// One webhook with `ordering = "group"` and one with `"webhook"`, each alone,
+/// to the fast receiver (20,000 notes) and to the 5 ms one (2,000 notes);
+/// the same notes of [`THREADS`] threads. Group order is per thread, strict
+/// order one request at a time.
+#[allow(clippy::too_many_arguments)]
+async fn ordering(
+    opts: &Options<'_>,
+    conn: &mut mysql_async::Conn,
+    state: &mut mysql_async::Conn,
+    received: &Received,
+    receiver: std::net::SocketAddr,
+    first: u64,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), BoxError> {
+    let mut next = first;
+    let mut figures: HashMap<(&str, &str), f64> = HashMap::new();
+    for (answer, path, events) in [("fast", "", 20_000u64), ("5 ms", "slow/", 2_000)] {
+        for ordering in ["group", "webhook"] {
+            say(&format!("ordering: {} events to one webhook, ordering {ordering}, {answer} receiver", thousands(events as f64)));
+            let daemon = Daemon::start(opts, opts.max_in_flight, ordering, &format!("ordering-{ordering}-{}", path.trim_end_matches('/'))).await?;
+            let hook = daemon.add_webhook(&format!("http://{receiver}/{path}0"), &["note.added"]).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            received.reset();
+            let before = count_delivered(state).await?;
+            let started = Instant::now();
+            write_notes(conn, next, events).await?;
+            next += events;
+            let Some(done) = wait_all(state, received, events, before, Duration::from_secs(300)).await? else {
+                return Err(format!("ordering {ordering}: {} of {events} deliveries arrived within 300 s", received.total()).into());
+            };
+            let figure = rate(events as usize, done - started);
+            notes.push(format!(
+                "ordering {ordering}, {answer} receiver: {} deliveries in {:.2} s",
+                thousands(events as f64),
+                (done - started).as_secs_f64()
+            ));
+            figures.insert((ordering, answer), figure);
+            daemon.delete_webhook(hook).await?;
+            daemon.stop();
+            state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
+        }
+    }
+    for answer in ["fast", "5 ms"] {
+        let (group, strict) = (figures[&("group", answer)], figures[&("webhook", answer)]);
+        let (wanted, target) = if answer == "fast" { (1.0, "≥ 1x strict") } else { (3.0, "≥ 3x strict") };
+        rows.push(Row {
+            scenario: format!(
+                "Ordering: one webhook, notes of {THREADS} threads, {answer} receiver: ordering \"group\" (max_in_flight {}) beside \"webhook\"",
+                opts.max_in_flight
+            ),
+            figure: format!("{} deliveries/s", thousands(group)),
+            reference: format!("strict {}/s", thousands(strict)),
+            ratio: format!("{:.2}", group / strict),
+            target: format!("{target}: {}", met(group >= wanted * strict)),
+        });
+    }
+    Ok(())
+}
+
+/// Commit-to-receipt latency at a steady rate, with the shipped settings:
 /// several runs of [`LATENCY_SECONDS`] each; the table has the medians of their percentiles.
 async fn latency(
     opts: &Options<'_>,
@@ -509,8 +602,8 @@ async fn latency(
     let runs = opts.runs.clamp(1, 3);
     say(&format!("end-to-end latency: one note per transaction at {RATE}/s, {runs} runs of {LATENCY_SECONDS} s, then the floor"));
     let mut next = first;
-    // The shipped default (max_in_flight 1).
-    let daemon = Daemon::start(opts, 1, "latency").await?;
+    // The shipped settings (ordering group, max_in_flight 16).
+    let daemon = Daemon::start(opts, 16, "group", "latency").await?;
     let hook = daemon.add_webhook(&format!("http://{receiver}/0"), &["note.added"]).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut per_run: Vec<Percentiles> = Vec::new();
@@ -546,7 +639,7 @@ async fn latency(
     let floor_p99 = median(floor.iter().map(|p| p.p99).collect());
     rows.push(Row {
         scenario: format!(
-            "Latency: commit to receipt at a steady {RATE} events/s ({runs} runs of {} events, max_in_flight 1), p50",
+            "Latency: commit to receipt at a steady {RATE} events/s ({runs} runs of {} events, the shipped ordering and max_in_flight), p50",
             thousands((RATE * LATENCY_SECONDS) as f64)
         ),
         figure: format!("{p50:.2} ms"),
