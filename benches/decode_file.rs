@@ -56,7 +56,7 @@ fn main() -> Result<(), BoxError> {
     let config_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
     let config = Config::from_toml(&std::fs::read_to_string(&config_path)?)?;
     let mapper = Arc::new(Mapper::new(&config.events));
-    let names: Vec<String> = mapper.read_set().tables().map(str::to_string).collect();
+    let names: Vec<String> = rowhook::source::decoder::RowMapper::tables(&*mapper);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let tables = rt.block_on(async {
         let mut conn = mysql_async::Conn::from_url(format!("mysql://root@127.0.0.1:{port}/{DB}")).await?;
@@ -88,7 +88,7 @@ fn decode(bytes: &[u8], name: &str, mapper: &Arc<Mapper>, tables: &HashMap<Strin
     if &magic != b"\xfebin" {
         return Err("not a binlog file".into());
     }
-    let mut decoder = Decoder::new(Arc::new(mapper.read_set()), DB, tables.clone(), Position { file: name.to_string(), pos: 4 });
+    let mut decoder = Decoder::new(mapper.clone(), DB, tables.clone(), Position { file: name.to_string(), pos: 4 });
     let mut reader = EventStreamReader::new(BinlogVersion::Version4);
     let (mut rows, mut events) = (0, 0);
     let mut hash = std::collections::hash_map::DefaultHasher::new();
@@ -101,8 +101,8 @@ fn decode(bytes: &[u8], name: &str, mapper: &Arc<Mapper>, tables: &HashMap<Strin
         };
         if let Decoded::Commit(t) | Decoded::Partial(t) = decoder.feed(&event, |id| reader.get_tme(id))? {
             // Decoding and the events stage, as the reader and the router run them.
-            let mapped = events_of(mapper, &t, 0);
-            rows += t.rows.len();
+            let mapped = events_of(&t, 0);
+            rows += t.rows_by_table.iter().map(|(_, _, n)| n).sum::<usize>();
             events += mapped.len();
             for e in &mapped {
                 hash.write(e.id.as_bytes());

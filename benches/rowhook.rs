@@ -244,7 +244,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let config_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rowhook.toml");
     let config = Config::from_toml(&std::fs::read_to_string(&config_path)?)?;
     let mapper = Arc::new(Mapper::new(&config.events));
-    let names: Vec<String> = mapper.read_set().tables().map(str::to_string).collect();
+    let names: Vec<String> = rowhook::source::decoder::RowMapper::tables(&*mapper);
     let mut info = mysql_async::Conn::from_url(format!("{root}/{DB}")).await?;
     let tables = schema::load_tables(&mut info, DB, &names, true).await?;
     let source = Source {
@@ -547,7 +547,7 @@ impl Source {
         let request = BinlogStreamRequest::new(server_id).with_filename(file.as_bytes()).with_pos(4u64);
         let mut stream = conn.get_binlog_stream(request).await?;
         let mut decoder = Decoder::new(
-            Arc::new(self.mapper.read_set()),
+            self.mapper.clone(),
             DB,
             self.tables.clone(),
             Position {
@@ -561,8 +561,8 @@ impl Source {
             let decoded = decoder.feed(&event, |id| stream.get_tme(id))?;
             if let Decoded::Commit(t) | Decoded::Partial(t) = decoded {
                 // Decoding and the events stage, as the reader and the router run them.
-                let mapped = events_of(&self.mapper, &t, 0);
-                rows += t.rows.len();
+                let mapped = events_of(&t, 0);
+                rows += t.rows_by_table.iter().map(|(_, _, n)| n).sum::<usize>();
                 events += mapped.len();
                 body_bytes += mapped.iter().map(|e| e.body.len()).sum::<usize>();
                 if keep {

@@ -195,7 +195,7 @@ pub async fn run(
     let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
     // Rules without `group_by` group by their table's primary key.
     let mapper = Arc::new(Mapper::new(&crate::events::mapping::with_default_groups(&config.events, &checked.tables)));
-    let router = Router::new(delivery, mapper.clone(), followed.poll).start();
+    let router = Router::new(delivery, followed.poll).start();
     router.send(LoadWebhooks { saved: saved_view }).await.map_err(|_| StoreError::Url("router stopped".into()))??;
 
     let (status_tx, status_rx) = watch::channel(ReaderStatus { position: start.clone(), ..Default::default() });
@@ -207,7 +207,7 @@ pub async fn run(
         server_id: config.source.server_id,
         heartbeat: config.source.heartbeat,
         is_mariadb: checked.server.is_mariadb,
-        read_set: Arc::new(mapper.read_set()),
+        mapper: mapper.clone(),
         tables: checked.tables,
         webhooks_table: followed.table,
         webhooks_schema: followed.schema,

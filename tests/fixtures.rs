@@ -177,8 +177,8 @@ fn decode_files(paths: &[PathBuf], database: &str, rules: &str, tables: HashMap<
     let config = Config::from_toml(&format!("[source]\nurl = \"mysql://r@h:1/{database}\"\n{rules}")).unwrap();
     let mapper = Arc::new(Mapper::new(&config.events));
     let file_name = paths[0].file_name().unwrap().to_string_lossy().to_string();
-    let mut decoder = Decoder::new(Arc::new(mapper.read_set()), database, tables, Position { file: file_name, pos: 4 });
-    let committed = |transaction: Transaction| Committed { events: events_of(&mapper, &transaction, 0), transaction };
+    let mut decoder = Decoder::new(mapper.clone(), database, tables, Position { file: file_name, pos: 4 });
+    let committed = |transaction: Transaction| Committed { events: events_of(&transaction, 0), transaction };
     let mut out = Vec::new();
     for path in paths {
         let mut input = BufReader::new(std::fs::File::open(path).unwrap());
@@ -265,7 +265,7 @@ fn unmapped_tables_give_empty_transactions() {
     let Some(fixtures) = fixtures() else { return };
     let transactions = decode_file(&fixtures.path("mysql-cdc-rs/8.0_19_30_write_rows_binlog.000018"), "test", "", HashMap::new()).unwrap();
     assert!(!transactions.is_empty());
-    assert!(transactions.iter().all(|t| t.events.is_empty() && t.rows.is_empty()));
+    assert!(transactions.iter().all(|t| t.events.is_empty() && t.rows_by_table.is_empty()));
 }
 
 #[test]
@@ -568,7 +568,7 @@ fn gtid_states(decoder: &mut Decoder, path: &Path, skip: Option<u8>) -> Vec<Opti
 
 fn bare_decoder(file: &str) -> Decoder {
     let config = Config::from_toml("[source]\nurl = \"mysql://r@h:1/a\"\n").unwrap();
-    Decoder::new(Arc::new(Mapper::new(&config.events).read_set()), "a", HashMap::new(), Position { file: file.into(), pos: 4 })
+    Decoder::new(Arc::new(Mapper::new(&config.events)), "a", HashMap::new(), Position { file: file.into(), pos: 4 })
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The router actor: events to deliveries.
 //!
-//! For each batch of committed transactions from the reader it maps the
-//! changed rows to events (the events stage) and picks, per event, the
+//! For each batch of committed transactions from the reader it gives each
+//! event its id and body (the events stage) and picks, per event, the
 //! active webhooks subscribed to its type, stores those
 //! deliveries, hands the new rows to the delivery actors concerned
 //! ([`HandOff`]: they need not read them back) and wakes them, then moves the
@@ -31,7 +31,6 @@ use actix::prelude::*;
 
 use super::actor::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
 use crate::events::envelope::{self, OutgoingEvent};
-use crate::events::mapping::Mapper;
 use crate::source::decoder::{Position, Transaction};
 use crate::source::reader::CommitBatch;
 use crate::delivery::handoff::{self, HandOff};
@@ -86,8 +85,6 @@ struct Subscriber {
 
 pub struct Router {
     delivery: DeliveryContext,
-    /// The `[[events]]` rules.
-    mapper: Arc<Mapper>,
     /// Events of the parts of an open (large) transaction routed so far.
     open_events: usize,
     /// Every webhook as it is now, with its delivery actor.
@@ -107,10 +104,9 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(delivery: DeliveryContext, mapper: Arc<Mapper>, poll_webhooks: Option<Duration>) -> Router {
+    pub fn new(delivery: DeliveryContext, poll_webhooks: Option<Duration>) -> Router {
         Router {
             delivery,
-            mapper,
             open_events: 0,
             webhooks: HashMap::new(),
             webhooks_as_of: None,
@@ -450,7 +446,7 @@ impl Router {
                 self.apply_webhook_rows(transaction);
             }
             // A large transaction's parts number their events on from the parts before.
-            let mapped = envelope::events_of(&self.mapper, transaction, self.open_events);
+            let mapped = envelope::events_of(transaction, self.open_events);
             self.open_events = if transaction.complete { 0 } else { self.open_events + mapped.len() };
             for (e, event) in mapped.iter().enumerate() {
                 self.delivery.metrics.events.with_label_values(&[event.event_type.as_ref()]).inc();

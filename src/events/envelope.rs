@@ -14,7 +14,6 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use super::mapping::{Mapper, RowChange};
 use crate::source::decoder::Transaction;
 use crate::source::value;
 
@@ -97,28 +96,25 @@ pub struct OutgoingEvent {
 }
 
 /// The events of a committed transaction (or of a part of a large one), in
-/// binlog order: every changed row through every rule of its table. `first`
-/// is the index of the first (the events of the parts before it); the last
-/// event of a complete transaction is marked so.
-pub fn events_of(mapper: &Mapper, transaction: &Transaction, first: usize) -> Vec<OutgoingEvent> {
-    if transaction.rows.is_empty() {
+/// binlog order, each with its id and body. `first` is the index of the
+/// first (the events of the parts before it); the last event of a complete
+/// transaction is marked so.
+pub fn events_of(transaction: &Transaction, first: usize) -> Vec<OutgoingEvent> {
+    if transaction.events.is_empty() {
         return Vec::new();
     }
     let stamp = rfc3339(transaction.timestamp);
-    let mut mapped = Vec::new();
-    for row in &transaction.rows {
-        let change = RowChange::of(row);
-        mapped.extend(mapper.map_serialized(&change).into_iter().map(|event| (row, event)));
-    }
-    let count = mapped.len();
-    mapped
-        .into_iter()
+    let count = transaction.events.len();
+    transaction
+        .events
+        .iter()
         .enumerate()
-        .map(|(k, (row, event))| {
-            let id = event_id(&transaction.end.file, row.pos, row.index, event.rule);
+        .map(|(k, event)| {
+            let mapped = &event.mapped;
+            let id = event_id(&transaction.end.file, event.pos, event.index, mapped.rule);
             let source = Source { id: &transaction.source_id, index: first + k, last: transaction.complete && k + 1 == count };
-            let body = envelope(&id, &event.event_type, &stamp, &event.data, event.group.as_deref(), &source);
-            OutgoingEvent { id, event_type: event.event_type, group: event.group, body }
+            let body = envelope(&id, &mapped.event_type, &stamp, &mapped.data, mapped.group.as_deref(), &source);
+            OutgoingEvent { id, event_type: mapped.event_type.clone(), group: mapped.group.clone(), body }
         })
         .collect()
 }

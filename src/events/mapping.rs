@@ -13,26 +13,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::{Became, ChangesSpec, Condition, EventRule, Operation};
-use crate::source::decoder::{ChangedRow, Columns, ReadSet};
+use crate::source::decoder::{Columns, MappedRow, ReadSet, RowChange, RowMapper};
 use crate::source::rows::RowImage;
 use crate::source::schema::TableSchema;
-
-/// One row changed by one statement.
-#[derive(Debug, Clone, Copy)]
-pub struct RowChange<'a> {
-    pub table: &'a str,
-    pub operation: Operation,
-    /// Present for updates and deletes.
-    pub before: Option<&'a RowImage>,
-    /// Present for inserts and updates.
-    pub after: Option<&'a RowImage>,
-}
-
-impl<'a> RowChange<'a> {
-    pub fn of(row: &'a ChangedRow) -> RowChange<'a> {
-        RowChange { table: &row.table, operation: row.operation, before: row.before.as_ref(), after: row.after.as_ref() }
-    }
-}
 
 /// An event produced by one rule from one row change.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,9 +63,8 @@ impl Mapper {
         Mapper { by_table, reads }
     }
 
-    /// The tables the rules read and, of each, the columns: what the source
-    /// stage decodes (rows of other tables are not; only these columns
-    /// become JSON).
+    /// The tables the rules read and, of each, the columns, without the
+    /// mapping: for decoding alone.
     pub fn read_set(&self) -> ReadSet {
         ReadSet::new(self.reads.clone())
     }
@@ -112,28 +94,32 @@ impl Mapper {
     }
 }
 
-/// An event from one rule and one row change, its `data` already JSON text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SerializedEvent {
-    pub rule: usize,
-    pub event_type: Arc<str>,
-    /// Exactly `serde_json::to_string` of [`MappedEvent::data`].
-    pub data: String,
-    /// The group key ([`group_key`]); None: the event is a group of its own.
-    pub group: Option<String>,
-}
 
 impl Mapper {
     /// [`Mapper::map`] with each `data` written straight to JSON text, the
     /// same bytes as serializing `map`'s, without building and cloning a
     /// `serde_json::Value` per event (the decoder's hot path).
-    pub fn map_serialized(&self, change: &RowChange<'_>) -> Vec<SerializedEvent> {
+    /// Each `data` is exactly `serde_json::to_string` of [`MappedEvent::data`].
+    pub fn map_serialized(&self, change: &RowChange<'_>) -> Vec<MappedRow> {
         self.matching(change)
             .filter_map(|(i, event_type, rule)| {
-                write_data(rule, change)
-                    .map(|data| SerializedEvent { rule: *i, event_type: event_type.clone(), data, group: group_key(rule, change) })
+                write_data(rule, change).map(|data| MappedRow { rule: *i, event_type: event_type.clone(), data, group: group_key(rule, change) })
             })
             .collect()
+    }
+}
+
+/// The rules as the source stage's [`RowMapper`]: which tables and columns
+/// it decodes, and what their changed rows become, row by row as it decodes.
+impl RowMapper for Mapper {
+    fn columns(&self, table: &str) -> Option<&Columns> {
+        self.reads.get(table)
+    }
+    fn tables(&self) -> Vec<String> {
+        self.reads.keys().cloned().collect()
+    }
+    fn map(&self, change: &RowChange<'_>) -> Vec<MappedRow> {
+        self.map_serialized(change)
     }
 }
 

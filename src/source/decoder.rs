@@ -3,15 +3,19 @@
 //! The [`Decoder`] is a state machine fed one binlog event at a time, from a
 //! live replication stream or from a binlog file (the fixture tests). It
 //! tracks the position, groups row events into transactions (GTID/BEGIN ...
-//! XID/COMMIT), decodes the rows of the tables it is told to read only
-//! ([`ReadSet`]; other tables' rows are never parsed) and, at each commit,
-//! hands back a [`Transaction`] with the changed rows and the position just
-//! after it: the checkpoint that resumes after this transaction. Each row
-//! keeps its binlog coordinates (the rows event's position and the row's
-//! index), from which the events stage makes stable event ids. Rows inside a
-//! MySQL TRANSACTION_PAYLOAD (binlog transaction compression) carry no
-//! position of their own: they take the payload's position and a row index
-//! counted across the whole payload.
+//! XID/COMMIT), decodes the rows of the tables its [`RowMapper`] reads (other
+//! tables' rows are never parsed), hands each changed row to the mapper at
+//! once (its images are dropped right after: a transaction never holds its
+//! rows' images, only what they map to) and, at each commit, hands back a
+//! [`Transaction`] with the [`RowEvent`]s and the position just after it:
+//! the checkpoint that resumes after this transaction. The mapper is the
+//! events stage's rules, behind a trait this stage defines, so the source
+//! depends on no stage after it. Each event keeps its row's binlog
+//! coordinates (the rows event's position and the row's index), from which
+//! the events stage makes stable event ids. Rows inside a MySQL
+//! TRANSACTION_PAYLOAD (binlog transaction compression) carry no position of
+//! their own: they take the payload's position and a row index counted
+//! across the whole payload.
 //!
 //! GTIDs (MariaDB): the decoder keeps the GTID state, the last GTID of every
 //! replication domain (`0-1-42,1-1-7`, [`super::mariadb_gtid`]), starting
@@ -88,8 +92,8 @@ pub struct Transaction {
     /// `uuid:42`) where the server has one, else `file:position` of its start.
     /// The same for every part of a large transaction.
     pub source_id: String,
-    /// Changed rows of the tables read ([`ReadSet`]), in binlog order.
-    pub rows: Vec<ChangedRow>,
+    /// What the changed rows of the tables read mapped to, in binlog order.
+    pub events: Vec<RowEvent>,
     /// Its changes to rowhook's `webhooks` table, in binlog order, with
     /// before and after images: how the router learns of webhooks added,
     /// changed and removed by SQL, in commit order, without re-reading the
@@ -118,12 +122,75 @@ pub struct ChangedRow {
     pub index: usize,
 }
 
-/// The tables of the source database to decode, and of each the columns to
-/// read: what the event rules need (the events stage builds it), and nothing
-/// more. Rows of other tables are skipped unparsed.
+/// One changed row, borrowed: what a [`RowMapper`] maps.
+#[derive(Debug, Clone, Copy)]
+pub struct RowChange<'a> {
+    pub table: &'a str,
+    pub operation: Operation,
+    /// Present for updates and deletes.
+    pub before: Option<&'a RowImage>,
+    /// Present for inserts and updates.
+    pub after: Option<&'a RowImage>,
+}
+
+impl<'a> RowChange<'a> {
+    pub fn of(row: &'a ChangedRow) -> RowChange<'a> {
+        RowChange { table: &row.table, operation: row.operation, before: row.before.as_ref(), after: row.after.as_ref() }
+    }
+}
+
+/// What one changed row maps to: an event's rule, type, `data` (JSON text)
+/// and group, before it has an id and an envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedRow {
+    /// Index of the rule in the configuration (part of the event id).
+    pub rule: usize,
+    pub event_type: Arc<str>,
+    pub data: String,
+    /// The group key (None: a group of its own).
+    pub group: Option<String>,
+}
+
+/// A [`MappedRow`] with its row's binlog coordinates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowEvent {
+    pub mapped: MappedRow,
+    /// The position of its rows event (of the TRANSACTION_PAYLOAD around it).
+    pub pos: u64,
+    /// Its row's index in the rows event (in the payload).
+    pub index: usize,
+}
+
+/// Which tables and columns to decode, and what their changed rows become:
+/// the events stage's rules (`events::mapping::Mapper`) behind a trait of
+/// this stage's.
+pub trait RowMapper: Send + Sync {
+    /// The columns of `table` (in the source database) to decode; None: the
+    /// table is not read and its rows are skipped unparsed.
+    fn columns(&self, table: &str) -> Option<&Columns>;
+    /// The tables read.
+    fn tables(&self) -> Vec<String>;
+    /// What one changed row becomes (often nothing).
+    fn map(&self, change: &RowChange<'_>) -> Vec<MappedRow>;
+}
+
+/// A [`RowMapper`] that decodes the tables it is given and maps nothing:
+/// for decoding alone (tests).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadSet {
     tables: HashMap<String, Columns>,
+}
+
+impl RowMapper for ReadSet {
+    fn columns(&self, table: &str) -> Option<&Columns> {
+        self.tables.get(table)
+    }
+    fn tables(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+    fn map(&self, _: &RowChange<'_>) -> Vec<MappedRow> {
+        Vec::new()
+    }
 }
 
 /// The columns of a table to read.
@@ -146,23 +213,13 @@ impl ReadSet {
     pub fn new(tables: HashMap<String, Columns>) -> ReadSet {
         ReadSet { tables }
     }
-
-    /// The columns of `table` to read (None: the table is not read).
-    pub fn columns(&self, table: &str) -> Option<&Columns> {
-        self.tables.get(table)
-    }
-
-    /// The tables read.
-    pub fn tables(&self) -> impl Iterator<Item = &str> {
-        self.tables.keys().map(String::as_str)
-    }
 }
 
-/// A transaction's rows are handed over in parts of this many, so one huge
+/// A transaction's events are handed over in parts of this many, so one huge
 /// transaction never sits in memory whole. Parts are stored without moving the
 /// checkpoint; after a crash the transaction is read again and the stored
 /// parts are not enqueued twice (stable event ids, unique per webhook).
-pub const MAX_PENDING_ROWS: usize = 1000;
+pub const MAX_PENDING_EVENTS: usize = 1000;
 
 /// What one binlog event amounted to.
 #[derive(Debug)]
@@ -196,7 +253,7 @@ pub enum DecodeError {
 
 /// The decoding state machine; see the module docs.
 pub struct Decoder {
-    read_set: Arc<ReadSet>,
+    mapper: Arc<dyn RowMapper>,
     database: String,
     /// Column facts per mapped table, from information_schema.
     tables: HashMap<String, TableSchema>,
@@ -236,7 +293,7 @@ pub struct Decoder {
     datetime_offset: Option<Arc<str>>,
     /// The binlog comes from MariaDB (per its FORMAT_DESCRIPTION).
     is_mariadb: bool,
-    rows: Vec<ChangedRow>,
+    events: Vec<RowEvent>,
     webhook_rows: Vec<ChangedRow>,
     rows_by_table: Vec<(Arc<str>, Operation, usize)>,
     /// Rows that could not be decoded (logged with their coordinates).
@@ -244,9 +301,9 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(read_set: Arc<ReadSet>, database: &str, tables: HashMap<String, TableSchema>, start: Position) -> Decoder {
+    pub fn new(mapper: Arc<dyn RowMapper>, database: &str, tables: HashMap<String, TableSchema>, start: Position) -> Decoder {
         Decoder {
-            read_set,
+            mapper,
             database: database.to_string(),
             tables,
             webhooks_table: None,
@@ -268,7 +325,7 @@ impl Decoder {
             payload: None,
             datetime_offset: None,
             is_mariadb: false,
-            rows: Vec::new(),
+            events: Vec::new(),
             webhook_rows: Vec::new(),
             rows_by_table: Vec::new(),
             row_errors: 0,
@@ -454,7 +511,7 @@ impl Decoder {
             EventData::XidEvent(_) => Ok(self.commit(header.timestamp())),
             EventData::RowsEvent(rows) => {
                 self.rows_event(&rows, &event_start, &table_map)?;
-                if self.rows.len() >= MAX_PENDING_ROWS {
+                if self.events.len() >= MAX_PENDING_EVENTS {
                     return Ok(Decoded::Partial(self.partial(header.timestamp())));
                 }
                 Ok(Decoded::Nothing)
@@ -560,8 +617,10 @@ impl Decoder {
                 // DDL and other statements: each is its own transaction.
                 let touched: Vec<String> = if matches!(keyword.as_str(), "ALTER" | "CREATE" | "DROP" | "RENAME" | "TRUNCATE")
                 {
-                    self.read_set
+                    self.mapper
                         .tables()
+                        .iter()
+                        .map(String::as_str)
                         .chain(self.webhooks_table.as_ref().map(|(_, t)| t.as_str()))
                         .filter(|t| contains_identifier(trimmed, t))
                         .map(str::to_string)
@@ -602,7 +661,7 @@ impl Decoder {
         self.explicit_begin = false;
         self.gtid = None;
         self.mysql_gtid = None;
-        self.rows.clear();
+        self.events.clear();
         self.webhook_rows.clear();
         self.rows_by_table.clear();
     }
@@ -623,7 +682,7 @@ impl Decoder {
             gtid: None,
             timestamp,
             source_id: self.source_id(),
-            rows: std::mem::take(&mut self.rows),
+            events: self.events.drain(..).collect(), // (keeps the buffer: no regrowing per transaction)
             webhook_rows: std::mem::take(&mut self.webhook_rows),
             rows_by_table: std::mem::take(&mut self.rows_by_table),
             complete: false,
@@ -632,7 +691,7 @@ impl Decoder {
 
     fn commit(&mut self, timestamp: u32) -> Decoded {
         // (Only transactions with rows to map need it: not the skip path.)
-        let source_id = if self.rows.is_empty() { String::new() } else { self.source_id() };
+        let source_id = if self.events.is_empty() { String::new() } else { self.source_id() };
         if let Some((domain, server, sequence)) = self.gtid.take() {
             self.gtid_state.insert(domain, (server, sequence));
         }
@@ -653,7 +712,7 @@ impl Decoder {
             gtid,
             timestamp,
             source_id,
-            rows: std::mem::take(&mut self.rows),
+            events: self.events.drain(..).collect(), // (keeps the buffer: no regrowing per transaction)
             webhook_rows: std::mem::take(&mut self.webhook_rows),
             rows_by_table: std::mem::take(&mut self.rows_by_table),
             complete: true,
@@ -693,10 +752,10 @@ impl Decoder {
         let webhooks_rows = self.webhooks_table.as_ref().is_some_and(|(db, t)| database == db.as_str() && table == t.as_str());
         // Every column of the webhooks table (the router reads them all);
         // of a table in the source database, those the rules read.
-        let read_set = self.read_set.clone();
+        let mapper = self.mapper.clone();
         let reads = match webhooks_rows {
             true => Some(&Columns::All),
-            false if database == self.database.as_str() => read_set.columns(&table),
+            false if database == self.database.as_str() => mapper.columns(&table),
             false => None,
         };
         let Some(reads) = reads else {
@@ -748,12 +807,15 @@ impl Decoder {
                 self.row_errors += 1;
                 tracing::error!(table = %table, position = %event_start, row = index, error = %error, "partial JSON update not resolved; the value is delivered as null");
             }
-            let row = ChangedRow { table: table_name.clone(), operation, before, after, pos: event_start.pos, index };
             if webhooks_rows {
-                self.webhook_rows.push(row);
-            } else {
-                self.rows.push(row);
-                read += 1;
+                self.webhook_rows.push(ChangedRow { table: table_name.clone(), operation, before, after, pos: event_start.pos, index });
+                continue;
+            }
+            read += 1;
+            // Mapped at once: the images are dropped here, not kept for the commit.
+            let change = RowChange { table: &table, operation, before: before.as_ref(), after: after.as_ref() };
+            for mapped in mapper.map(&change) {
+                self.events.push(RowEvent { mapped, pos: event_start.pos, index });
             }
         }
         if let Some((_, rows)) = self.payload.as_mut() {

@@ -34,7 +34,7 @@ use mysql_async::prelude::*;
 use mysql_async::BinlogStreamRequest;
 use tokio::sync::{oneshot, watch};
 
-use crate::source::decoder::{DecodeError, Decoded, Decoder, Position, ReadSet, Transaction};
+use crate::source::decoder::{DecodeError, Decoded, Decoder, Position, RowMapper, Transaction};
 use crate::source::gtid::GtidSet;
 use crate::metrics::{self, Metrics};
 use crate::source::schema::{self, SchemaError, TableSchema};
@@ -74,8 +74,8 @@ pub struct ReaderSettings {
     pub server_id: u32,
     pub heartbeat: Duration,
     pub is_mariadb: bool,
-    /// The tables to decode and their columns (what the rules read).
-    pub read_set: Arc<ReadSet>,
+    /// The tables to decode, their columns, and what their rows become (the rules).
+    pub mapper: Arc<dyn RowMapper>,
     pub tables: HashMap<String, TableSchema>,
     /// The GTID state to resume from (MariaDB's state or MySQL's GTID set), from the checkpoint.
     pub start_gtid: Option<String>,
@@ -252,7 +252,7 @@ async fn session(
             Decoded::Commit(transaction) | Decoded::Partial(transaction) => {
                 *backoff = Duration::from_millis(500);
                 record_transaction(m, &transaction);
-                batch_rows += transaction.rows.len();
+                batch_rows += transaction.events.len();
                 batch.push(transaction);
                 if batch.len() >= MAX_BATCH_TRANSACTIONS || batch_rows >= MAX_BATCH_ROWS {
                     flush(router, &mut batch, position, gtid, status, shutdown).await?;
@@ -263,7 +263,7 @@ async fn session(
             Decoded::SchemaChanged(tables) => {
                 tracing::info!(tables = ?tables, "schema change of mapped tables; reloading their columns");
                 m.schema_reloads.inc();
-                let names: Vec<String> = settings.read_set.tables().map(str::to_string).collect();
+                let names: Vec<String> = settings.mapper.tables();
                 match schema::load_tables(&mut info_conn, &settings.database, &names, settings.is_mariadb).await {
                     Ok(tables) => decoder.set_tables(tables),
                     Err(SchemaError::Query(e)) => return Err(transient(e)),
@@ -344,7 +344,7 @@ async fn open(settings: &ReaderSettings, position: &Position, gtid: Option<&str>
     let stream = conn.get_binlog_stream(request).await.map_err(|e| classify(e, position))?;
     // By GTID, the server names the file in its first ROTATE.
     let stream_start = if resume_gtid.is_some() { Position { file: String::new(), pos: 4 } } else { position.clone() };
-    let mut decoder = Decoder::new(settings.read_set.clone(), &settings.database, settings.tables.clone(), stream_start);
+    let mut decoder = Decoder::new(settings.mapper.clone(), &settings.database, settings.tables.clone(), stream_start);
     if let Some(state) = &known_state {
         decoder.set_gtid_state(state);
     }

@@ -53,8 +53,8 @@ pub fn raw_events(path: &Path) -> Vec<Vec<u8>> {
 /// part must never panic or abort.
 pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &HashMap<String, TableSchema>) -> usize {
     // The events stage runs on what the decoder gives, as the router runs it.
-    let mapper = Mapper::new(&config.events);
-    let mut decoder = Decoder::new(Arc::new(mapper.read_set()), database, tables.clone(), Position { file: "binlog.000001".into(), pos: 4 });
+    let mapper = Arc::new(Mapper::new(&config.events));
+    let mut decoder = Decoder::new(mapper.clone(), database, tables.clone(), Position { file: "binlog.000001".into(), pos: 4 });
     let mut reader = EventStreamReader::new(BinlogVersion::Version4);
     let mut decoded = 0;
     let upstream = |f: &mut dyn FnMut()| {
@@ -65,7 +65,7 @@ pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &Ha
         upstream(&mut || read = Some(reader.read(&mut &raw[..])));
         let Some(Ok(Some(event))) = read else { continue };
         if let Ok(Decoded::Commit(t)) = decoder.feed(&event, |id| reader.get_tme(id)) {
-            decoded += events_of(&mapper, &t, 0).len();
+            decoded += events_of(&t, 0).len();
         }
         // As mysql_async's stream does: only a TRANSACTION_PAYLOAD is read here.
         if event.header().event_type_raw() != 40 {
@@ -82,7 +82,7 @@ pub fn feed_raw(events: &[Vec<u8>], database: &str, config: &Config, tables: &Ha
         });
         for event in inner_events {
             if let Ok(Decoded::Commit(t)) = decoder.feed(&event, |id| reader.get_tme(id)) {
-                decoded += events_of(&mapper, &t, 0).len();
+                decoded += events_of(&t, 0).len();
             }
         }
     }

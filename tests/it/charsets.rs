@@ -154,12 +154,12 @@ fn decode_binlogs(server: &MariaDb, database: &str, files: &[String], tables: Ha
     for file in files {
         let bytes = std::fs::read(server.datadir().join(file)).unwrap();
         let mut input = &bytes[4..];
-        let mut decoder = Decoder::new(Arc::new(mapper.read_set()), database, tables.clone(), Position { file: file.clone(), pos: 4 });
+        let mut decoder = Decoder::new(mapper.clone(), database, tables.clone(), Position { file: file.clone(), pos: 4 });
         let mut reader = EventStreamReader::new(BinlogVersion::Version4);
         while let Some(event) = reader.read(&mut input).unwrap() {
             if let Decoded::Commit(t) | Decoded::Partial(t) = decoder.feed(&event, |id| reader.get_tme(id)).unwrap() {
                 // Decoding and the events stage, as the reader and the router run them.
-                for e in rowhook::events::envelope::events_of(&mapper, &t, 0) {
+                for e in rowhook::events::envelope::events_of(&t, 0) {
                     let body: Json = serde_json::from_str(&e.body).unwrap();
                     let id = body["data"]["id"].as_u64().unwrap() as u32;
                     let text = body["data"]["c"].as_str().unwrap().to_string();
