@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/webhooks/deliveries/{id}/retry"),
     ("POST", "/api/webhooks/{id}/test"),
     ("POST", "/api/webhooks/{id}/rotate-secret"),
+    ("POST", "/api/webhooks/{id}/replay"),
     ("GET", "/api/event-types"),
     ("GET", "/api/openapi.json"),
     ("GET", "/metrics"),
@@ -125,6 +126,7 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
                             .post(rotate_secret)
                             .default_service(web::to(method_not_allowed)),
                     )
+                    .service(web::resource("/webhooks/{id}/replay").post(replay).default_service(web::to(method_not_allowed)))
                     .service(web::resource("/event-types").get(event_types).default_service(web::to(method_not_allowed)))
                     .service(web::resource("/openapi.json").get(openapi).default_service(web::to(method_not_allowed))),
             )
@@ -455,6 +457,31 @@ async fn retry_delivery(req: HttpRequest, state: State) -> HttpResponse {
             ok(StatusCode::ACCEPTED, json!({"delivery_id": id, "webhook_id": webhook_id, "status": "pending"}))
         }
     }
+}
+
+async fn replay(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let body = tri!(json_body(&req, payload).await);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let spec = tri!(validation::replay(&body, &state.event_types, now).map_err(invalid));
+    let Some(webhook) = tri!(state.store.get_webhook(id).await.map_err(unavailable)) else {
+        return no_webhook(&id.to_string());
+    };
+    if !webhook.is_active {
+        return fail(
+            StatusCode::CONFLICT,
+            format!("webhook {id} is inactive: activate it (PUT /api/webhooks/{id} with is_active true) first"),
+            json!({"webhook_id": id}),
+        );
+    }
+    let replayed = tri!(state
+        .store
+        .replay_deliveries(id, spec.since, spec.until, spec.failed_only, spec.event_types.as_deref())
+        .await
+        .map_err(unavailable));
+    tracing::info!(webhook_id = id, replayed, since = spec.since, until = spec.until, failed_only = spec.failed_only, "admin: deliveries replayed from the history");
+    state.router.do_send(WakeWebhook(id));
+    ok(StatusCode::ACCEPTED, json!({"webhook_id": id, "replayed": replayed}))
 }
 
 async fn test_event(req: HttpRequest, state: State) -> HttpResponse {

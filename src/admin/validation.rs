@@ -156,6 +156,50 @@ pub fn webhook_changes(body: &Value, known_types: &[String]) -> Result<WebhookCh
     Ok(changes)
 }
 
+/// `POST /api/webhooks/{id}/replay` (from the history): the stored
+/// deliveries created in `[since, until)` go out again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// Seconds since the epoch.
+    pub since: i64,
+    pub until: i64,
+    /// Only failed deliveries (true), or delivered and failed ones.
+    pub failed_only: bool,
+    /// Only these event types (None: all).
+    pub event_types: Option<Vec<String>>,
+}
+
+fn instant(field: &str, value: &Value) -> Result<i64, FieldError> {
+    let text = value.as_str().ok_or_else(|| error(field, "must be an RFC 3339 time, e.g. \"2026-12-01T00:00:00Z\""))?;
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| error(field, format!("not an RFC 3339 time ({e}), e.g. \"2026-12-01T00:00:00Z\"")))
+}
+
+/// Checks a replay body; `now` is the default `until`.
+pub fn replay(body: &Value, known_types: &[String], now: i64) -> Result<Replay, FieldError> {
+    let body = object(body)?;
+    reject_unknown(body, &["since", "until", "status", "event_types"], "")?;
+    let since = instant("since", body.get("since").ok_or_else(|| error("since", "is required (RFC 3339)"))?)?;
+    let until = match body.get("until") {
+        None | Some(Value::Null) => now,
+        Some(value) => instant("until", value)?,
+    };
+    if until <= since {
+        return Err(error("until", "must be after since"));
+    }
+    let failed_only = match body.get("status").map(|v| v.as_str()) {
+        None | Some(Some("failed")) => true,
+        Some(Some("all")) => false,
+        _ => return Err(error("status", "must be \"failed\" (the default) or \"all\" (delivered and failed)")),
+    };
+    let event_types = match body.get("event_types") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(events(value, known_types).map_err(|e| error("event_types", e.message))?),
+    };
+    Ok(Replay { since, until, failed_only, event_types: event_types.filter(|t| !t.iter().any(|e| e == "*")) })
+}
+
 /// `page` and `per_page` from a query string's values (1-based, per_page capped).
 pub fn page(page: Option<&str>, per_page: Option<&str>) -> Result<(u64, u64), FieldError> {
     let page = match page {
@@ -233,6 +277,30 @@ mod tests {
         let w = new_webhook(&json!({"url": "https://example.com/h", "events": ["*"], "ordering": "none"}), &known()).unwrap();
         assert_eq!(w.ordering, Some(Ordering::None));
         assert_eq!(new_webhook(&json!({"url": "https://example.com/h", "events": ["*"], "ordering": 1}), &known()).unwrap_err().field, "ordering");
+    }
+
+    #[test]
+    fn replay_windows() {
+        let now = 1_800_000_000;
+        let r = replay(&json!({"since": "2026-12-01T00:00:00Z"}), &known(), now).unwrap();
+        assert_eq!((r.since, r.until, r.failed_only, r.event_types), (1_764_547_200, now, true, None));
+        let r = replay(
+            &json!({"since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00+01:00", "status": "all", "event_types": ["note.added"]}),
+            &known(),
+            now,
+        )
+        .unwrap();
+        assert_eq!((r.until, r.failed_only, r.event_types), (1_764_630_000, false, Some(vec!["note.added".to_string()])));
+        for (body, field) in [
+            (json!({}), "since"),
+            (json!({"since": "yesterday"}), "since"),
+            (json!({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}), "until"),
+            (json!({"since": "2026-12-01T00:00:00Z", "status": "pending"}), "status"),
+            (json!({"since": "2026-12-01T00:00:00Z", "event_types": ["nope"]}), "event_types"),
+            (json!({"since": "2026-12-01T00:00:00Z", "from": 1}), "from"),
+        ] {
+            assert_eq!(replay(&body, &known(), now).unwrap_err().field, field, "{body}");
+        }
         let err = webhook_changes(&json!({"secret": "0123456789abcdef"}), &known()).unwrap_err();
         assert_eq!(err.field, "secret");
         assert!(err.message.contains("rotate-secret"));

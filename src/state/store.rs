@@ -906,6 +906,34 @@ impl Store {
         Ok(RetryOutcome::Queued { webhook_id })
     }
 
+    /// Sends a webhook's finished deliveries created in `[since, until)`
+    /// (seconds since the epoch) again: failed ones, or delivered ones too;
+    /// of these event types only, when given. They keep their event ids and
+    /// their place in line (their ids); each new attempt is recorded as any.
+    /// Returns how many.
+    pub async fn replay_deliveries(
+        &self,
+        webhook_id: u64,
+        since: i64,
+        until: i64,
+        failed_only: bool,
+        event_types: Option<&[String]>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let statuses = if failed_only { "'failed'" } else { "'failed', 'delivered'" };
+        let mut sql = format!(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = NOW(3) \
+             WHERE webhook_id = ? AND status IN ({statuses}) AND created_at >= FROM_UNIXTIME(?) AND created_at < FROM_UNIXTIME(?)"
+        );
+        let mut params: Vec<mysql_async::Value> = vec![webhook_id.into(), since.into(), until.into()];
+        if let Some(types) = event_types {
+            sql.push_str(&format!(" AND event_type IN ({})", vec!["?"; types.len()].join(",")));
+            params.extend(types.iter().map(|t| mysql_async::Value::from(t.as_str())));
+        }
+        conn.exec_drop(sql, params).await?;
+        Ok(conn.affected_rows())
+    }
+
     /// Queues one event for one webhook (the test event). Returns the delivery id.
     pub async fn enqueue_one(&self, delivery: &NewDelivery<'_>) -> Result<u64, StoreError> {
         let mut conn = self.pool.get_conn().await?;

@@ -19,6 +19,7 @@ mod ops;
 mod pipeline;
 mod queue;
 mod refusals;
+mod replay;
 mod rowhook;
 mod schema_changes;
 mod ssrf;
