@@ -283,14 +283,14 @@ mod tests {
     fn replay_windows() {
         let now = 1_800_000_000;
         let r = replay(&json!({"since": "2026-12-01T00:00:00Z"}), &known(), now).unwrap();
-        assert_eq!((r.since, r.until, r.failed_only, r.event_types), (1_764_547_200, now, true, None));
+        assert_eq!((r.since, r.until, r.failed_only, r.event_types), (1_796_083_200, now, true, None));
         let r = replay(
             &json!({"since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00+01:00", "status": "all", "event_types": ["note.added"]}),
             &known(),
             now,
         )
         .unwrap();
-        assert_eq!((r.until, r.failed_only, r.event_types), (1_764_630_000, false, Some(vec!["note.added".to_string()])));
+        assert_eq!((r.until, r.failed_only, r.event_types), (1_796_166_000, false, Some(vec!["note.added".to_string()])));
         for (body, field) in [
             (json!({}), "since"),
             (json!({"since": "yesterday"}), "since"),
