@@ -25,7 +25,9 @@ use crate::source::reader::{Reader, ReaderError, ReaderSettings, ReaderStatus};
 use crate::delivery::router::{FlushCheckpoint, LoadWebhooks, Router};
 use crate::config::{Config, StartAt};
 use crate::dburl::{self, ConnectError, Target};
-use crate::source::decoder::Position;
+use crate::backfill::runner::Runner;
+use crate::backfill::windows::ChunkBox;
+use crate::source::decoder::{KeyWatch, OwnTables, Position};
 use crate::source::gtid::GtidSet;
 use crate::state::instance::{self, Attempt, InstanceLock, LockLost};
 use crate::events::mapping::Mapper;
@@ -181,6 +183,8 @@ pub async fn run(
 
     // The webhooks table's changes come through this binlog when the state
     // database lives on the source server; otherwise the router polls it.
+    // The tables whose changed rows' keys a running backfill needs (the decoder reports them).
+    let keys: Arc<KeyWatch> = Arc::default();
     let followed = webhooks_followed(&state_opts, &checked).await?;
     // Routing resumes with the subscriptions saved with the checkpoint (none after a new start).
     let saved_view = if start_is_new { None } else { store.load_checkpoint_subscriptions().await? };
@@ -194,8 +198,12 @@ pub async fn run(
     let in_flight = Arc::new(AtomicUsize::new(0));
     let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
     // Rules without `group_by` group by their table's primary key.
-    let mapper = Arc::new(Mapper::new(&crate::events::mapping::with_default_groups(&config.events, &checked.tables)));
-    let router = Router::new(delivery, followed.poll).start();
+    // Key columns are read too: a backfill follows the rows it copies by their keys.
+    let mut mapper = Mapper::new(&crate::events::mapping::with_default_groups(&config.events, &checked.tables));
+    mapper.read_keys(&checked.tables);
+    let mapper = Arc::new(mapper);
+    let chunks: Arc<ChunkBox> = Arc::default();
+    let router = Router::new(delivery, chunks.clone(), followed.poll).start();
     router.send(LoadWebhooks { saved: saved_view }).await.map_err(|_| StoreError::Url("router stopped".into()))??;
 
     let (status_tx, status_rx) = watch::channel(ReaderStatus { position: start.clone(), ..Default::default() });
@@ -208,14 +216,32 @@ pub async fn run(
         heartbeat: config.source.heartbeat,
         is_mariadb: checked.server.is_mariadb,
         mapper: mapper.clone(),
-        tables: checked.tables,
-        webhooks_table: followed.table,
-        webhooks_schema: followed.schema,
+        tables: checked.tables.clone(),
+        own_tables: followed.own.clone(),
+        keys: keys.clone(),
         metrics: metrics.clone(),
         start_gtid,
         datetime_offset: config.source.time_zone.clone(),
     };
     Reader::new(settings, start, router.clone().recipient(), status_tx, stop_rx, done_tx).start();
+
+    // Backfills need their watermarks in the source's binlog: the state database on the source server.
+    let backfills = followed.own.is_some().then(|| Arc::new(tokio::sync::Notify::new()));
+    let runner = backfills.as_ref().map(|wake| {
+        let runner = Runner {
+            store: store.clone(),
+            source: checked.source_opts.clone(),
+            mapper: mapper.clone(),
+            tables: Arc::new(checked.tables.clone()),
+            datetime_offset: config.source.time_zone.as_deref().map(Arc::from),
+            chunks: chunks.clone(),
+            keys: keys.clone(),
+            metrics: metrics.clone(),
+            wake: wake.clone(),
+            stopping: stopping.clone(),
+        };
+        AbortOnDrop(actix_rt::spawn(runner.run()))
+    });
 
     let metrics_for_pruner = metrics.clone();
     let state = HttpState {
@@ -230,6 +256,9 @@ pub async fn run(
         targets: crate::delivery::ssrf::TargetPolicy::of(&config.delivery),
         // Bounds the lookup as a delivery's connect_timeout bounds lookup and connect.
         resolve_timeout: config.delivery.connect_timeout,
+        backfills,
+        mapper: mapper.clone(),
+        tables: Arc::new(checked.tables.clone()),
     };
     let server_handle = serve_admin(listener, state, &config)?;
 
@@ -260,6 +289,7 @@ pub async fn run(
     stopping.store(true, Ordering::SeqCst);
     wait_for_deliveries(&in_flight, config.delivery.shutdown_timeout).await;
     pruner.abort();
+    drop(runner); // a backfill resumes from its cursor at the next start
     let _ = stop_lock.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut lock_keeper.0).await;
     metrics.active.set(0);
@@ -366,12 +396,12 @@ async fn start_position(config: &Config, store: &Store, checked: &Checked, reset
     Ok(Start { position, gtid, is_new: true })
 }
 
-/// How rowhook learns of changes to its webhooks table: through the
-/// source's binlog when the state database lives on the source server
-/// (`table`: database and table, `schema`: its columns), else by polling.
+/// How rowhook learns of changes to its webhooks table (and sees a
+/// backfill's watermarks): through the source's binlog when the state
+/// database lives on the source server (`own`: its tables there), else by
+/// polling (and without backfills).
 struct WebhooksFollowed {
-    table: Option<(String, String)>,
-    schema: Option<TableSchema>,
+    own: Option<OwnTables>,
     poll: Option<Duration>,
 }
 
@@ -379,13 +409,13 @@ async fn webhooks_followed(state_opts: &mysql_async::Opts, checked: &Checked) ->
     let source = &checked.source_opts;
     let same_server = state_opts.ip_or_hostname() == source.ip_or_hostname() && state_opts.tcp_port() == source.tcp_port();
     if !same_server {
-        return Ok(WebhooksFollowed { table: None, schema: None, poll: Some(Duration::from_secs(1)) });
+        return Ok(WebhooksFollowed { own: None, poll: Some(Duration::from_secs(1)) });
     }
-    let (db, table) = (state_opts.db_name().unwrap_or_default().to_string(), "webhooks".to_string());
+    let db = state_opts.db_name().unwrap_or_default().to_string();
     let mut conn = dburl::connect(source, &checked.source_target).await?;
-    let schema = crate::source::reader::webhooks_schema(&mut conn, &db, &table, checked.server.is_mariadb).await?;
+    let own = crate::source::reader::own_tables(&mut conn, &db, checked.server.is_mariadb).await?;
     let _ = conn.disconnect().await;
-    Ok(WebhooksFollowed { table: Some((db, table)), schema, poll: None })
+    Ok(WebhooksFollowed { own: Some(own), poll: None })
 }
 
 /// What every delivery actor shares, from `[delivery]`.

@@ -17,6 +17,8 @@
 //!   force at each commit, stores) and one delivery actor per webhook
 //!   (signed sends, retries, health), with the sender, signing, retry policy
 //!   and SSRF guard.
+//! - [`backfill`]: a table's current rows sent to one webhook, interleaved
+//!   with the live stream by watermarks (between the events and delivery stages).
 //! - [`state`]: the state database (webhooks, queue, history, checkpoint,
 //!   migrations) and the instance lock.
 //! - [`admin`]: the HTTP server: admin API, validation, OpenAPI, metrics.
@@ -39,6 +41,7 @@
 //! it is told which tables and columns to read ([`source::decoder::ReadSet`]).
 
 pub mod admin;
+pub mod backfill;
 pub mod config;
 pub mod daemon;
 pub mod dburl;

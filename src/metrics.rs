@@ -31,6 +31,8 @@ pub struct Metrics {
     pub webhooks_auto_disabled: IntCounterVec,
     pub admin_requests: IntCounterVec,
     pub deliveries_pruned: IntCounter,
+    pub backfill_rows: IntCounter,
+    pub backfills_running: IntGauge,
 }
 
 /// Outcomes of a delivery attempt, as labelled.
@@ -80,6 +82,9 @@ impl Metrics {
         )
         .expect("static metric definition");
         registry.register(Box::new(schema_reloads.clone())).expect("metric registered once");
+        let backfill_rows = IntCounter::new("rowhook_backfill_rows_total", "Rows queued by backfills (one delivery each).")
+            .expect("static metric definition");
+        registry.register(Box::new(backfill_rows.clone())).expect("metric registered once");
         let deliveries_pruned = IntCounter::new("rowhook_deliveries_pruned_total", "Finished deliveries deleted from the history after [delivery] retention.")
             .expect("static metric definition");
         registry.register(Box::new(deliveries_pruned.clone())).expect("metric registered once");
@@ -106,6 +111,8 @@ impl Metrics {
             webhooks_auto_disabled: counter_vec(&registry, "rowhook_webhooks_auto_disabled_total", "Webhooks deactivated by rowhook (too many failures, or 410 Gone).", &["webhook_id"]),
             admin_requests: counter_vec(&registry, "rowhook_admin_requests_total", "HTTP requests by route pattern and status code.", &["route", "status"]),
             deliveries_pruned,
+            backfill_rows,
+            backfills_running: gauge(&registry, "rowhook_backfills_running", "1 while a backfill runs (they run one at a time), else 0."),
             registry,
         }
     }

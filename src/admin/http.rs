@@ -33,6 +33,7 @@ use crate::source::reader::ReaderStatus;
 use crate::delivery::router::{ReloadWebhooks, Router, WakeWebhook};
 use crate::metrics::Metrics;
 use crate::config::Ordering;
+use crate::events::mapping::Mapper;
 use crate::state::store::{DeliveryFilter, NewDelivery, RetryOutcome, Store, StoreError, WebhookView};
 use crate::admin::validation;
 use crate::delivery::signing;
@@ -53,6 +54,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/webhooks/{id}/test"),
     ("POST", "/api/webhooks/{id}/rotate-secret"),
     ("POST", "/api/webhooks/{id}/replay"),
+    ("POST", "/api/webhooks/{id}/backfills"),
+    ("GET", "/api/webhooks/{id}/backfills"),
+    ("GET", "/api/webhooks/{id}/backfills/{backfill}"),
+    ("DELETE", "/api/webhooks/{id}/backfills/{backfill}"),
     ("GET", "/api/event-types"),
     ("GET", "/api/openapi.json"),
     ("GET", "/metrics"),
@@ -81,6 +86,12 @@ pub struct HttpState {
     pub targets: TargetPolicy,
     /// How long registration waits for a webhook host's DNS answer.
     pub resolve_timeout: Duration,
+    /// Wakes the backfill runner (None: no backfills, the state database is on another server).
+    pub backfills: Option<Arc<tokio::sync::Notify>>,
+    /// The rules (a backfill names one by its event type).
+    pub mapper: Arc<Mapper>,
+    /// The mapped tables' columns (a backfill's filter names some).
+    pub tables: Arc<std::collections::HashMap<String, crate::source::schema::TableSchema>>,
 }
 
 type State = web::Data<HttpState>;
@@ -124,6 +135,18 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
                     .service(
                         web::resource("/webhooks/{id}/rotate-secret")
                             .post(rotate_secret)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/webhooks/{id}/backfills")
+                            .post(create_backfill)
+                            .get(list_backfills)
+                            .default_service(web::to(method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/webhooks/{id}/backfills/{backfill}")
+                            .get(get_backfill)
+                            .delete(cancel_backfill)
                             .default_service(web::to(method_not_allowed)),
                     )
                     .service(web::resource("/webhooks/{id}/replay").post(replay).default_service(web::to(method_not_allowed)))
@@ -317,7 +340,7 @@ async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
 
 /// The `{id}` path segment: a positive number, else 404 (no such resource).
 fn path_id(req: &HttpRequest, what: &str) -> Result<u64, HttpResponse> {
-    let raw = req.match_info().get("id").unwrap_or("");
+    let raw = req.match_info().get(if what == "backfill" { "backfill" } else { "id" }).unwrap_or("");
     raw.parse::<u64>()
         .ok()
         .filter(|id| *id > 0)
@@ -482,6 +505,73 @@ async fn replay(req: HttpRequest, payload: web::Payload, state: State) -> HttpRe
     tracing::info!(webhook_id = id, replayed, since = spec.since, until = spec.until, failed_only = spec.failed_only, "admin: deliveries replayed from the history");
     state.router.do_send(WakeWebhook(id));
     ok(StatusCode::ACCEPTED, json!({"webhook_id": id, "replayed": replayed}))
+}
+
+/// `POST /api/webhooks/{id}/backfills`: `event_type` (a rule's, the webhook
+/// subscribed to it), optional `filter` and `limit`.
+async fn create_backfill(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let body = tri!(json_body(&req, payload).await);
+    let Some(wake) = state.backfills.clone() else {
+        return fail(
+            StatusCode::CONFLICT,
+            "backfills need the state database on the source server (their watermarks must pass through the source's binlog): unset [state] url",
+            json!({}),
+        );
+    };
+    let Some(webhook) = tri!(state.store.get_webhook(id).await.map_err(unavailable)) else {
+        return no_webhook(&id.to_string());
+    };
+    let request = tri!(validation::backfill(&body, &state.mapper, &webhook.events, &state.tables).map_err(invalid));
+    if !webhook.is_active {
+        return fail(
+            StatusCode::CONFLICT,
+            format!("webhook {id} is inactive: activate it (PUT /api/webhooks/{id} with is_active true) first"),
+            json!({"webhook_id": id}),
+        );
+    }
+    let filter = request.filter.as_ref().map(|f| f.to_string());
+    let backfill = tri!(state.store.create_backfill(id, &request.event_type, filter.as_deref(), request.limit).await.map_err(unavailable));
+    tracing::info!(webhook_id = id, backfill, event_type = %request.event_type, "admin: backfill queued");
+    wake.notify_one();
+    match tri!(state.store.backfill(id, backfill).await.map_err(unavailable)) {
+        Some(view) => ok(StatusCode::ACCEPTED, serde_json::to_value(view).unwrap_or_default()),
+        None => no_webhook(&id.to_string()),
+    }
+}
+
+async fn list_backfills(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    if tri!(state.store.get_webhook(id).await.map_err(unavailable)).is_none() {
+        return no_webhook(&id.to_string());
+    }
+    let list = tri!(state.store.list_backfills(id).await.map_err(unavailable));
+    ok(StatusCode::OK, serde_json::to_value(list).unwrap_or_default())
+}
+
+async fn get_backfill(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let backfill = tri!(path_id(&req, "backfill"));
+    match tri!(state.store.backfill(id, backfill).await.map_err(unavailable)) {
+        Some(view) => ok(StatusCode::OK, serde_json::to_value(view).unwrap_or_default()),
+        None => fail(StatusCode::NOT_FOUND, format!("webhook {id} has no backfill {backfill}"), json!({})),
+    }
+}
+
+async fn cancel_backfill(req: HttpRequest, state: State) -> HttpResponse {
+    let id = tri!(path_id(&req, "webhook"));
+    let backfill = tri!(path_id(&req, "backfill"));
+    let Some(view) = tri!(state.store.backfill(id, backfill).await.map_err(unavailable)) else {
+        return fail(StatusCode::NOT_FOUND, format!("webhook {id} has no backfill {backfill}"), json!({}));
+    };
+    if !tri!(state.store.cancel_backfill(id, backfill).await.map_err(unavailable)) {
+        return fail(StatusCode::CONFLICT, format!("backfill {backfill} has ended ({})", view.state), json!({"state": view.state}));
+    }
+    tracing::info!(webhook_id = id, backfill, "admin: backfill cancelled");
+    if let Some(wake) = &state.backfills {
+        wake.notify_one();
+    }
+    ok(StatusCode::OK, json!({"id": backfill, "state": "cancelled"}))
 }
 
 async fn test_event(req: HttpRequest, state: State) -> HttpResponse {

@@ -200,6 +200,42 @@ pub fn replay(body: &Value, known_types: &[String], now: i64) -> Result<Replay, 
     Ok(Replay { since, until, failed_only, event_types: event_types.filter(|t| !t.iter().any(|e| e == "*")) })
 }
 
+/// `POST /api/webhooks/{id}/backfills`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackfillRequest {
+    pub event_type: String,
+    pub filter: Option<Value>,
+    pub limit: Option<u64>,
+}
+
+/// Checks a backfill body: an event type some rule makes and the webhook
+/// subscribes to; a filter on its table's columns; a limit.
+pub fn backfill(
+    body: &Value,
+    mapper: &crate::events::mapping::Mapper,
+    subscribed: &[String],
+    tables: &std::collections::HashMap<String, crate::source::schema::TableSchema>,
+) -> Result<BackfillRequest, FieldError> {
+    let body = object(body)?;
+    reject_unknown(body, &["event_type", "filter", "limit"], "")?;
+    let event_type = body.get("event_type").and_then(Value::as_str).ok_or_else(|| error("event_type", "is required: the event type whose rule maps the table's rows"))?;
+    let (_, rule) = mapper.rule_of(event_type).ok_or_else(|| error("event_type", format!("no rule makes {event_type:?} events")))?;
+    if !subscribed.iter().any(|e| e == event_type || e == "*") {
+        return Err(error("event_type", format!("the webhook does not subscribe to {event_type:?}: add it to its events first")));
+    }
+    let table = tables.get(&rule.table).ok_or_else(|| error("event_type", format!("table `{}` is not known to rowhook", rule.table)))?;
+    if table.primary_key().is_empty() {
+        return Err(error("event_type", format!("table `{}` has no primary key: a backfill walks a table by its key", rule.table)));
+    }
+    let filter = body.get("filter").filter(|f| !f.is_null());
+    crate::backfill::filter::parse(filter, table).map_err(|e| FieldError { field: e.field, message: e.message })?;
+    let limit = match body.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().filter(|n| (1..=1_000_000_000).contains(n)).ok_or_else(|| error("limit", "must be a whole number from 1 to 1,000,000,000"))?),
+    };
+    Ok(BackfillRequest { event_type: event_type.to_string(), filter: filter.cloned(), limit })
+}
+
 /// `page` and `per_page` from a query string's values (1-based, per_page capped).
 pub fn page(page: Option<&str>, per_page: Option<&str>) -> Result<(u64, u64), FieldError> {
     let page = match page {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::actor::{DeliveryActor, DeliveryContext, UpdateWebhook, Wake};
+use crate::backfill::windows::{self, ChunkBox, Closed, Windows};
 use crate::events::envelope::{self, OutgoingEvent};
 use crate::source::decoder::{Position, Transaction};
 use crate::source::reader::CommitBatch;
@@ -87,6 +88,9 @@ pub struct Router {
     delivery: DeliveryContext,
     /// Events of the parts of an open (large) transaction routed so far.
     open_events: usize,
+    /// Backfills' watermark windows open in the stream, and their chunks.
+    windows: Windows,
+    chunks: Arc<ChunkBox>,
     /// Every webhook as it is now, with its delivery actor.
     webhooks: HashMap<u64, Subscriber>,
     /// The actors' view was read from the table as of this position: changed
@@ -104,9 +108,11 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(delivery: DeliveryContext, poll_webhooks: Option<Duration>) -> Router {
+    pub fn new(delivery: DeliveryContext, chunks: Arc<ChunkBox>, poll_webhooks: Option<Duration>) -> Router {
         Router {
             delivery,
+            windows: Windows::default(),
+            chunks,
             open_events: 0,
             webhooks: HashMap::new(),
             webhooks_as_of: None,
@@ -303,7 +309,15 @@ impl Handler<CommitBatch> for Router {
         // A batch that fails to store is sent again: route it again from the same view.
         let view_before = batch.transactions.iter().any(|t| !t.webhook_rows.is_empty()).then(|| (self.subscriptions.clone(), self.unsaved_view.clone()));
         let open_events = self.open_events;
-        let prepared = self.fan_out(batch);
+        let windows_before = batch.transactions.iter().any(|t| !t.watermark_rows.is_empty()).then(|| self.windows.clone());
+        let (prepared, closed) = self.fan_out(batch);
+        if let Plan::Nothing = prepared {
+            // A chunk whose rows all changed meanwhile (or mapped to nothing): nothing to store.
+            for chunk in closed {
+                let _ = chunk.reply.send(chunk.report);
+            }
+            return AtomicResponse::new(Box::pin(async { Ok(()) }.into_actor(self)));
+        }
         let store = self.delivery.store.clone();
         // The webhooks this batch reaches, each once (not per delivery).
         let mut subscribers: HashMap<u64, (Arc<HandOff>, Addr<DeliveryActor>)> = HashMap::new();
@@ -357,6 +371,10 @@ impl Handler<CommitBatch> for Router {
                     Ok(None) => {}
                     Err(e) => {
                         act.open_events = open_events;
+                        // The chunks closed in this batch are read again (their replies dropped).
+                        if let Some(windows) = windows_before {
+                            act.windows = windows;
+                        }
                         match view_before {
                             Some((subscriptions, unsaved_view)) => {
                                 act.subscriptions = subscriptions;
@@ -367,6 +385,9 @@ impl Handler<CommitBatch> for Router {
                         }
                         return Err(e);
                     }
+                }
+                for chunk in closed {
+                    let _ = chunk.reply.send(chunk.report);
                 }
                 Ok(())
             }),
@@ -434,23 +455,35 @@ enum Plan {
 impl Router {
     /// Routes a batch: per transaction, its changes to the webhooks table
     /// first (the subscriptions in force at its commit), then its events.
-    fn fan_out(&mut self, batch: CommitBatch) -> Plan {
+    fn fan_out(&mut self, batch: CommitBatch) -> (Plan, Vec<Closed>) {
         // The checkpoint moves to the end of the last complete transaction; the
         // parts of a transaction still open leave it where it is.
         let last_complete = batch.transactions.iter().rposition(|t| t.complete);
         let checkpoint = last_complete.map(|i| (batch.transactions[i].end.clone(), batch.transactions[i].gtid.clone()));
         let mut targets = Vec::new();
+        let mut closed = Vec::new();
         let mut events = Vec::with_capacity(batch.transactions.len());
         for (t, transaction) in batch.transactions.iter().enumerate() {
             if !transaction.webhook_rows.is_empty() {
                 self.apply_webhook_rows(transaction);
             }
             // A large transaction's parts number their events on from the parts before.
-            let mapped = envelope::events_of(transaction, self.open_events);
+            let mut mapped = envelope::events_of(transaction, self.open_events);
             self.open_events = if transaction.complete { 0 } else { self.open_events + mapped.len() };
             for (e, event) in mapped.iter().enumerate() {
                 self.delivery.metrics.events.with_label_values(&[event.event_type.as_ref()]).inc();
                 targets.extend(self.subscriptions.receivers(&event.event_type).map(|id| (t, e, id)));
+            }
+            // Backfills: keys changed inside a window; a chunk queued where its high watermark passes.
+            if !self.windows.is_empty() && !transaction.changed_keys.is_empty() {
+                self.windows.changed(&transaction.changed_keys);
+            }
+            for mark in transaction.watermark_rows.iter().filter_map(windows::watermark_of) {
+                let Some(mut chunk) = self.windows.watermark(mark, &self.chunks) else { continue };
+                let first = mapped.len();
+                mapped.append(&mut chunk.events);
+                targets.extend((first..mapped.len()).map(|e| (t, e, chunk.webhook_id)));
+                closed.push(chunk);
             }
             events.push(mapped);
             if Some(t) == last_complete && self.subscriptions.changed() {
@@ -468,9 +501,9 @@ impl Router {
             if checkpoint.is_some() {
                 self.unsaved_checkpoint = checkpoint;
             }
-            return Plan::Nothing;
+            return (Plan::Nothing, closed);
         }
-        Plan::Store { events, targets, checkpoint, save_now }
+        (Plan::Store { events, targets, checkpoint, save_now }, closed)
     }
 }
 

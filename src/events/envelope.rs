@@ -14,7 +14,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use crate::source::decoder::Transaction;
+use crate::source::decoder::{MappedRow, Transaction};
 use crate::source::value;
 
 /// `evt_<file number>_<pos>_<row>_<rule>`; the file number is the binlog
@@ -72,7 +72,11 @@ fn envelope(id: &str, event_type: &str, timestamp: &str, data: &str, group: Opti
     body.push_str(",\"transaction\":{\"id\":");
     string(source.id, &mut body);
     let _ = write!(body, ",\"index\":{}", source.index); // writing to a String cannot fail
-    body.push_str(if source.last { ",\"last\":true}}" } else { ",\"last\":false}}" });
+    body.push_str(if source.last { ",\"last\":true}" } else { ",\"last\":false}" });
+    if let Some(backfill) = source.backfill {
+        let _ = write!(body, ",\"backfill\":{backfill}");
+    }
+    body.push('}');
     body
 }
 
@@ -82,6 +86,8 @@ struct Source<'a> {
     id: &'a str,
     index: usize,
     last: bool,
+    /// A backfill's event: the backfill's id.
+    backfill: Option<u64>,
 }
 
 /// One event ready for delivery: its id, type, group and serialized body.
@@ -112,11 +118,29 @@ pub fn events_of(transaction: &Transaction, first: usize) -> Vec<OutgoingEvent> 
         .map(|(k, event)| {
             let mapped = &event.mapped;
             let id = event_id(&transaction.end.file, event.pos, event.index, mapped.rule);
-            let source = Source { id: &transaction.source_id, index: first + k, last: transaction.complete && k + 1 == count };
+            let source = Source { id: &transaction.source_id, index: first + k, last: transaction.complete && k + 1 == count, backfill: None };
             let body = envelope(&id, &mapped.event_type, &stamp, &mapped.data, mapped.group.as_deref(), &source);
             OutgoingEvent { id, event_type: mapped.event_type.clone(), group: mapped.group.clone(), body }
         })
         .collect()
+}
+
+/// A backfill's event for one row (`key`: [`crate::source::decoder::row_key`])
+/// of chunk `chunk`: its id is `bf_<backfill>_<32 hex digits of the key's
+/// SHA-256>`, which no live event's (`evt_...`) can be and which is the same
+/// when a chunk is read again after a restart (so it is not queued twice);
+/// its `transaction` is the chunk (`backfill-<id>-<chunk>`), and `backfill` its id.
+pub fn backfill_event(backfill: u64, chunk: u64, index: usize, last: bool, key: &str, mapped: &MappedRow, timestamp: u32) -> OutgoingEvent {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut id = format!("bf_{backfill}_");
+    for byte in &digest[..16] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    let transaction = format!("backfill-{backfill}-{chunk}");
+    let source = Source { id: &transaction, index, last, backfill: Some(backfill) };
+    let body = envelope(&id, &mapped.event_type, &rfc3339(timestamp), &mapped.data, mapped.group.as_deref(), &source);
+    OutgoingEvent { id, event_type: mapped.event_type.clone(), group: mapped.group.clone(), body }
 }
 
 #[cfg(test)]
@@ -146,7 +170,7 @@ mod tests {
         for event_type in ["th\"read\\.created", "thread.created", "tab\there\u{1}", "é\u{7f}/"] {
             for (group, tx_id, index, last) in [(Some("42"), "0-1-42", 0, true), (None, "binlog.000001:4", 7, false), (Some("a\"b"), "q\\", 1, false)] {
                 assert_eq!(
-                    envelope(id, event_type, timestamp, &data.to_string(), group, &Source { id: tx_id, index, last }),
+                    envelope(id, event_type, timestamp, &data.to_string(), group, &Source { id: tx_id, index, last, backfill: None }),
                     serde_json::to_string(&Envelope {
                         id,
                         event_type,

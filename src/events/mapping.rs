@@ -69,6 +69,32 @@ impl Mapper {
         ReadSet::new(self.reads.clone())
     }
 
+    /// Also read the primary key columns of every mapped table (a backfill
+    /// follows the rows it copies by their keys).
+    pub fn read_keys(&mut self, tables: &HashMap<String, TableSchema>) {
+        for (table, columns) in self.reads.iter_mut() {
+            if let (Columns::Named(names), Some(schema)) = (columns, tables.get(table)) {
+                names.extend(schema.primary_key());
+            }
+        }
+    }
+
+    /// The first rule of `event_type` (in the config's order): its index and the rule.
+    pub fn rule_of(&self, event_type: &str) -> Option<(usize, &EventRule)> {
+        self.by_table.values().flatten().filter(|(_, t, _)| &**t == event_type).map(|(i, _, rule)| (*i, rule)).min_by_key(|(i, _)| *i)
+    }
+
+    /// A row as if it were just inserted, through one rule (whatever its
+    /// operations): a backfill's event. None when its conditions do not hold.
+    pub fn map_as_insert(&self, rule_index: usize, image: &RowImage) -> Option<MappedRow> {
+        let (i, event_type, rule) = self.by_table.values().flatten().find(|(i, _, _)| *i == rule_index)?;
+        let change = RowChange { table: &rule.table, operation: Operation::Insert, before: None, after: Some(image) };
+        if !rule.conditions.iter().all(|c| condition_holds(c, &change)) {
+            return None;
+        }
+        write_data(rule, &change).map(|data| MappedRow { rule: *i, event_type: event_type.clone(), data, group: group_key(rule, &change) })
+    }
+
     /// The columns of `table` the rules read (None: the table is not mapped).
     pub fn reads(&self, table: &str) -> Option<&Columns> {
         self.reads.get(table)

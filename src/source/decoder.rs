@@ -99,6 +99,10 @@ pub struct Transaction {
     /// changed and removed by SQL, in commit order, without re-reading the
     /// table (a row need not be visible yet when its binlog event arrives).
     pub webhook_rows: Vec<ChangedRow>,
+    /// Its changes to `rowhook_watermarks` (a backfill's chunk boundaries).
+    pub watermark_rows: Vec<ChangedRow>,
+    /// The keys of its changed rows of the tables a backfill watches ([`KeyWatch`]): (table, key).
+    pub changed_keys: Vec<(Arc<str>, String)>,
     /// Rows of read tables per rows event: (table, operation, rows), for metrics.
     pub rows_by_table: Vec<(Arc<str>, Operation, usize)>,
     /// False for a part of a large transaction handed over before its commit
@@ -257,10 +261,11 @@ pub struct Decoder {
     database: String,
     /// Column facts per mapped table, from information_schema.
     tables: HashMap<String, TableSchema>,
-    /// Rowhook's own `webhooks` table, when its changes come through this binlog.
-    webhooks_table: Option<(String, String)>,
-    /// Its columns, from information_schema (names when the binlog has none).
-    webhooks_schema: Option<TableSchema>,
+    /// Rowhook's own tables whose changes come through this binlog (the
+    /// state database's `webhooks` and `rowhook_watermarks`), in this database.
+    own: Option<OwnTables>,
+    /// Tables whose changed rows' keys a backfill needs.
+    keys: Arc<KeyWatch>,
     position: Position,
     /// The next ROTATE is the stream's first (fake) one, whose name may carry
     /// checksum bytes: keep the file we asked for instead.
@@ -295,6 +300,8 @@ pub struct Decoder {
     is_mariadb: bool,
     events: Vec<RowEvent>,
     webhook_rows: Vec<ChangedRow>,
+    watermark_rows: Vec<ChangedRow>,
+    changed_keys: Vec<(Arc<str>, String)>,
     rows_by_table: Vec<(Arc<str>, Operation, usize)>,
     /// Rows that could not be decoded (logged with their coordinates).
     pub row_errors: u64,
@@ -306,8 +313,8 @@ impl Decoder {
             mapper,
             database: database.to_string(),
             tables,
-            webhooks_table: None,
-            webhooks_schema: None,
+            own: None,
+            keys: Arc::default(),
             position: start,
             first_rotate: true,
             in_transaction: false,
@@ -327,29 +334,31 @@ impl Decoder {
             is_mariadb: false,
             events: Vec::new(),
             webhook_rows: Vec::new(),
+            watermark_rows: Vec::new(),
+            changed_keys: Vec::new(),
             rows_by_table: Vec::new(),
             row_errors: 0,
         }
     }
 
-    /// Also report the changed rows of `database.table` (rowhook's webhooks
-    /// table) with their images ([`Transaction::webhook_rows`]). `schema`
-    /// names its columns when the binlog does not (`binlog_row_metadata` not FULL).
-    pub fn watch_webhooks(&mut self, database: &str, table: &str, schema: Option<TableSchema>) {
-        self.webhooks_table = Some((database.to_string(), table.to_string()));
-        self.webhooks_schema = schema;
-        self.table_plans.remove(WEBHOOKS_PLAN);
+    /// Also report the changed rows of rowhook's own tables in `own`
+    /// ([`Transaction::webhook_rows`], [`Transaction::watermark_rows`]).
+    pub fn watch_own_tables(&mut self, own: OwnTables) {
+        self.own = Some(own);
+        self.table_plans.retain(|key, _| !key.starts_with('\0'));
     }
 
-    /// The webhooks table's columns changed (DDL).
-    pub fn set_webhooks_schema(&mut self, schema: Option<TableSchema>) {
-        self.webhooks_schema = schema;
-        self.table_plans.remove(WEBHOOKS_PLAN);
+    /// Report the keys of the changed rows of the tables `keys` names ([`Transaction::changed_keys`]).
+    pub fn watch_keys(&mut self, keys: Arc<KeyWatch>) {
+        self.keys = keys;
     }
 
-    /// The name of the watched webhooks table, if any.
-    pub fn webhooks_table(&self) -> Option<&str> {
-        self.webhooks_table.as_ref().map(|(_, t)| t.as_str())
+    /// One of rowhook's own tables changed its columns (DDL).
+    pub fn set_own_schema(&mut self, table: OwnTable, schema: Option<TableSchema>) {
+        if let Some(own) = self.own.as_mut() {
+            own.schemas.insert(table, schema);
+        }
+        self.table_plans.remove(table.plan_key());
     }
 
     /// Replaces the known columns of the mapped tables (after DDL).
@@ -621,7 +630,7 @@ impl Decoder {
                         .tables()
                         .iter()
                         .map(String::as_str)
-                        .chain(self.webhooks_table.as_ref().map(|(_, t)| t.as_str()))
+                        .chain(self.own.iter().flat_map(|_| [OwnTable::Webhooks.name(), OwnTable::Watermarks.name()]))
                         .filter(|t| contains_identifier(trimmed, t))
                         .map(str::to_string)
                         .collect()
@@ -663,6 +672,8 @@ impl Decoder {
         self.mysql_gtid = None;
         self.events.clear();
         self.webhook_rows.clear();
+        self.watermark_rows.clear();
+        self.changed_keys.clear();
         self.rows_by_table.clear();
     }
 
@@ -684,6 +695,8 @@ impl Decoder {
             source_id: self.source_id(),
             events: self.events.drain(..).collect(), // (keeps the buffer: no regrowing per transaction)
             webhook_rows: std::mem::take(&mut self.webhook_rows),
+            watermark_rows: std::mem::take(&mut self.watermark_rows),
+            changed_keys: std::mem::take(&mut self.changed_keys),
             rows_by_table: std::mem::take(&mut self.rows_by_table),
             complete: false,
         }
@@ -714,6 +727,8 @@ impl Decoder {
             source_id,
             events: self.events.drain(..).collect(), // (keeps the buffer: no regrowing per transaction)
             webhook_rows: std::mem::take(&mut self.webhook_rows),
+            watermark_rows: std::mem::take(&mut self.watermark_rows),
+            changed_keys: std::mem::take(&mut self.changed_keys),
             rows_by_table: std::mem::take(&mut self.rows_by_table),
             complete: true,
         };
@@ -749,14 +764,14 @@ impl Decoder {
             return Err(DecodeError::MissingTableMap { table_id: rows.table_id(), position: event_start.clone() });
         };
         let (database, table) = (tme.database_name(), tme.table_name());
-        let webhooks_rows = self.webhooks_table.as_ref().is_some_and(|(db, t)| database == db.as_str() && table == t.as_str());
-        // Every column of the webhooks table (the router reads them all);
+        let own = self.own.as_ref().filter(|o| database == o.database.as_str()).and_then(|_| OwnTable::named(&table));
+        // Every column of rowhook's own tables (the router reads them all);
         // of a table in the source database, those the rules read.
         let mapper = self.mapper.clone();
-        let reads = match webhooks_rows {
-            true => Some(&Columns::All),
-            false if database == self.database.as_str() => mapper.columns(&table),
-            false => None,
+        let reads = match own {
+            Some(_) => Some(&Columns::All),
+            None if database == self.database.as_str() => mapper.columns(&table),
+            None => None,
         };
         let Some(reads) = reads else {
             return Ok(()); // not decoded: nobody reads this table
@@ -770,11 +785,21 @@ impl Decoder {
         // What mysql_common re-derives from the table map for every row,
         // derived once per table map; should its metadata not parse,
         // mysql_common's own row reader reports that row by row, as before.
-        let plan = self.table_plan(if webhooks_rows { WEBHOOKS_PLAN } else { &table }, tme, rows.num_columns());
+        let plan_key: &str = match own {
+            Some(own) => own.plan_key(),
+            None => &table,
+        };
+        let plan = self.table_plan(plan_key, tme, rows.num_columns());
+        let schema = match own {
+            Some(own) => self.own.as_ref().and_then(|o| o.schemas.get(&own)).and_then(Option::as_ref),
+            None => self.tables.get(table.as_ref()),
+        };
+        // A backfill of this table needs its changed rows' keys.
+        let key_columns = if own.is_none() { self.keys.columns(&table) } else { None };
         let source = ImageSource {
             table: &table,
             position: event_start,
-            schema: if webhooks_rows { self.webhooks_schema.as_ref() } else { self.tables.get(table.as_ref()) },
+            schema,
             reads,
             datetime_offset: self.datetime_offset.as_ref(),
             is_mariadb: self.is_mariadb,
@@ -807,11 +832,24 @@ impl Decoder {
                 self.row_errors += 1;
                 tracing::error!(table = %table, position = %event_start, row = index, error = %error, "partial JSON update not resolved; the value is delivered as null");
             }
-            if webhooks_rows {
-                self.webhook_rows.push(ChangedRow { table: table_name.clone(), operation, before, after, pos: event_start.pos, index });
+            if let Some(own) = own {
+                let row = ChangedRow { table: table_name.clone(), operation, before, after, pos: event_start.pos, index };
+                match own {
+                    OwnTable::Webhooks => self.webhook_rows.push(row),
+                    OwnTable::Watermarks => self.watermark_rows.push(row),
+                }
                 continue;
             }
             read += 1;
+            if let Some(columns) = &key_columns {
+                // Both keys when an update changes the key.
+                for image in [before.as_ref(), after.as_ref()].into_iter().flatten() {
+                    let key = row_key(image, columns);
+                    if !self.changed_keys.last().is_some_and(|(t, k)| *t == table_name && *k == key) {
+                        self.changed_keys.push((table_name.clone(), key));
+                    }
+                }
+            }
             // Mapped at once: the images are dropped here, not kept for the commit.
             let change = RowChange { table: &table, operation, before: before.as_ref(), after: after.as_ref() };
             for mapped in mapper.map(&change) {
@@ -832,9 +870,88 @@ impl Decoder {
 /// TEXT since migration V5).
 pub const MAX_GTID_STATE_LEN: usize = 65_535;
 
-/// The key of the webhooks table's [`TablePlan`] (a mapped table of the
-/// same name may live in another database).
-const WEBHOOKS_PLAN: &str = "\0webhooks";
+/// Rowhook's own tables the decoder reports the changed rows of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OwnTable {
+    /// `webhooks`: the subscriptions ([`Transaction::webhook_rows`]).
+    Webhooks,
+    /// `rowhook_watermarks`: a backfill's chunk boundaries ([`Transaction::watermark_rows`]).
+    Watermarks,
+}
+
+impl OwnTable {
+    pub fn name(self) -> &'static str {
+        match self {
+            OwnTable::Webhooks => "webhooks",
+            OwnTable::Watermarks => "rowhook_watermarks",
+        }
+    }
+
+    fn named(table: &str) -> Option<OwnTable> {
+        [OwnTable::Webhooks, OwnTable::Watermarks].into_iter().find(|t| t.name() == table)
+    }
+
+    /// The key of its [`TablePlan`] (a mapped table of the same name may live in another database).
+    fn plan_key(self) -> &'static str {
+        match self {
+            OwnTable::Webhooks => "\0webhooks",
+            OwnTable::Watermarks => "\0watermarks",
+        }
+    }
+}
+
+/// Rowhook's own tables in the state database, when it lives on the source
+/// server: their database and columns (names when the binlog has none).
+#[derive(Debug, Clone, Default)]
+pub struct OwnTables {
+    pub database: String,
+    pub schemas: HashMap<OwnTable, Option<TableSchema>>,
+}
+
+/// The tables whose changed rows' keys are reported, with their key columns:
+/// set by a running backfill, read by the decoder for every rows event of a
+/// table it reads (a lock-free check while none is set).
+#[derive(Debug, Default)]
+pub struct KeyWatch {
+    watched: std::sync::atomic::AtomicUsize,
+    tables: std::sync::RwLock<HashMap<String, (usize, Vec<String>)>>,
+}
+
+impl KeyWatch {
+    /// Report the keys (`columns`) of `table`'s changed rows, until [`KeyWatch::unwatch`].
+    pub fn watch(&self, table: &str, columns: Vec<String>) {
+        let mut tables = self.tables.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tables.entry(table.to_string()).or_insert((0, columns)).0 += 1;
+        self.watched.store(tables.len(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn unwatch(&self, table: &str) {
+        let mut tables = self.tables.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((count, _)) = tables.get_mut(table) {
+            *count -= 1;
+            if *count == 0 {
+                tables.remove(table);
+            }
+        }
+        self.watched.store(tables.len(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The key columns of `table`, when its keys are watched.
+    pub fn columns(&self, table: &str) -> Option<Vec<String>> {
+        if self.watched.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let tables = self.tables.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tables.get(table).map(|(_, columns)| columns.clone())
+    }
+}
+
+/// A row's key as text: the JSON array of its key columns' values (`[42]`),
+/// the same whether the row comes from the binlog or from a SELECT.
+pub fn row_key(image: &RowImage, columns: &[String]) -> String {
+    let values: Vec<&serde_json::Value> = columns.iter().map(|c| image.get(c).unwrap_or(&serde_json::Value::Null)).collect();
+    serde_json::to_string(&values).unwrap_or_default()
+}
 
 const TRANSACTION_PAYLOAD: u8 = 40;
 const MARIADB_ANNOTATE_ROWS: u8 = 160;

@@ -34,7 +34,7 @@ use mysql_async::prelude::*;
 use mysql_async::BinlogStreamRequest;
 use tokio::sync::{oneshot, watch};
 
-use crate::source::decoder::{DecodeError, Decoded, Decoder, Position, RowMapper, Transaction};
+use crate::source::decoder::{DecodeError, Decoded, Decoder, KeyWatch, OwnTable, OwnTables, Position, RowMapper, Transaction};
 use crate::source::gtid::GtidSet;
 use crate::metrics::{self, Metrics};
 use crate::source::schema::{self, SchemaError, TableSchema};
@@ -81,10 +81,10 @@ pub struct ReaderSettings {
     pub start_gtid: Option<String>,
     /// DATETIME values carry this UTC offset (`[source] time_zone`).
     pub datetime_offset: Option<String>,
-    /// `(database, table)` of rowhook's webhooks table when it is on the source server.
-    pub webhooks_table: Option<(String, String)>,
-    /// Its columns (named by position when the binlog has no column names).
-    pub webhooks_schema: Option<TableSchema>,
+    /// Rowhook's own tables (webhooks, watermarks) when the state database is on the source server.
+    pub own_tables: Option<OwnTables>,
+    /// The tables whose changed rows' keys a running backfill needs.
+    pub keys: Arc<KeyWatch>,
     pub metrics: Metrics,
 }
 
@@ -269,9 +269,11 @@ async fn session(
                     Err(SchemaError::Query(e)) => return Err(transient(e)),
                     Err(e) => return Err(transient(e)),
                 }
-                if let Some((db, table)) = settings.webhooks_table.as_ref().filter(|(_, t)| tables.contains(t)) {
-                    let schema = webhooks_schema(&mut info_conn, db, table, settings.is_mariadb).await.map_err(transient)?;
-                    decoder.set_webhooks_schema(schema);
+                if let Some(own) = &settings.own_tables {
+                    for table in [OwnTable::Webhooks, OwnTable::Watermarks].into_iter().filter(|t| tables.iter().any(|n| n == t.name())) {
+                        let schema = own_table_schema(&mut info_conn, &own.database, table, settings.is_mariadb).await.map_err(transient)?;
+                        decoder.set_own_schema(table, schema);
+                    }
                 }
             }
             Decoded::Heartbeat => m.replication_lag_seconds.set(0),
@@ -280,16 +282,25 @@ async fn session(
     }
 }
 
-/// The columns of rowhook's webhooks table (`database.table`), for rows
+/// The columns of one of rowhook's own tables in `database`, for rows
 /// logged without column names.
-pub async fn webhooks_schema(
+pub async fn own_table_schema(
     conn: &mut mysql_async::Conn,
     database: &str,
-    table: &str,
+    table: OwnTable,
     is_mariadb: bool,
 ) -> Result<Option<TableSchema>, SchemaError> {
-    let mut tables = schema::load_tables(conn, database, &[table.to_string()], is_mariadb).await?;
-    Ok(tables.remove(table))
+    let mut tables = schema::load_tables(conn, database, &[table.name().to_string()], is_mariadb).await?;
+    Ok(tables.remove(table.name()))
+}
+
+/// Rowhook's own tables in the state database `database` (on the source server), with their columns.
+pub async fn own_tables(conn: &mut mysql_async::Conn, database: &str, is_mariadb: bool) -> Result<OwnTables, SchemaError> {
+    let mut schemas = std::collections::HashMap::new();
+    for table in [OwnTable::Webhooks, OwnTable::Watermarks] {
+        schemas.insert(table, own_table_schema(conn, database, table, is_mariadb).await?);
+    }
+    Ok(OwnTables { database: database.to_string(), schemas })
 }
 
 /// A replication connection positioned to resume, the decoder for its
@@ -349,9 +360,10 @@ async fn open(settings: &ReaderSettings, position: &Position, gtid: Option<&str>
         decoder.set_gtid_state(state);
     }
     decoder.set_datetime_offset(settings.datetime_offset.as_deref());
-    if let Some((db, table)) = &settings.webhooks_table {
-        decoder.watch_webhooks(db, table, settings.webhooks_schema.clone());
+    if let Some(own) = &settings.own_tables {
+        decoder.watch_own_tables(own.clone());
     }
+    decoder.watch_keys(settings.keys.clone());
     Ok(Opened { stream, info_conn, decoder, resume_gtid })
 }
 

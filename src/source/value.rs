@@ -501,7 +501,7 @@ fn parse_json_path(path: &str) -> Option<Vec<PathStep>> {
     }
 }
 
-fn plain_to_json(v: &Value, kind: &ColumnKind) -> Json {
+pub(crate) fn plain_to_json(v: &Value, kind: &ColumnKind) -> Json {
     match v {
         Value::NULL => Json::Null,
         Value::Int(i) => match kind {

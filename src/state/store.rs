@@ -635,6 +635,31 @@ pub struct DeliveryView {
     pub payload: serde_json::Value,
 }
 
+/// A backfill as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct BackfillView {
+    pub id: u64,
+    pub webhook_id: u64,
+    pub event_type: String,
+    pub filter: Option<serde_json::Value>,
+    pub limit: Option<u64>,
+    /// `queued`, `running`, `done`, `cancelled` or `failed`.
+    pub state: String,
+    /// The key of the last row read (a JSON array of the key's values).
+    #[serde(skip)]
+    pub cursor: Option<Vec<serde_json::Value>>,
+    pub rows_read: u64,
+    pub rows_sent: u64,
+    pub rows_estimate: Option<u64>,
+    pub rows_left: Option<u64>,
+    /// Rows sent per second since it started.
+    pub rows_per_second: Option<f64>,
+    pub error: Option<String>,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
 /// What `retry_delivery` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryOutcome {
@@ -932,6 +957,153 @@ impl Store {
         }
         conn.exec_drop(sql, params).await?;
         Ok(conn.affected_rows())
+    }
+
+    /// Queues a backfill; returns its id.
+    pub async fn create_backfill(&self, webhook_id: u64, event_type: &str, filter: Option<&str>, limit: Option<u64>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "INSERT INTO rowhook_backfills (webhook_id, event_type, filter, row_limit) VALUES (?, ?, ?, ?)",
+            (webhook_id, event_type, filter, limit),
+        )
+        .await?;
+        Ok(conn.last_insert_id().unwrap_or(0))
+    }
+
+    /// A backfill as the API shows it (None: unknown, or another webhook's).
+    pub async fn backfill(&self, webhook_id: u64, id: u64) -> Result<Option<BackfillView>, StoreError> {
+        Ok(self.backfills_where("webhook_id = ? AND id = ?", (webhook_id, id)).await?.pop())
+    }
+
+    /// A webhook's backfills, newest first.
+    pub async fn list_backfills(&self, webhook_id: u64) -> Result<Vec<BackfillView>, StoreError> {
+        self.backfills_where("webhook_id = ? ORDER BY id DESC LIMIT 100", (webhook_id,)).await
+    }
+
+    /// The backfill to run next (one running after a restart first, then the oldest queued).
+    pub async fn next_backfill(&self) -> Result<Option<BackfillView>, StoreError> {
+        Ok(self.backfills_where("state IN ('running', 'queued') ORDER BY state = 'running' DESC, id LIMIT 1", ()).await?.pop())
+    }
+
+    async fn backfills_where(&self, condition: &str, params: impl Into<mysql_async::Params> + Send) -> Result<Vec<BackfillView>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                format!(
+                    "SELECT id, webhook_id, event_type, filter, row_limit, state, cursor_key, rows_read, rows_sent, rows_estimate, error, \
+                     DATE_FORMAT(created_at, {UTC}), DATE_FORMAT(started_at, {UTC}), DATE_FORMAT(finished_at, {UTC}), \
+                     TIMESTAMPDIFF(MICROSECOND, started_at, COALESCE(finished_at, NOW(6))) FROM rowhook_backfills WHERE {condition}"
+                ),
+                params,
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let filter: Option<String> = r.take(3).unwrap_or(None);
+                let rows_read: u64 = r.take(7).unwrap_or(0);
+                let rows_sent: u64 = r.take(8).unwrap_or(0);
+                let rows_estimate: Option<u64> = r.take(9).unwrap_or(None);
+                let elapsed_us: Option<i64> = r.take(14).unwrap_or(None);
+                let seconds = elapsed_us.map(|us| us.max(0) as f64 / 1e6).filter(|s| *s > 0.0);
+                BackfillView {
+                    id: r.take(0).unwrap_or(0),
+                    webhook_id: r.take(1).unwrap_or(0),
+                    event_type: r.take(2).unwrap_or_default(),
+                    filter: filter.and_then(|f| serde_json::from_str(&f).ok()),
+                    limit: r.take(4).unwrap_or(None),
+                    state: r.take(5).unwrap_or_default(),
+                    cursor: r.take::<Option<String>, _>(6).flatten().and_then(|c| serde_json::from_str(&c).ok()),
+                    rows_read,
+                    rows_sent,
+                    rows_estimate,
+                    rows_left: rows_estimate.map(|e| e.saturating_sub(rows_read)),
+                    rows_per_second: seconds.map(|s| (rows_sent as f64 / s).round()),
+                    error: r.take(10).unwrap_or(None),
+                    created_at: r.take(11).unwrap_or(None),
+                    started_at: r.take(12).unwrap_or(None),
+                    finished_at: r.take(13).unwrap_or(None),
+                }
+            })
+            .collect())
+    }
+
+    /// A backfill starts (again, after a restart): `running`, its estimate when it has none.
+    pub async fn start_backfill(&self, id: u64, estimate: Option<u64>) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE rowhook_backfills SET state = 'running', started_at = COALESCE(started_at, NOW()), \
+             rows_estimate = COALESCE(rows_estimate, ?) WHERE id = ? AND state IN ('queued', 'running')",
+            (estimate, id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A chunk is done: the key of the last row read (JSON array), and the rows read and sent with it.
+    pub async fn backfill_progress(&self, id: u64, cursor: Option<&str>, read: u64, sent: u64) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE rowhook_backfills SET cursor_key = COALESCE(?, cursor_key), rows_read = rows_read + ?, rows_sent = rows_sent + ? WHERE id = ?",
+            (cursor, read, sent, id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A backfill ends: `done`, or `failed` with the reason (a cancelled one stays cancelled).
+    pub async fn finish_backfill(&self, id: u64, error: Option<&str>) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE rowhook_backfills SET state = IF(? IS NULL, 'done', 'failed'), error = ?, finished_at = NOW() \
+             WHERE id = ? AND state IN ('queued', 'running')",
+            (error, error, id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Cancels a queued or running backfill. False when there is none of that id and webhook, or it had ended.
+    pub async fn cancel_backfill(&self, webhook_id: u64, id: u64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE rowhook_backfills SET state = 'cancelled', finished_at = NOW() WHERE id = ? AND webhook_id = ? AND state IN ('queued', 'running')",
+            (id, webhook_id),
+        )
+        .await?;
+        Ok(conn.affected_rows() > 0)
+    }
+
+    /// Whether a backfill is still to run (not cancelled, nor its webhook gone).
+    pub async fn backfill_wanted(&self, id: u64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let state: Option<String> = conn.exec_first("SELECT state FROM rowhook_backfills WHERE id = ?", (id,)).await?;
+        Ok(matches!(state.as_deref(), Some("queued" | "running")))
+    }
+
+    /// Writes a backfill's watermark (its own transaction, so it shows in the binlog).
+    pub async fn write_watermark(&self, backfill: u64, chunk: u64, low: bool) -> Result<(), StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "INSERT INTO rowhook_watermarks (backfill_id, chunk, mark) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE chunk = VALUES(chunk), mark = VALUES(mark)",
+            (backfill, chunk, if low { "low" } else { "high" }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A backfill's deliveries still waiting to be sent.
+    pub async fn backfill_pending(&self, webhook_id: u64, backfill: u64) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let n: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM webhook_deliveries FORCE INDEX (idx_pending_order) \
+                 WHERE webhook_id = ? AND status = 'pending' AND event_id LIKE ?",
+                (webhook_id, format!("bf\\_{backfill}\\_%")),
+            )
+            .await?;
+        Ok(n.unwrap_or(0))
     }
 
     /// Queues one event for one webhook (the test event). Returns the delivery id.

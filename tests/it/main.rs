@@ -2,6 +2,7 @@
 //! a database per test), real HTTP receivers on ephemeral ports.
 
 mod api;
+mod backfill;
 mod charsets;
 #[path = "../corruption/mod.rs"]
 mod corruption;

@@ -495,3 +495,35 @@ async fn numbers_inside_json_columns_arrive_exactly_as_the_server_returns_them()
     assert!(received.iter().any(|r| r.text().contains(",123456789012345678901234567890,-123456789012345678901234567890,")));
     rowhook.stop().await.expect("clean stop");
 }
+
+#[actix_rt::test]
+async fn a_backfill_copies_every_column_type_as_the_live_stream_delivers_it() {
+    let server = mariadb::shared();
+    let (url, mut conn) = setup(server, "types_backfill").await;
+    let receiver = Receiver::start().await;
+    let rowhook = start(&url, &receiver, &mut conn).await;
+    for sql in INSERTS {
+        conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{e}: {}", &sql[..80]));
+    }
+    let live = received_rows(&receiver, 4).await;
+    assert_rows(&live, &expected());
+    receiver.clear();
+    // The same rows, read with SELECT by a backfill.
+    let answer: Json = reqwest::Client::new()
+        .post(format!("{}/api/webhooks/1/backfills", rowhook.base_url))
+        .json(&json!({"event_type": "row.inserted"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["state"], "queued", "{answer}");
+    let copied = received_rows(&receiver, 4).await;
+    for r in receiver.received() {
+        assert!(r.header("webhook-id").unwrap().starts_with("bf_"), "a backfill's event id");
+        assert_eq!(r.json()["backfill"], answer["data"]["id"], "marked as the backfill's");
+    }
+    assert_rows(&copied, &expected());
+    rowhook.stop().await.expect("clean stop");
+}
