@@ -24,24 +24,28 @@
 //! - [`admin`]: the HTTP server: admin API, validation, OpenAPI, metrics.
 //!
 //! Dependencies point one way, along the flow: `events` uses `source`'s
-//! types, `delivery` uses both, all three use `state`, which uses none of
-//! them; `admin` and the top-level modules use everything. At the top:
-//! [`daemon`] starts and stops it all ([`daemon::run`] takes a listener and a
-//! shutdown signal, so tests run the real daemon in-process on port 0),
-//! [`config`] is the TOML file, [`listen`] is `rowhook listen`. Shared leaves
-//! that every stage may use and that use no stage: [`config`]'s types,
-//! [`dburl`] (database URLs, and a failed connection to one said once),
-//! [`metrics`] (defined in one place).
+//! types, `backfill` uses both, `delivery` uses those three, and all of
+//! them use `state`, which uses none of them; `admin` and the top-level
+//! modules use everything. At the top: [`daemon`] starts and stops it all
+//! ([`daemon::run`] takes a listener and a shutdown signal, so tests run the
+//! real daemon in-process on port 0), [`config`] is the TOML file,
+//! [`listen`] is `rowhook listen`, [`client`] is `rowhook backfill` and
+//! `rowhook replay` against a running daemon. Shared leaves that every stage
+//! may use and that use no stage: [`config`]'s types, [`dburl`] (database
+//! URLs, and a failed connection to one said once), [`metrics`] (defined in
+//! one place).
 //!
 //! Why this cut: each stage has one job and one hand-off (a transaction of
-//! rows; events; a stored delivery), and each coming feature lands in one
-//! place (ordering and replay in `delivery`, backfill between `source` and
-//! `delivery`, the console and scoped tokens in `admin`). Mapping runs in the
-//! router, not the reader, so the source stage never depends on the rules:
-//! it is told which tables and columns to read ([`source::decoder::ReadSet`]).
+//! mapped rows; events; a stored delivery), and each feature lands in one
+//! place (ordering and replay in `delivery`, backfill in `backfill`, the
+//! console and scoped tokens in `admin`). The source stage maps each row as
+//! it decodes it, through a trait it defines ([`source::decoder::RowMapper`])
+//! that the events stage's rules implement: it never depends on a later stage,
+//! and a transaction holds what its rows became, not their images.
 
 pub mod admin;
 pub mod backfill;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod dburl;

@@ -1,4 +1,5 @@
-//! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`.
+//! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`, and
+//! `backfill` / `replay` against a running daemon's admin API.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -37,6 +38,45 @@ enum Command {
         #[arg(long, default_value = "config/rowhook.toml")]
         config: PathBuf,
     },
+    /// Copy a table's current rows to a webhook (through the running daemon), with a progress bar.
+    Backfill {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The webhook's id.
+        #[arg(long)]
+        webhook: u64,
+        /// The event type whose rule maps the rows (the webhook must subscribe to it).
+        #[arg(long)]
+        event_type: String,
+        /// A JSON array of tests, e.g. '[{"column": "status", "equals": "open"}]' (docs/backfill.md).
+        #[arg(long)]
+        filter: Option<String>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Queue it and return (no progress bar).
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Send a webhook's stored deliveries of a time window again (through the running daemon).
+    Replay {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        webhook: u64,
+        /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
+        #[arg(long)]
+        since: String,
+        /// RFC 3339 (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// `failed` (the default) or `all` (delivered ones too).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only these event types (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        event_types: Vec<String>,
+    },
     /// Receive webhooks, verify their signatures and print them.
     Listen {
         #[arg(long, env = "ROWHOOK_LISTEN_SECRET")]
@@ -44,6 +84,30 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: std::net::SocketAddr,
     },
+}
+
+/// Where the daemon's admin API is: `--api` and `--token`, else the config's `[http] listen` and `[admin] token`.
+#[derive(clap::Args)]
+struct ApiArgs {
+    #[arg(long, default_value = "config/rowhook.toml")]
+    config: PathBuf,
+    /// The admin API, e.g. http://127.0.0.1:8080 (default: the config's [http] listen).
+    #[arg(long)]
+    api: Option<String>,
+    /// The admin token (default: ROWHOOK__ADMIN__TOKEN, then the config's).
+    #[arg(long, env = "ROWHOOK__ADMIN__TOKEN")]
+    token: Option<String>,
+}
+
+impl ApiArgs {
+    fn api(&self) -> anyhow::Result<rowhook::client::Api> {
+        if let Some(base) = &self.api {
+            return Ok(rowhook::client::Api::new(base, self.token.clone()));
+        }
+        let config = Config::load(&self.config).with_context(|| "reading the config for the admin API's address (or give --api URL)")?;
+        let token = self.token.clone().or(config.admin.token.clone());
+        Ok(rowhook::client::Api::new(&format!("http://{}", config.http.listen), token))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,6 +175,17 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             check_config(&config).await
         }
         Command::Listen { secret, listen } => rowhook::listen::listen(&secret, listen).await,
+        Command::Backfill { api, webhook, event_type, filter, limit, no_wait } => {
+            let filter = filter.map(|f| serde_json::from_str(&f)).transpose().context("--filter is not JSON (a list of tests, docs/backfill.md)")?;
+            let args = rowhook::client::BackfillArgs { webhook, event_type, filter, limit, wait: !no_wait };
+            Ok(rowhook::client::backfill(&api.api()?, args).await?)
+        }
+        Command::Replay { api, webhook, since, until, status, event_types } => {
+            let args = rowhook::client::ReplayArgs { webhook, since, until, status, event_types };
+            let replayed = rowhook::client::replay(&api.api()?, args).await?;
+            println!("{replayed} deliveries of webhook {webhook} go out again");
+            Ok(())
+        }
     }
 }
 

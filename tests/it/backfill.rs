@@ -299,3 +299,41 @@ async fn filters_limits_cancel_and_refusals() {
     assert_eq!(states, HashMap::from([(first, "done".to_string()), (second, "cancelled".to_string())]));
     rowhook.stop().await.expect("clean stop");
 }
+
+#[actix_rt::test]
+async fn the_backfill_and_replay_commands_talk_to_the_daemon_and_exit_non_zero_when_refused() {
+    let mut db = TestDb::new("backfill_cli").await;
+    seed_threads(&mut db.conn, 1_500).await;
+    let receiver = Receiver::start().await;
+    let webhook = db.add_webhook(&receiver.url(), &["thread.created"], SECRET, true).await;
+    let rowhook = InProcess::start(test_config(&db.url)).await;
+    let run = |args: Vec<String>| {
+        let api = rowhook.base_url.clone();
+        async move {
+            let output = actix_rt::task::spawn_blocking(move || {
+                std::process::Command::new(crate::support::rowhook_bin()).args(&args).args(["--api", &api]).output()
+            })
+            .await
+            .unwrap()
+            .expect("run rowhook");
+            (output.status.success(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+        }
+    };
+    let (ok, out) = run(vec!["backfill".into(), "--webhook".into(), webhook.to_string(), "--event-type".into(), "thread.created".into()]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("done: 1500 rows sent"), "{out}");
+    assert_eq!(receiver.wait_for(1_500, Duration::from_secs(30)).await.len(), 1_500);
+
+    let (ok, out) = run(vec!["backfill".into(), "--webhook".into(), webhook.to_string(), "--event-type".into(), "no.such".into()]).await;
+    assert!(!ok, "refused: exits non-zero");
+    assert!(out.contains("rowhook refused (422)") && out.contains("no rule makes \"no.such\" events"), "{out}");
+    let (ok, out) = run(vec!["backfill".into(), "--webhook".into(), webhook.to_string(), "--event-type".into(), "thread.created".into(), "--filter".into(), "status = 'open'".into()]).await;
+    assert!(!ok && out.contains("--filter is not JSON"), "{out}");
+
+    let (ok, out) = run(vec!["replay".into(), "--webhook".into(), webhook.to_string(), "--since".into(), "2000-01-01T00:00:00Z".into(), "--status".into(), "all".into()]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("1500 deliveries of webhook"), "{out}");
+    let (ok, out) = run(vec!["replay".into(), "--webhook".into(), "999".into(), "--since".into(), "2000-01-01T00:00:00Z".into()]).await;
+    assert!(!ok && out.contains("404"), "{out}");
+    rowhook.stop().await.expect("clean stop");
+}
