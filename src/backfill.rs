@@ -19,11 +19,14 @@
 //! - [`select`]: chunks read with SELECT into the binlog's row images.
 //! - [`windows`]: the watermark windows the router keeps, and the chunks' box.
 //! - [`runner`]: the task that runs the backfills.
+//! - [`replay`]: replay from the binlog: what the server still has, re-read
+//!   for one webhook (the history's replay is the store's: no binlog needed).
 //!
 //! The state database must live on the source server: the watermarks must
 //! pass through the source's binlog.
 
 pub mod filter;
+pub mod replay;
 pub mod runner;
 pub mod select;
 pub mod windows;

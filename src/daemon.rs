@@ -259,6 +259,17 @@ pub async fn run(
         backfills,
         mapper: mapper.clone(),
         tables: Arc::new(checked.tables.clone()),
+        replayer: crate::backfill::replay::Replayer {
+            store: store.clone(),
+            source: checked.source_opts.clone(),
+            database: checked.database.clone(),
+            server_id: config.source.server_id,
+            is_mariadb: checked.server.is_mariadb,
+            mapper: mapper.clone(),
+            tables: Arc::new(checked.tables.clone()),
+            datetime_offset: config.source.time_zone.clone(),
+            running: Arc::default(),
+        },
     };
     let server_handle = serve_admin(listener, state, &config)?;
 

@@ -90,6 +90,8 @@ pub struct HttpState {
     pub backfills: Option<Arc<tokio::sync::Notify>>,
     /// The rules (a backfill names one by its event type).
     pub mapper: Arc<Mapper>,
+    /// Replays from the binlog.
+    pub replayer: crate::backfill::replay::Replayer,
     /// The mapped tables' columns (a backfill's filter names some).
     pub tables: Arc<std::collections::HashMap<String, crate::source::schema::TableSchema>>,
 }
@@ -486,7 +488,7 @@ async fn replay(req: HttpRequest, payload: web::Payload, state: State) -> HttpRe
     let id = tri!(path_id(&req, "webhook"));
     let body = tri!(json_body(&req, payload).await);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let spec = tri!(validation::replay(&body, &state.event_types, now).map_err(invalid));
+    let request = tri!(validation::replay_request(&body, &state.event_types, now).map_err(invalid));
     let Some(webhook) = tri!(state.store.get_webhook(id).await.map_err(unavailable)) else {
         return no_webhook(&id.to_string());
     };
@@ -497,6 +499,10 @@ async fn replay(req: HttpRequest, payload: web::Payload, state: State) -> HttpRe
             json!({"webhook_id": id}),
         );
     }
+    let spec = match request {
+        validation::ReplayRequest::History(spec) => spec,
+        validation::ReplayRequest::Binlog(spec) => return replay_binlog(id, &webhook.events, spec, &state).await,
+    };
     let replayed = tri!(state
         .store
         .replay_deliveries(id, spec.since, spec.until, spec.failed_only, spec.event_types.as_deref())
@@ -572,6 +578,43 @@ async fn cancel_backfill(req: HttpRequest, state: State) -> HttpResponse {
         wake.notify_one();
     }
     ok(StatusCode::OK, json!({"id": backfill, "state": "cancelled"}))
+}
+
+/// Starts a replay from the binlog for webhook `id` (answers at once; the log says when it ends).
+async fn replay_binlog(id: u64, subscribed: &[String], spec: validation::BinlogReplay, state: &HttpState) -> HttpResponse {
+    use crate::backfill::replay::{ReplayError, Start};
+    let replayer = state.replayer.clone();
+    if replayer.running.load(std::sync::atomic::Ordering::SeqCst) {
+        return fail(StatusCode::CONFLICT, ReplayError::Busy.to_string(), json!({}));
+    }
+    let (from, gtid) = match replayer.resolve(&spec.start).await {
+        Ok(resolved) => resolved,
+        Err(ReplayError::Purged { oldest }) => {
+            return fail(StatusCode::CONFLICT, format!("the start is older than the server's oldest binlog: {oldest}"), json!({"oldest": oldest}))
+        }
+        Err(e) => return fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), json!({})),
+    };
+    // What the webhook subscribes to, and of that what was asked for.
+    let types: Vec<String> = match &spec.event_types {
+        Some(asked) => asked.iter().filter(|t| subscribed.iter().any(|s| s == *t || s == "*")).cloned().collect(),
+        None => subscribed.to_vec(),
+    };
+    let since = match spec.start {
+        Start::Since(since) => Some(since),
+        _ => None,
+    };
+    let router = state.router.clone();
+    tracing::info!(webhook_id = id, from = %from, gtid = ?gtid, "admin: replay from the binlog started");
+    actix_rt::spawn(async move {
+        match replayer.replay(id, &types, from, gtid, since).await {
+            Ok(queued) => {
+                tracing::info!(webhook_id = id, queued, "replay from the binlog done");
+                router.do_send(WakeWebhook(id));
+            }
+            Err(e) => tracing::error!(webhook_id = id, error = %e, "replay from the binlog failed"),
+        }
+    });
+    ok(StatusCode::ACCEPTED, json!({"webhook_id": id, "from": "binlog", "state": "running"}))
 }
 
 async fn test_event(req: HttpRequest, state: State) -> HttpResponse {

@@ -176,6 +176,67 @@ fn instant(field: &str, value: &Value) -> Result<i64, FieldError> {
         .map_err(|e| error(field, format!("not an RFC 3339 time ({e}), e.g. \"2026-12-01T00:00:00Z\"")))
 }
 
+/// A replay from the binlog, checked: where it starts, and which event types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinlogReplay {
+    pub start: crate::backfill::replay::Start,
+    pub event_types: Option<Vec<String>>,
+}
+
+/// What a replay body asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayRequest {
+    History(Replay),
+    Binlog(BinlogReplay),
+}
+
+/// Checks a replay body: from the history (`since`, `until`, `status`,
+/// `event_types`) or, with `"from": "binlog"`, from the binlog (one of
+/// `since`, `position`, `gtid`; `event_types`).
+pub fn replay_request(body: &Value, known_types: &[String], now: i64) -> Result<ReplayRequest, FieldError> {
+    let object = object(body)?;
+    match object.get("from").map(|f| f.as_str()) {
+        None | Some(Some("history")) => {
+            let mut rest = object.clone();
+            rest.remove("from");
+            replay(&Value::Object(rest), known_types, now).map(ReplayRequest::History)
+        }
+        Some(Some("binlog")) => {
+            reject_unknown(object, &["from", "since", "position", "gtid", "event_types"], " (a replay from the binlog reads up to now)")?;
+            let starts: Vec<&str> = ["since", "position", "gtid"].into_iter().filter(|k| object.get(*k).is_some_and(|v| !v.is_null())).collect();
+            let [start] = starts[..] else {
+                return Err(error("from", "a replay from the binlog starts at exactly one of since (RFC 3339), position (\"binlog.000012:4\") or gtid (\"0-1-42\")"));
+            };
+            use crate::backfill::replay::Start;
+            let start = match start {
+                "since" => Start::Since(instant("since", &object["since"])?),
+                "position" => {
+                    let text = object["position"].as_str().unwrap_or_default();
+                    let (file, pos) = text.rsplit_once(':').ok_or_else(|| error("position", "must be FILE:POSITION, e.g. \"binlog.000012:4\""))?;
+                    let pos = pos.parse::<u64>().ok().filter(|p| *p >= 4).ok_or_else(|| error("position", "the position must be a number from 4"))?;
+                    if file.is_empty() || file.contains(['/', '\'', '\\']) {
+                        return Err(error("position", "must name a binlog file, e.g. \"binlog.000012:4\""));
+                    }
+                    Start::Position(crate::source::decoder::Position { file: file.to_string(), pos })
+                }
+                _ => {
+                    let text = object["gtid"].as_str().unwrap_or_default();
+                    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ',') {
+                        return Err(error("gtid", "must be a MariaDB GTID state, e.g. \"0-1-42\" or \"0-1-42,1-1-7\""));
+                    }
+                    Start::Gtid(text.to_string())
+                }
+            };
+            let event_types = match object.get("event_types") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(events(value, known_types).map_err(|e| error("event_types", e.message))?),
+            };
+            Ok(ReplayRequest::Binlog(BinlogReplay { start, event_types }))
+        }
+        _ => Err(error("from", "must be \"history\" (the default) or \"binlog\"")),
+    }
+}
+
 /// Checks a replay body; `now` is the default `until`.
 pub fn replay(body: &Value, known_types: &[String], now: i64) -> Result<Replay, FieldError> {
     let body = object(body)?;

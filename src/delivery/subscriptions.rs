@@ -141,15 +141,9 @@ fn unix_seconds(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
-/// Whether `at` is at or before `as_of` in one server's binlog: the files
-/// by their number (`binlog.000012`), then the position.
+/// Whether `at` is at or before `as_of` in one server's binlog ([`Position::at_or_before`]).
 pub fn at_or_before(at: &Position, as_of: &Position) -> bool {
-    let number = |file: &str| file.rsplit('.').next().and_then(|n| n.parse::<u64>().ok());
-    match (number(&at.file), number(&as_of.file)) {
-        (Some(a), Some(b)) if a != b => a < b,
-        _ if at.file != as_of.file => at.file < as_of.file,
-        _ => at.pos <= as_of.pos,
-    }
+    at.at_or_before(as_of)
 }
 
 /// The subscriptions as of a binlog position: see the module docs.

@@ -58,6 +58,17 @@ pub struct Position {
 }
 
 impl Position {
+    /// Whether this position is at or before `other` in one server's
+    /// binlog: the files by their number (`binlog.000012`), then the offset.
+    pub fn at_or_before(&self, other: &Position) -> bool {
+        let number = |file: &str| file.rsplit('.').next().and_then(|n| n.parse::<u64>().ok());
+        match (number(&self.file), number(&other.file)) {
+            (Some(a), Some(b)) if a != b => a < b,
+            _ if self.file != other.file => self.file < other.file,
+            _ => self.pos <= other.pos,
+        }
+    }
+
     /// As the state database stores it: (file, offset).
     pub fn stored(&self) -> (&str, u64) {
         (&self.file, self.pos)

@@ -959,6 +959,29 @@ impl Store {
         Ok(conn.affected_rows())
     }
 
+    /// Queues deliveries again: a new row for each the history does not
+    /// hold, and those it does back to pending, in their place (a replay from
+    /// the binlog). Returns how many.
+    pub async fn requeue(&self, deliveries: &[NewDelivery<'_>]) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        for chunk in deliveries.chunks(500) {
+            let rows = vec!["(?, ?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
+            let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 5);
+            for d in chunk {
+                params.extend([d.webhook_id.into(), d.event_id.into(), d.event_type.into(), d.group_key.into(), d.payload.into()]);
+            }
+            conn.exec_drop(
+                format!(
+                    "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, group_key, payload, status, attempts, next_attempt_at) \
+                     VALUES {rows} ON DUPLICATE KEY UPDATE status = 'pending', next_attempt_at = NOW(3)"
+                ),
+                params,
+            )
+            .await?;
+        }
+        Ok(deliveries.len() as u64)
+    }
+
     /// Queues a backfill; returns its id.
     pub async fn create_backfill(&self, webhook_id: u64, event_type: &str, filter: Option<&str>, limit: Option<u64>) -> Result<u64, StoreError> {
         let mut conn = self.pool.get_conn().await?;

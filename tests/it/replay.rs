@@ -107,3 +107,77 @@ async fn replay_refuses_what_it_cannot_do_with_the_reason() {
     assert_eq!(status, 409, "{answer}");
     rowhook.stop().await.expect("clean stop");
 }
+
+/// Where the source's binlog stands now: `file:position`.
+async fn binlog_now(db: &mut TestDb) -> String {
+    let row: mysql_async::Row = db.conn.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+    format!("{}:{}", row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
+}
+
+#[actix_rt::test]
+async fn replay_from_the_binlog_brings_back_pruned_history_and_reaches_a_webhook_that_did_not_exist() {
+    let mut db = TestDb::new("replay_binlog").await;
+    let receiver = Receiver::start().await;
+    let early = db.add_webhook(&format!("{}/early", receiver.base_url()), &["note.added"], SECRET, true).await;
+    let rowhook = InProcess::start(test_config(&db.url)).await;
+    let base = rowhook.base_url.clone();
+    let start = binlog_now(&mut db).await;
+    let since = rfc3339(-1);
+    for k in 1..=40 {
+        db.exec(&format!("INSERT INTO notes (thread_id, user_id, content) VALUES ({}, 1, 'n')", k % 4)).await;
+    }
+    let first = receiver.wait_for(40, Duration::from_secs(20)).await;
+    let ids: BTreeSet<String> = first.iter().map(|r| r.header("webhook-id").unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 40);
+    // The history is pruned; a webhook registered afterwards.
+    db.exec("DELETE FROM webhook_deliveries").await;
+    let late = db.add_webhook(&format!("{}/late", receiver.base_url()), &["note.added", "thread.created"], SECRET, true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    receiver.clear();
+
+    let (status, answer) = post(&base, &format!("/api/webhooks/{early}/replay"), json!({"from": "binlog", "position": start})).await;
+    assert_eq!(status, 202, "{answer}");
+    let again = receiver.wait_for(40, Duration::from_secs(30)).await;
+    let again_ids: BTreeSet<String> = again.iter().filter(|r| r.path == "/early").map(|r| r.header("webhook-id").unwrap().to_string()).collect();
+    assert_eq!(again_ids, ids, "the same events, with their ids, once more");
+    receiver.clear();
+    // A busy replayer is said so; wait for the first to end.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, answer) = post(&base, &format!("/api/webhooks/{late}/replay"), json!({"from": "binlog", "since": since, "event_types": ["note.added"]})).await;
+    assert_eq!(status, 202, "{answer}");
+    let late_got = receiver.wait_for(40, Duration::from_secs(60)).await;
+    let late_ids: BTreeSet<String> = late_got.iter().filter(|r| r.path == "/late").map(|r| r.header("webhook-id").unwrap().to_string()).collect();
+    assert_eq!(late_ids, ids, "a webhook that did not exist then gets them too");
+    assert!(late_got.iter().all(|r| r.path == "/late"), "only the webhook replayed for");
+    let stored: Vec<(u64, i64)> = db.conn.query("SELECT webhook_id, COUNT(*) FROM webhook_deliveries GROUP BY webhook_id ORDER BY webhook_id").await.unwrap();
+    assert_eq!(stored, vec![(early, 40), (late, 40)]);
+    rowhook.stop().await.expect("clean stop");
+}
+
+#[actix_rt::test]
+async fn a_replay_from_before_the_oldest_binlog_is_refused_with_the_oldest() {
+    let mut db = TestDb::new("replay_purged").await;
+    let webhook = db.add_webhook("http://127.0.0.1:9/", &["*"], SECRET, true).await;
+    let rowhook = InProcess::start(test_config(&db.url)).await;
+    let base = rowhook.base_url.clone();
+    let row: mysql_async::Row = db.conn.query_first("SHOW BINARY LOGS").await.unwrap().unwrap();
+    let oldest: String = row.get(0).unwrap();
+    for body in [json!({"from": "binlog", "position": "binlog.000000:4"}), json!({"from": "binlog", "since": "2000-01-01T00:00:00Z"})] {
+        let (status, answer) = post(&base, &format!("/api/webhooks/{webhook}/replay"), body.clone()).await;
+        assert_eq!(status, 409, "{body}: {answer}");
+        assert!(answer["details"]["oldest"].as_str().unwrap_or_default().contains(&oldest), "{body}: {answer}");
+    }
+    for (body, field) in [
+        (json!({"from": "binlog"}), "from"),
+        (json!({"from": "binlog", "since": rfc3339(-5), "gtid": "0-1-1"}), "from"),
+        (json!({"from": "binlog", "position": "binlog"}), "position"),
+        (json!({"from": "binlog", "gtid": "0-1-1'; --"}), "gtid"),
+        (json!({"from": "binlog", "since": rfc3339(-5), "until": rfc3339(0)}), "until"),
+        (json!({"from": "tape", "since": rfc3339(-5)}), "from"),
+    ] {
+        let (status, answer) = post(&base, &format!("/api/webhooks/{webhook}/replay"), body.clone()).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(answer["details"].get(field).is_some(), "{body}: {answer}");
+    }
+    rowhook.stop().await.expect("clean stop");
+}
