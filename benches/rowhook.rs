@@ -474,7 +474,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
 
     // --- End-to-end: delivery throughput, latency, memory ----------------------------------
-    if args.wants("e2e") || args.wants("latency") || args.wants("fanout") || args.wants("ordering") {
+    if args.wants("e2e") || args.wants("latency") || args.wants("fanout") || args.wants("ordering") || args.wants("backfill") {
         let options = e2e::Options {
             root: &root,
             port: args.port,
@@ -488,6 +488,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 e2e::Part::Latency
             } else if args.wants("ordering") {
                 e2e::Part::Ordering
+            } else if args.wants("backfill") {
+                e2e::Part::Backfill
             } else {
                 e2e::Part::FanOut
             },

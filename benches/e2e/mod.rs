@@ -64,6 +64,8 @@ pub enum Part {
     Ordering,
     /// The ten-webhook throughput case alone.
     FanOut,
+    /// The backfill case alone.
+    Backfill,
 }
 
 /// What the receiver saw.
@@ -434,6 +436,9 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     if opts.part == Part::Ordering {
         return ordering(&opts, &mut conn, &mut state, &received, receiver, next_note, rows, notes).await;
     }
+    if opts.part == Part::Backfill {
+        return backfill(&opts, &mut conn, &mut state, &received, receiver, next_note, rows, notes).await;
+    }
     // The targets' cases with the benchmark's max_in_flight and the shipped ordering
     // (group), and for information strict commit order (one request at a time).
     let cases = [(1usize, 20_000u64, "group", true), (10, 5_000, "group", true), (1, 20_000, "webhook", false)];
@@ -520,6 +525,8 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
     }
     ordering(&opts, &mut conn, &mut state, &received, receiver, next_note, rows, notes).await?;
     next_note += ORDERING_NOTES;
+    backfill(&opts, &mut conn, &mut state, &received, receiver, next_note, rows, notes).await?;
+    next_note += BACKFILL_PROBES;
 
     latency(&opts, &mut conn, &received, receiver, next_note, rows, notes).await
 }
@@ -584,6 +591,124 @@ async fn ordering(
             target: format!("{target}: {}", met(group >= wanted * strict)),
         });
     }
+    Ok(())
+}
+
+/// Threads a backfill copies.
+const BACKFILL_ROWS: u64 = 100_000;
+/// Live notes written while it runs (one per transaction), at most.
+const BACKFILL_PROBES: u64 = 60_000;
+/// ... at this rate.
+const PROBE_RATE: u64 = 100;
+
+/// A backfill of [`BACKFILL_ROWS`] threads to one webhook (the fast
+/// receiver), while live notes go to the same webhook at [`PROBE_RATE`]/s:
+/// the backfill's rows per second (until every row is recorded delivered)
+/// and the live notes' commit-to-receipt latency meanwhile.
+#[allow(clippy::too_many_arguments)]
+async fn backfill(
+    opts: &Options<'_>,
+    conn: &mut mysql_async::Conn,
+    state: &mut mysql_async::Conn,
+    received: &Received,
+    receiver: std::net::SocketAddr,
+    first: u64,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), BoxError> {
+    say(&format!("backfill: {} threads to one webhook while live notes arrive at {PROBE_RATE}/s", thousands(BACKFILL_ROWS as f64)));
+    let daemon = Daemon::start(opts, opts.max_in_flight, "group", "backfill").await?;
+    // The threads exist before the webhook does: they reach it only by the backfill.
+    let base: u64 = 1_000_000;
+    for start in (0..BACKFILL_ROWS).step_by(1000) {
+        let values: Vec<String> = (start..(start + 1000).min(BACKFILL_ROWS))
+            .map(|k| format!("({}, 'Backfilled thread {k}', 'open')", base + k))
+            .collect();
+        conn.query_drop(format!("INSERT INTO threads (id, subject, status) VALUES {}", values.join(","))).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // the reader passes them (nobody subscribed yet)
+    let hook = daemon.add_webhook(&format!("http://{receiver}/0"), &["thread.created", "note.added"]).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    received.reset();
+    received.record_arrivals.store(true, Ordering::Relaxed);
+    let before = count_delivered(state).await?;
+    let started = Instant::now();
+    let answer: serde_json::Value = daemon
+        .client
+        .post(format!("{}/api/webhooks/{hook}/backfills", daemon.api))
+        .json(&serde_json::json!({"event_type": "thread.created"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = answer["data"]["id"].as_u64().ok_or_else(|| format!("backfill refused: {answer}"))?;
+    // Live notes, one per transaction, until the backfill's rows are all delivered.
+    let mut committed: HashMap<u64, Instant> = HashMap::new();
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / PROBE_RATE));
+    let mut done_at = None;
+    for note in first..first + BACKFILL_PROBES {
+        ticker.tick().await;
+        conn.exec_drop("INSERT INTO notes (id, thread_id, user_id, content) VALUES (?, 1, 1, 'live during a backfill')", (note,)).await?;
+        committed.insert(note, Instant::now());
+        if note % PROBE_RATE == 0 {
+            let state_now: serde_json::Value =
+                daemon.client.get(format!("{}/api/webhooks/{hook}/backfills/{id}", daemon.api)).send().await?.json().await?;
+            let done = state_now["data"]["state"] == "done";
+            if done && count_delivered(state).await? - before >= BACKFILL_ROWS {
+                done_at = Some(Instant::now());
+                break;
+            }
+            if state_now["data"]["state"] == "failed" {
+                return Err(format!("backfill failed: {state_now}").into());
+            }
+        }
+    }
+    let Some(done_at) = done_at else {
+        return Err(format!("backfill of {BACKFILL_ROWS} rows not done within {} s", BACKFILL_PROBES / PROBE_RATE).into());
+    };
+    // The last probes' deliveries.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.arrivals.lock().unwrap().len() < committed.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    received.record_arrivals.store(false, Ordering::Relaxed);
+    let latencies: Vec<f64> = received
+        .arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(note, at)| committed.get(note).map(|c| if at >= c { at.duration_since(*c).as_secs_f64() * 1e3 } else { 0.0 }))
+        .collect();
+    let elapsed = done_at - started;
+    let rate_figure = rate(BACKFILL_ROWS as usize, elapsed);
+    let p = Percentiles::of(latencies.clone());
+    notes.push(format!(
+        "backfill of {} threads: {:.2} s until every row was recorded delivered; {} live notes meanwhile, latency p50 / p90 / p99 / max {:.2} / {:.2} / {:.2} / {:.2} ms",
+        thousands(BACKFILL_ROWS as f64),
+        elapsed.as_secs_f64(),
+        latencies.len(),
+        p.p50,
+        p.p90,
+        p.p99,
+        p.max
+    ));
+    rows.push(Row {
+        scenario: format!("Backfill: {} threads to one webhook (fast receiver), rows recorded delivered", thousands(BACKFILL_ROWS as f64)),
+        figure: format!("{} rows/s", thousands(rate_figure)),
+        reference: "target".into(),
+        ratio: format!("{:.2}", rate_figure / 20_000.0),
+        target: format!("≥ 20,000 rows/s: {}", met(rate_figure >= 20_000.0)),
+    });
+    rows.push(Row {
+        scenario: format!("Backfill: live notes to the same webhook meanwhile ({PROBE_RATE}/s), p99"),
+        figure: format!("{:.2} ms", p.p99),
+        reference: format!("p50 {:.2} ms", p.p50),
+        ratio: String::new(),
+        target: format!("≤ 50 ms: {}", met(p.p99 <= 50.0)),
+    });
+    daemon.delete_webhook(hook).await?;
+    daemon.stop();
+    state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
     Ok(())
 }
 
