@@ -2,7 +2,9 @@
 //! `/healthz` and `/readyz`.
 //!
 //! - [`http`]: the server, the routes and their answers, the OpenAPI document.
+//! - [`auth`]: tokens with scopes, console sessions, CSRF tokens.
 //! - [`validation`]: what a request may contain, checked before anything changes.
 
+pub mod auth;
 pub mod http;
 pub mod validation;

@@ -62,8 +62,13 @@ pub enum RunError {
     NoBinlog,
     #[error(transparent)]
     LockLost(#[from] LockLost),
-    #[error("no [admin] token is set, so rowhook listens on loopback addresses only, not {0}: set ROWHOOK__ADMIN__TOKEN or [http] listen = \"127.0.0.1:8080\"")]
+    #[error(
+        "no token is set ([admin] token or [admin.tokens.NAME]), so rowhook listens on loopback addresses only, not {0}: \
+         set ROWHOOK__ADMIN__TOKEN, or a named token, or [http] listen = \"127.0.0.1:8080\""
+    )]
     NoToken(std::net::SocketAddr),
+    #[error("config: {0}")]
+    Tokens(#[from] crate::admin::auth::TokenError),
 }
 
 /// Where reading starts when there is no checkpoint, or when the operator says so.
@@ -168,9 +173,10 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listen = listener.local_addr()?;
-    if !listen.ip().is_loopback() && config.admin.token.as_deref().is_none_or(str::is_empty) {
+    if !listen.ip().is_loopback() && !config.admin.has_tokens() {
         return Err(RunError::NoToken(listen));
     }
+    let auth = Arc::new(crate::admin::auth::Auth::from_config(&config.admin)?);
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Metrics::new();
     let Some(Active { store, checked, lock, state_opts }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
@@ -223,7 +229,7 @@ pub async fn run(
         store: store.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
-        admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
+        auth,
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
         default_ordering: config.delivery.ordering,

@@ -25,6 +25,7 @@ mod ssrf;
 mod startup;
 mod subscriptions;
 mod tls;
+mod tokens;
 mod support;
 mod types;
 mod verify;
