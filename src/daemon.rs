@@ -179,7 +179,7 @@ pub async fn run(
     let auth = Arc::new(crate::admin::auth::Auth::from_config(&config.admin)?);
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Metrics::new();
-    let Some(Active { store, checked, lock, state_opts }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
+    let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
         return Ok(());
     };
 
@@ -194,13 +194,15 @@ pub async fn run(
     // Kept from here on; an early return drops it (and its connection), which releases it.
     let (stop_lock, stop_lock_rx) = watch::channel(false);
     let (lost_tx, mut lost_rx) = oneshot::channel();
+    let lock_session = lock.session();
     let mut lock_keeper = AbortOnDrop(actix_rt::spawn(instance::keep(lock, state_opts.clone(), stop_lock_rx, lost_tx, metrics.active.clone())));
 
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
     // Rules without `group_by` group by their table's primary key.
-    let mapper = Arc::new(Mapper::new(&crate::events::mapping::with_default_groups(&config.events, &checked.tables)));
+    let rules = crate::events::mapping::with_default_groups(&config.events, &checked.tables);
+    let mapper = Arc::new(Mapper::new(&rules));
     let router = Router::new(delivery, followed.poll).start();
     router.send(LoadWebhooks { saved: saved_view }).await.map_err(|_| StoreError::Url("router stopped".into()))??;
 
@@ -224,12 +226,21 @@ pub async fn run(
     Reader::new(settings, start, router.clone().recipient(), status_tx, stop_rx, done_tx).start();
 
     let metrics_for_pruner = metrics.clone();
+    let console = Arc::new(crate::admin::console::ConsoleState::new(
+        rules,
+        Some(checked.source_opts.clone()),
+        Some(state_opts.clone()),
+        lock_name,
+        Some(lock_session),
+    ));
+    let sampler = AbortOnDrop(actix_rt::spawn(crate::admin::console::sample_throughput(console.clone(), metrics.clone())));
     let state = HttpState {
         reader: status_rx,
         store: store.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
         auth,
+        console,
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
         default_ordering: config.delivery.ordering,
@@ -266,6 +277,7 @@ pub async fn run(
     stopping.store(true, Ordering::SeqCst);
     wait_for_deliveries(&in_flight, config.delivery.shutdown_timeout).await;
     pruner.abort();
+    drop(sampler);
     let _ = stop_lock.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut lock_keeper.0).await;
     metrics.active.set(0);
@@ -284,6 +296,7 @@ struct Active {
     checked: Checked,
     lock: InstanceLock,
     state_opts: mysql_async::Opts,
+    lock_name: String,
 }
 
 /// Checks the state database and the source, then takes the instance lock
@@ -324,7 +337,7 @@ async fn become_active(
     }
     metrics.active.set(1);
     tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
-    Ok(Some(Active { store, checked, lock, state_opts }))
+    Ok(Some(Active { store, checked, lock, state_opts, lock_name }))
 }
 
 /// The state database, connected; a failure names it as [`Config::state_target`] does.

@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::admin::auth::{self, Auth, Caller, Scope};
+use crate::admin::console::{self, ConsoleState};
 
 use crate::source::reader::ReaderStatus;
 use crate::delivery::router::{ReloadWebhooks, Router, WakeWebhook};
@@ -79,6 +80,8 @@ pub struct HttpState {
     /// The tokens and the console's sessions. No token: the API is open,
     /// which `run` allows on loopback addresses only.
     pub auth: Arc<Auth>,
+    /// What the console shows beyond the API: rules, throughput, the source's binlog, the instance lock.
+    pub console: Arc<ConsoleState>,
     /// The event types the config defines.
     pub event_types: Arc<Vec<String>>,
     pub secret_rotation_overlap: Duration,
@@ -101,6 +104,7 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .service(console::scope())
             .service(
                 web::scope("/api")
                     .wrap(from_fn(authorize))
@@ -166,6 +170,13 @@ pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: 
                     async move { prometheus_text(text) }
                 }),
             )
+            .service(web::resource(["/console", "/console/{tail:.*}"]).to({
+                let reason = reason.clone();
+                move || {
+                    let reason = reason.clone();
+                    async move { console::standby_page(&reason) }
+                }
+            }))
             .default_service(web::to(move || {
                 let reason = reason.clone();
                 async move { fail(StatusCode::SERVICE_UNAVAILABLE, reason.as_str(), json!({"status": "standby"})) }
@@ -571,7 +582,16 @@ async fn list_deliveries(req: HttpRequest, state: State) -> HttpResponse {
         return no_webhook(&id.to_string());
     };
     let ordering = webhook.ordering.as_deref().and_then(Ordering::parse).unwrap_or(state.default_ordering);
-    let filter = DeliveryFilter { status, event_type: query_value(&q, "event_type").map(str::to_string), ordering };
+    let since = tri!(query_value(&q, "since").map(|v| validation::time_filter("since", v)).transpose().map_err(bad_query));
+    let until = tri!(query_value(&q, "until").map(|v| validation::time_filter("until", v)).transpose().map_err(bad_query));
+    let filter = DeliveryFilter {
+        status,
+        event_type: query_value(&q, "event_type").map(str::to_string),
+        since,
+        until,
+        ordering,
+        ..DeliveryFilter::default()
+    };
     let (list, total) = tri!(state.store.list_deliveries(id, &filter, page, per_page).await.map_err(unavailable));
     ok_paged(serde_json::to_value(list).unwrap_or_default(), page, per_page, total)
 }
