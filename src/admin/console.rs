@@ -73,10 +73,16 @@ pub struct ConsoleState {
     probes: Mutex<Probes>,
 }
 
+/// The source's binlog files and sizes (None: it did not say).
+type Binlogs = Option<Vec<(String, u64)>>;
+/// Standby instances (connection id, client), or why they could not be listed.
+type Standbys = Result<Vec<(u64, String)>, String>;
+
+/// Answers of the databases, reused for [`PROBE_EVERY`], with when they came.
 #[derive(Default)]
 struct Probes {
-    binlogs: Option<(Instant, Option<Vec<(String, u64)>>)>,
-    standbys: Option<(Instant, Result<Vec<(u64, String)>, String>)>,
+    binlogs: Option<(Instant, Binlogs)>,
+    standbys: Option<(Instant, Standbys)>,
 }
 
 impl ConsoleState {
@@ -91,7 +97,7 @@ impl ConsoleState {
     }
 
     /// The source's binlog files and sizes, asked at most every [`PROBE_EVERY`].
-    async fn binlogs(&self) -> Option<Vec<(String, u64)>> {
+    async fn binlogs(&self) -> Binlogs {
         if let Some((at, logs)) = &lock(&self.probes).binlogs {
             if at.elapsed() < PROBE_EVERY {
                 return logs.clone();
@@ -112,7 +118,7 @@ impl ConsoleState {
     }
 
     /// Standby instances, asked at most every [`PROBE_EVERY`].
-    async fn standbys(&self) -> Result<Vec<(u64, String)>, String> {
+    async fn standbys(&self) -> Standbys {
         if let Some((at, list)) = &lock(&self.probes).standbys {
             if at.elapsed() < PROBE_EVERY {
                 return list.clone();

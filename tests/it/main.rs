@@ -3,6 +3,7 @@
 
 mod api;
 mod charsets;
+mod console;
 #[path = "../corruption/mod.rs"]
 mod corruption;
 mod faults;

@@ -560,14 +560,14 @@ pub fn webhook(row: &WebhookRow, deliveries: &Deliveries, event_types: &[String]
         } else {
             format!("<button type=\"button\" id=\"enable\" data-api=\"PUT\" data-path=\"/api/webhooks/{id}\" data-body='{{\"is_active\":true}}' data-done=\"reload\">Enable</button>")
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<div class=\"actions\" role=\"group\" aria-label=\"Actions\">{toggle}\
              <button type=\"button\" id=\"send-test\" data-api=\"POST\" data-path=\"/api/webhooks/{id}/test\" data-done=\"reload-live\"{}>Send a test event</button>\
              <button type=\"button\" id=\"rotate\" data-api=\"POST\" data-path=\"/api/webhooks/{id}/rotate-secret\" data-done=\"secret\" \
              data-confirm=\"Rotate the signing secret of webhook #{id}? The old one keeps signing for the rotation overlap.\">Rotate the secret</button>\
              <button type=\"button\" id=\"delete\" class=\"danger\" data-api=\"DELETE\" data-path=\"/api/webhooks/{id}\" data-done=\"goto:/console/webhooks\" \
-             data-confirm=\"Delete webhook #{id} and its whole delivery history? This cannot be undone.\">Delete</button></div>\n",
+             data-confirm=\"Delete webhook #{id} and its whole delivery history? This cannot be undone.\">Delete</button></div>",
             if v.is_active { "" } else { " disabled title=\"activate it first\"" },
         );
     }
@@ -703,6 +703,9 @@ pub fn delivery(
     out
 }
 
+/// An attempt as listed: number, status, duration, error, response body, time.
+type AttemptRow<'a> = (String, Option<i64>, Option<u64>, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
 /// The live part of a delivery's page.
 pub fn delivery_live(
     webhook: &WebhookView,
@@ -739,7 +742,7 @@ pub fn delivery_live(
 
     // Attempts: the failed ones kept one by one, and the last one from the delivery's row.
     out.push_str("<section class=\"card\" aria-labelledby=\"attempts-title\"><h2 id=\"attempts-title\">Attempts</h2>\n");
-    let mut rows: Vec<(String, Option<i64>, Option<u64>, Option<&str>, Option<&str>, Option<&str>)> = attempts
+    let mut rows: Vec<AttemptRow<'_>> = attempts
         .iter()
         .map(|a| (a.attempt.to_string(), a.response_status, a.duration_ms, a.error.as_deref(), a.response_body.as_deref(), a.attempted_at.as_deref()))
         .collect();
@@ -758,10 +761,10 @@ pub fn delivery_live(
         out.push_str("<p class=\"empty\">No attempt yet.</p>\n");
     }
     for (number, status, duration, error, body, at) in rows {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<article class=\"attempt\"><h3>Attempt {number}</h3><dl class=\"facts\"><dt>At</dt><dd>{}</dd><dt>Answer</dt><dd>{}</dd>\
-             <dt>Duration</dt><dd>{}</dd>{}</dl>{}</article>\n",
+             <dt>Duration</dt><dd>{}</dd>{}</dl>{}</article>",
             opt_time(at, "unknown"),
             status.map(|s| format!("HTTP {s}")).unwrap_or_else(|| "none".into()),
             duration.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "unknown".into()),
@@ -785,7 +788,7 @@ pub fn delivery_live(
          <p class=\"small\">POST to <span class=\"url\">{}</span>, signed with the webhook's secret (never shown here); \
          <code>webhook-timestamp</code> is that of the last attempt.</p>\n\
          <div class=\"table-wrap\"><table class=\"headers\"><caption>Headers</caption><tbody>{header_rows}</tbody></table></div>\n\
-         <p class=\"label\">Body</p><pre class=\"body\" id=\"delivery-body\">{}</pre>\n</section>\n",
+         <p class=\"label\">Body (as JSON, indented here)</p><pre class=\"body\" id=\"delivery-body\">{}</pre>\n</section>\n",
         esc(&webhook.url),
         esc(&body),
     );
@@ -827,11 +830,11 @@ pub fn event_types(rules: &[EventRule]) -> String {
                 format!("<dt>Changes</dt><dd>{columns}{ignore}</dd>")
             }
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<section class=\"card rule\" aria-labelledby=\"rule-{n}\"><h2 id=\"rule-{n}\"><code>{etype}</code> <span class=\"small\">rule {n}</span></h2>\
              <dl class=\"facts\"><dt>Table</dt><dd><code>{table}</code></dd><dt>Operations</dt><dd>{ops}</dd>\
-             <dt>Conditions</dt><dd>{conditions}</dd><dt>Fields</dt><dd>{fields}</dd>{changes}<dt>Group by</dt><dd>{group}</dd></dl></section>\n",
+             <dt>Conditions</dt><dd>{conditions}</dd><dt>Fields</dt><dd>{fields}</dd>{changes}<dt>Group by</dt><dd>{group}</dd></dl></section>",
             n = i + 1,
             etype = esc(&rule.event_type),
             table = esc(&rule.table),
