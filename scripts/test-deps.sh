@@ -6,6 +6,9 @@
 #   prometheus       promtool checks the shipped alert rules
 #   python3, nodejs, php-cli   run the signature-verification samples in docs/verify/
 #   openssl          makes the certificates of the TLS tests
+#   chromium, npm    the console's browser test: Debian's chromium driven by playwright-core,
+#                    installed with `npm ci` into tests/console/node_modules (pinned by its
+#                    package-lock.json; no browser is downloaded)
 # `make test` runs it first, and so does CI (.ci/run).
 set -euo pipefail
 
@@ -59,11 +62,23 @@ command -v python3 >/dev/null 2>&1 || MISSING+=(python3)
 command -v node >/dev/null 2>&1 || MISSING+=(nodejs)
 command -v php >/dev/null 2>&1 || MISSING+=(php-cli)
 command -v openssl >/dev/null 2>&1 || MISSING+=(openssl)
+command -v mariadb >/dev/null 2>&1 || MISSING+=(mariadb-client)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || MISSING+=(chromium)
+command -v npm >/dev/null 2>&1 || MISSING+=(npm)
 if [ "${#MISSING[@]}" -gt 0 ]; then apt_install "${MISSING[@]}"; fi
+
+# playwright-core for the console's browser test, at the version package-lock.json pins.
+want=$(node -p 'require("./tests/console/package-lock.json").packages["node_modules/playwright-core"].version')
+have=$(node -p 'require("./tests/console/node_modules/playwright-core/package.json").version' 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  echo "test-deps: npm ci in tests/console (playwright-core)"
+  (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 echo "test-deps: $(cargo --version)"
 echo "test-deps: $(rustc --version)"
 echo "test-deps: $("$MARIADBD" --version)"
 echo "test-deps: $(systemd-analyze --version | sed -n 1p); $(promtool --version 2>&1 | sed -n 1p)"
 echo "test-deps: $(python3 --version 2>&1); node $(node --version); $(php --version | sed -n 1p)"
+echo "test-deps: $(chromium --version 2>/dev/null || /usr/bin/chromium --version); playwright-core $(node -p 'require("./tests/console/node_modules/playwright-core/package.json").version')"
 

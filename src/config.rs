@@ -195,25 +195,116 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
-/// Access to the admin API.
+/// Access to the admin API and the console.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Bearer token for `/api/*`.
+    /// A bearer token with scope admin, written as is: the single token of
+    /// the first versions, named `token` in the audit log. Named tokens
+    /// (`tokens`) keep only a hash in the file.
     pub token: Option<String>,
+    /// Named bearer tokens (`[admin.tokens.NAME]`), each with a scope and
+    /// the SHA-256 of the token (never the token itself).
+    #[serde(default)]
+    pub tokens: BTreeMap<String, TokenConfig>,
     /// After a secret rotation, how long deliveries carry the old secret's signature too.
     #[serde(default = "default_rotation_overlap", with = "humantime_serde")]
     pub secret_rotation_overlap: Duration,
+    /// How long a console sign-in lasts; then the console asks for the token again.
+    #[serde(default = "default_session_lifetime", with = "humantime_serde")]
+    pub session_lifetime: Duration,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { token: None, secret_rotation_overlap: default_rotation_overlap() }
+        AdminConfig {
+            token: None,
+            tokens: BTreeMap::new(),
+            secret_rotation_overlap: default_rotation_overlap(),
+            session_lifetime: default_session_lifetime(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Whether any token is configured: without one, the API and the console
+    /// are open, and rowhook listens on loopback addresses only.
+    pub fn has_tokens(&self) -> bool {
+        self.token.as_deref().is_some_and(|t| !t.is_empty()) || !self.tokens.is_empty()
     }
 }
 
 fn default_rotation_overlap() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+
+fn default_session_lifetime() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+/// One named token: `[admin.tokens.NAME]` with `scope` and `hash`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// What the token may do.
+    pub scope: TokenScope,
+    /// `sha256:` and the 64 hex digits of the SHA-256 of the token's UTF-8
+    /// bytes (`printf %s "$TOKEN" | sha256sum`, or `rowhook hash-token`).
+    pub hash: String,
+}
+
+impl TokenConfig {
+    /// The SHA-256 digest the hash names; None when it is not `sha256:<64 hex digits>`.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        token_digest(&self.hash)
+    }
+}
+
+/// `sha256:<64 hex digits>` (either case) as the digest's bytes.
+pub fn token_digest(hash: &str) -> Option<[u8; 32]> {
+    let hex = hash.trim().strip_prefix("sha256:")?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Read: GET requests of the API, the console without its actions.
+    Read,
+    /// Everything.
+    Admin,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Admin => "admin",
+        }
+    }
+}
+
+/// The name the single `[admin] token` has in the audit log; no named token may take it.
+pub const SINGLE_TOKEN_NAME: &str = "token";
+
+/// A token name: a lowercase letter, then up to 63 lowercase letters,
+/// digits, `-` and `_` (no `__`: it separates the parts of an environment
+/// variable's name), so that the file and `ROWHOOK__ADMIN__TOKENS__NAME__...` agree.
+fn is_token_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+        && !name.contains("__")
 }
 
 /// A database URL with its password replaced, for logs and `Debug`.
@@ -248,9 +339,13 @@ impl std::fmt::Debug for StateConfig {
 
 impl std::fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names and scopes only: a hash of a short token can be guessed from.
+        let tokens: BTreeMap<&str, TokenScope> = self.tokens.iter().map(|(name, t)| (name.as_str(), t.scope)).collect();
         f.debug_struct("AdminConfig")
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("tokens", &tokens)
             .field("secret_rotation_overlap", &self.secret_rotation_overlap)
+            .field("session_lifetime", &self.session_lifetime)
             .finish()
     }
 }
@@ -591,6 +686,7 @@ impl Config {
         if self.source.heartbeat < Duration::from_millis(100) {
             return Err(invalid("source.heartbeat", "must be at least 100ms"));
         }
+        self.validate_admin()?;
         let d = &self.delivery;
         if d.timeout.is_zero() {
             return Err(invalid("delivery.timeout", "must be more than 0s"));
@@ -637,6 +733,43 @@ impl Config {
                     });
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `[admin]`: token names and hashes, the session lifetime.
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let admin = &self.admin;
+        if admin.token.as_deref().is_some_and(|t| t.trim_start().starts_with("sha256:")) {
+            return Err(invalid(
+                "admin.token",
+                "holds the token itself, not a hash: put a sha256: hash in a named token instead \
+                 ([admin.tokens.NAME] with scope and hash)",
+            ));
+        }
+        for (name, token) in &admin.tokens {
+            let key = format!("admin.tokens.{name}");
+            if !is_token_name(name) {
+                return Err(invalid(
+                    key,
+                    "a token name is a lowercase letter, then lowercase letters, digits, - and _ (at most 64, no __)",
+                ));
+            }
+            if name == SINGLE_TOKEN_NAME {
+                return Err(invalid(key, "`token` is the name of the single [admin] token; choose another"));
+            }
+            if token.digest().is_none() {
+                return Err(invalid(
+                    format!("{key}.hash"),
+                    "must be sha256: and the 64 hex digits of the token's SHA-256: \
+                     printf %s \"$TOKEN\" | sha256sum, or rowhook hash-token",
+                ));
+            }
+        }
+        if admin.session_lifetime < Duration::from_secs(1) {
+            return Err(invalid("admin.session_lifetime", "must be at least 1s"));
         }
         Ok(())
     }
@@ -871,6 +1004,52 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
         let c = layered(MINIMAL, &[("ROWHOOK__SOURCE__URL", "mysql://r@other:1/db")]).unwrap();
         assert_eq!(c.setting("source.url"), "ROWHOOK__SOURCE__URL");
         assert_eq!(Config::from_toml(MINIMAL).unwrap().setting("source.url"), "[source] url");
+    }
+
+    const HASH: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn named_tokens_from_the_file_and_the_environment() {
+        let text = format!("{MINIMAL}[admin]\ntoken = \"single\"\n[admin.tokens.dashboard]\nscope = \"read\"\nhash = \"{HASH}\"\n");
+        let c = layered(&text, &[]).unwrap();
+        assert_eq!(c.admin.tokens["dashboard"].scope, TokenScope::Read);
+        assert_eq!(c.admin.tokens["dashboard"].digest(), token_digest(HASH));
+        assert!(c.admin.has_tokens());
+        let c = layered(
+            MINIMAL,
+            &[("ROWHOOK__ADMIN__TOKENS__CI_BOT__SCOPE", "admin"), ("ROWHOOK__ADMIN__TOKENS__CI_BOT__HASH", HASH)],
+        )
+        .unwrap();
+        assert_eq!(c.admin.tokens["ci_bot"].scope, TokenScope::Admin, "a token from the environment alone");
+        assert!(c.admin.has_tokens());
+        let c = layered(&text, &[("ROWHOOK__ADMIN__TOKENS__DASHBOARD__SCOPE", "admin")]).unwrap();
+        assert_eq!(c.admin.tokens["dashboard"].scope, TokenScope::Admin, "the environment overrides one key of a file's token");
+        assert!(!Config::from_toml(MINIMAL).unwrap().admin.has_tokens());
+        let debug = format!("{:?}", layered(&text, &[]).unwrap().admin);
+        assert!(debug.contains("dashboard") && !debug.contains("ba7816bf") && !debug.contains("single"), "{debug}");
+    }
+
+    #[test]
+    fn token_mistakes_are_named_where_they_were_made() {
+        let file = |body: &str| layered(&format!("{MINIMAL}{body}"), &[]).unwrap_err().to_string();
+        let err = file(&format!("[admin.tokens.dash]\nscope = \"read\"\nhsah = \"{HASH}\"\n"));
+        assert!(err.contains("unknown key `hsah` in [admin.tokens.dash] (rowhook.toml, line 6): did you mean `hash`?"), "{err}");
+        let err = layered(MINIMAL, &[("ROWHOOK__ADMIN__TOKENS__DASH__HSAH", HASH)]).unwrap_err().to_string();
+        assert!(err.contains("from the environment variable ROWHOOK__ADMIN__TOKENS__DASH__HSAH: did you mean ROWHOOK__ADMIN__TOKENS__DASH__HASH?"), "{err}");
+        let err = file("[admin.tokens.dash]\nscope = \"read\"\nhash = \"ba7816bf\"\n");
+        assert!(err.contains("admin.tokens.dash.hash: must be sha256:") && err.contains("sha256sum") && err.ends_with("(rowhook.toml, line 6)"), "{err}");
+        let err = file(&format!("[admin.tokens.dash]\nscope = \"write\"\nhash = \"{HASH}\"\n"));
+        assert!(err.contains("write") && err.contains("line 5"), "{err}");
+        let err = file(&format!("[admin.tokens.Dash]\nscope = \"read\"\nhash = \"{HASH}\"\n"));
+        assert!(err.contains("admin.tokens.Dash: a token name is a lowercase letter"), "{err}");
+        let err = file(&format!("[admin.tokens.token]\nscope = \"read\"\nhash = \"{HASH}\"\n"));
+        assert!(err.contains("`token` is the name of the single [admin] token"), "{err}");
+        let err = file(&format!("[admin]\ntoken = \"{HASH}\"\n"));
+        assert!(err.contains("admin.token: holds the token itself"), "{err}");
+        let err = file("[admin.tokens.dash]\nscope = \"read\"\n");
+        assert!(err.contains("hash"), "a token without its hash: {err}");
+        let err = file("[admin]\nsession_lifetime = \"0s\"\n");
+        assert!(err.contains("admin.session_lifetime"), "{err}");
     }
 
     #[test]

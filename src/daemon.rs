@@ -64,8 +64,13 @@ pub enum RunError {
     NoBinlog,
     #[error(transparent)]
     LockLost(#[from] LockLost),
-    #[error("no [admin] token is set, so rowhook listens on loopback addresses only, not {0}: set ROWHOOK__ADMIN__TOKEN or [http] listen = \"127.0.0.1:8080\"")]
+    #[error(
+        "no token is set ([admin] token or [admin.tokens.NAME]), so rowhook listens on loopback addresses only, not {0}: \
+         set ROWHOOK__ADMIN__TOKEN, or a named token, or [http] listen = \"127.0.0.1:8080\""
+    )]
     NoToken(std::net::SocketAddr),
+    #[error("config: {0}")]
+    Tokens(#[from] crate::admin::auth::TokenError),
 }
 
 /// Where reading starts when there is no checkpoint, or when the operator says so.
@@ -170,12 +175,13 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listen = listener.local_addr()?;
-    if !listen.ip().is_loopback() && config.admin.token.as_deref().is_none_or(str::is_empty) {
+    if !listen.ip().is_loopback() && !config.admin.has_tokens() {
         return Err(RunError::NoToken(listen));
     }
+    let auth = Arc::new(crate::admin::auth::Auth::from_config(&config.admin)?);
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Metrics::new();
-    let Some(Active { store, checked, lock, state_opts }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
+    let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
         return Ok(());
     };
 
@@ -192,6 +198,7 @@ pub async fn run(
     // Kept from here on; an early return drops it (and its connection), which releases it.
     let (stop_lock, stop_lock_rx) = watch::channel(false);
     let (lost_tx, mut lost_rx) = oneshot::channel();
+    let lock_session = lock.session();
     let mut lock_keeper = AbortOnDrop(actix_rt::spawn(instance::keep(lock, state_opts.clone(), stop_lock_rx, lost_tx, metrics.active.clone())));
 
     let stopping = Arc::new(AtomicBool::new(false));
@@ -199,7 +206,8 @@ pub async fn run(
     let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
     // Rules without `group_by` group by their table's primary key.
     // Key columns are read too: a backfill follows the rows it copies by their keys.
-    let mut mapper = Mapper::new(&crate::events::mapping::with_default_groups(&config.events, &checked.tables));
+    let rules = crate::events::mapping::with_default_groups(&config.events, &checked.tables);
+    let mut mapper = Mapper::new(&rules);
     mapper.read_keys(&checked.tables);
     let mapper = Arc::new(mapper);
     let chunks: Arc<ChunkBox> = Arc::default();
@@ -244,12 +252,21 @@ pub async fn run(
     });
 
     let metrics_for_pruner = metrics.clone();
+    let console = Arc::new(crate::admin::console::ConsoleState::new(
+        rules,
+        Some(checked.source_opts.clone()),
+        Some(state_opts.clone()),
+        lock_name,
+        Some(lock_session),
+    ));
+    let sampler = AbortOnDrop(actix_rt::spawn(crate::admin::console::sample_throughput(console.clone(), metrics.clone())));
     let state = HttpState {
         reader: status_rx,
         store: store.clone(),
         router: router.clone(),
         metrics: metrics.clone(),
-        admin_token: config.admin.token.clone().filter(|t| !t.is_empty()),
+        auth,
+        console,
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
         default_ordering: config.delivery.ordering,
@@ -301,6 +318,7 @@ pub async fn run(
     wait_for_deliveries(&in_flight, config.delivery.shutdown_timeout).await;
     pruner.abort();
     drop(runner); // a backfill resumes from its cursor at the next start
+    drop(sampler);
     let _ = stop_lock.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut lock_keeper.0).await;
     metrics.active.set(0);
@@ -319,6 +337,7 @@ struct Active {
     checked: Checked,
     lock: InstanceLock,
     state_opts: mysql_async::Opts,
+    lock_name: String,
 }
 
 /// Checks the state database and the source, then takes the instance lock
@@ -359,7 +378,7 @@ async fn become_active(
     }
     metrics.active.set(1);
     tracing::info!(lock = %lock_name, session = lock.session(), "this instance is the active one");
-    Ok(Some(Active { store, checked, lock, state_opts }))
+    Ok(Some(Active { store, checked, lock, state_opts, lock_name }))
 }
 
 /// The state database, connected; a failure names it as [`Config::state_target`] does.

@@ -1,5 +1,5 @@
-//! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`, and
-//! `backfill` / `replay` against a running daemon's admin API.
+//! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`,
+//! `hash-token`, and `backfill` / `replay` against a running daemon's admin API.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -83,6 +83,14 @@ enum Command {
         secret: String,
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: std::net::SocketAddr,
+    },
+    /// Print the `sha256:` hash of a token, for `hash` of an [admin.tokens.NAME]: the token is
+    /// read from standard input (its line end is not part of it), so it stays out of the shell's
+    /// history. With --new, make a random token and print it and its hash.
+    HashToken {
+        /// Make a new random token instead of reading one.
+        #[arg(long)]
+        new: bool,
     },
 }
 
@@ -186,7 +194,33 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{replayed} deliveries of webhook {webhook} go out again");
             Ok(())
         }
+        Command::HashToken { new } => hash_token(new),
     }
+}
+
+/// `rowhook hash-token`: the hash of the token on standard input, or a new token and its hash.
+fn hash_token(new: bool) -> anyhow::Result<()> {
+    use rowhook::admin::auth;
+    if new {
+        let token = auth::generate_token();
+        println!("token: {token}");
+        println!("hash:  {}", auth::hash_token(&token));
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    let mut text = String::new();
+    if stdin.is_terminal() {
+        eprint!("token (then Enter): ");
+        stdin.read_line(&mut text).context("reading the token")?;
+    } else {
+        std::io::Read::read_to_string(&mut stdin.lock(), &mut text).context("reading the token from standard input")?;
+    }
+    let token = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    if token.is_empty() {
+        anyhow::bail!("no token on standard input: printf %s \"$TOKEN\" | rowhook hash-token");
+    }
+    println!("{}", auth::hash_token(token));
+    Ok(())
 }
 
 /// `rowhook check-config`: the source (settings, grants, rules) and the state

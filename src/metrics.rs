@@ -131,6 +131,116 @@ impl Default for Metrics {
     }
 }
 
+/// Counter totals at one moment, as [`Throughput`] takes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Events the rules produced.
+    pub events: u64,
+    /// Per webhook: attempts delivered, and attempts failed (retried or given up).
+    pub attempts: std::collections::BTreeMap<u64, (u64, u64)>,
+}
+
+impl Metrics {
+    /// The totals of `rowhook_events_total` and `rowhook_delivery_attempts_total` now.
+    pub fn totals(&self) -> Totals {
+        use prometheus::core::Collector as _;
+        let mut totals = Totals::default();
+        for family in self.events.collect() {
+            totals.events += family.get_metric().iter().map(|m| m.get_counter().get_value() as u64).sum::<u64>();
+        }
+        for family in self.delivery_attempts.collect() {
+            for metric in family.get_metric() {
+                let label = |name: &str| metric.get_label().iter().find(|l| l.name() == name).map(|l| l.value().to_string());
+                let Some(webhook_id) = label("webhook_id").and_then(|id| id.parse::<u64>().ok()) else { continue };
+                let count = metric.get_counter().get_value() as u64;
+                let entry = totals.attempts.entry(webhook_id).or_default();
+                if label("outcome").as_deref() == Some(DELIVERED) {
+                    entry.0 += count;
+                } else {
+                    entry.1 += count;
+                }
+            }
+        }
+        totals
+    }
+}
+
+/// One minute of the last hour.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Minute {
+    /// Unix time of its start, in minutes.
+    pub minute: u64,
+    pub events: u64,
+    /// Attempts delivered and failed, all webhooks.
+    pub delivered: u64,
+    pub failed: u64,
+    /// The same per webhook, for the webhooks with attempts in this minute.
+    pub webhooks: std::collections::BTreeMap<u64, (u64, u64)>,
+}
+
+/// Events and delivery attempts per minute over the last hour, for the
+/// console's chart and success rates: the counters' increase between
+/// samples ([`Throughput::record`]), added to the minute of the sample.
+/// At most [`Throughput::MINUTES`] minutes are kept, so memory stays bounded
+/// (by the webhooks active in the hour). Empty after a restart.
+#[derive(Debug, Default)]
+pub struct Throughput {
+    minutes: std::collections::VecDeque<Minute>,
+    last: Option<Totals>,
+}
+
+impl Throughput {
+    pub const MINUTES: u64 = 60;
+
+    /// Adds what the counters gained since the last sample to the minute of
+    /// `now` (Unix seconds). The first sample only sets the baseline.
+    pub fn record(&mut self, now: u64, totals: Totals) {
+        let Some(last) = self.last.replace(totals.clone()) else { return };
+        let minute = now / 60;
+        if self.minutes.back().is_none_or(|m| m.minute < minute) {
+            self.minutes.push_back(Minute { minute, ..Minute::default() });
+        }
+        while self.minutes.front().is_some_and(|m| m.minute + Self::MINUTES <= minute) {
+            self.minutes.pop_front();
+        }
+        let Some(current) = self.minutes.back_mut() else { return };
+        // A counter that went down was reset (it never is, but never underflow).
+        current.events += totals.events.saturating_sub(last.events);
+        for (webhook_id, (delivered, failed)) in &totals.attempts {
+            let (was_delivered, was_failed) = last.attempts.get(webhook_id).copied().unwrap_or_default();
+            let gained = (delivered.saturating_sub(was_delivered), failed.saturating_sub(was_failed));
+            if gained != (0, 0) {
+                current.delivered += gained.0;
+                current.failed += gained.1;
+                let entry = current.webhooks.entry(*webhook_id).or_default();
+                entry.0 += gained.0;
+                entry.1 += gained.1;
+            }
+        }
+    }
+
+    /// The last hour up to the minute of `now`, oldest first: always
+    /// [`Throughput::MINUTES`] minutes, those without samples empty.
+    pub fn last_hour(&self, now: u64) -> Vec<Minute> {
+        let end = now / 60;
+        (end + 1 - Self::MINUTES..=end)
+            .map(|minute| {
+                self.minutes.iter().find(|m| m.minute == minute).cloned().unwrap_or(Minute { minute, ..Minute::default() })
+            })
+            .collect()
+    }
+
+    /// A webhook's attempts in the last hour: (delivered, failed).
+    pub fn webhook_hour(&self, webhook_id: u64, now: u64) -> (u64, u64) {
+        let end = now / 60;
+        self.minutes
+            .iter()
+            .filter(|m| m.minute + Self::MINUTES > end)
+            .filter_map(|m| m.webhooks.get(&webhook_id))
+            .fold((0, 0), |(d, f), (dd, ff)| (d + dd, f + ff))
+    }
+}
+
 /// The numeric extension of a binlog file name (`binlog.000042` -> 42).
 pub fn file_number(file: &str) -> i64 {
     file.rsplit_once('.').and_then(|(_, n)| n.parse().ok()).unwrap_or(0)
@@ -148,5 +258,51 @@ mod tests {
         assert!(text.contains("rowhook_delivery_attempts_total{outcome=\"delivered\",webhook_id=\"7\"} 1"), "{text}");
         assert!(text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).all(|l| l.starts_with("rowhook_") || l.starts_with("process_")));
         assert_eq!(file_number("binlog.000042"), 42);
+    }
+
+    fn totals(events: u64, attempts: &[(u64, u64, u64)]) -> Totals {
+        Totals { events, attempts: attempts.iter().map(|(id, d, f)| (*id, (*d, *f))).collect() }
+    }
+
+    #[test]
+    fn totals_come_from_the_counters() {
+        let m = Metrics::new();
+        m.events.with_label_values(&["thread.created"]).inc_by(3);
+        m.events.with_label_values(&["note.added"]).inc();
+        m.delivery_attempts.with_label_values(&["7", DELIVERED]).inc_by(5);
+        m.delivery_attempts.with_label_values(&["7", FAILED]).inc_by(2);
+        m.delivery_attempts.with_label_values(&["7", GIVEN_UP]).inc();
+        m.delivery_attempts.with_label_values(&["9", FAILED]).inc();
+        assert_eq!(m.totals(), totals(4, &[(7, 5, 3), (9, 0, 1)]));
+    }
+
+    #[test]
+    fn the_hour_holds_each_minutes_increase_and_no_more() {
+        let mut t = Throughput::default();
+        let base = 1_000 * 60; // a minute's start
+        t.record(base, totals(10, &[(1, 5, 0)]));
+        assert!(t.last_hour(base).iter().all(|m| m.events == 0), "the first sample is the baseline");
+        t.record(base + 10, totals(16, &[(1, 8, 1)]));
+        t.record(base + 50, totals(20, &[(1, 8, 1), (2, 1, 0)]));
+        t.record(base + 70, totals(21, &[(1, 9, 1), (2, 1, 0)]));
+        let hour = t.last_hour(base + 70);
+        assert_eq!(hour.len(), 60);
+        assert_eq!((hour[58].events, hour[58].delivered, hour[58].failed), (10, 4, 1));
+        assert_eq!((hour[59].events, hour[59].delivered), (1, 1));
+        assert_eq!(hour[59].minute, base / 60 + 1);
+        assert_eq!(t.webhook_hour(1, base + 70), (4, 1));
+        assert_eq!(t.webhook_hour(2, base + 70), (1, 0));
+        assert_eq!(t.webhook_hour(3, base + 70), (0, 0));
+        // An hour later the old minutes are gone, and memory with them.
+        t.record(base + 3_700, totals(30, &[(1, 9, 1), (2, 1, 0)]));
+        assert_eq!(t.webhook_hour(1, base + 3_700), (0, 0));
+        assert_eq!(t.last_hour(base + 3_700).iter().map(|m| m.events).sum::<u64>(), 9);
+        for minute in 0..500 {
+            t.record(base + 3_700 + minute * 60, totals(30 + minute, &[(minute, minute, 0)]));
+        }
+        assert!(t.minutes.len() <= Throughput::MINUTES as usize);
+        // A counter that went down is no negative rate.
+        t.record(base + 40_000, totals(0, &[]));
+        assert_eq!(t.last_hour(base + 40_000).last().map(|m| m.events), Some(0));
     }
 }

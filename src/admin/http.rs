@@ -7,9 +7,15 @@
 //! once, without a restart). Every answer is JSON of the seed's shape,
 //! `{"success": true, "data": ..., "meta": ...}` or
 //! `{"success": false, "error": "...", "details": {...}}`, including 404s,
-//! 405s, oversized and malformed bodies. `/api/*` needs the bearer token,
-//! compared in constant time. It is started on a listener the caller has
-//! bound, so tests run the whole daemon on port 0.
+//! 405s, oversized and malformed bodies. `/api/*` needs a token
+//! ([`crate::admin::auth`]: a bearer token, or the console's session cookie
+//! with its CSRF token); a `read` token may only GET. Every changing request
+//! that passes authentication writes one audit line (target
+//! `rowhook::audit`): the token's name, the method, the route, the status and
+//! the webhook (and delivery) it acted on; never a token or a secret. The
+//! console ([`crate::admin::console`]) is served beside the API. The server is
+//! started on a listener the caller has bound, so tests run the whole daemon
+//! on port 0.
 
 // Input helpers return the finished error response as their `Err`: handlers
 // answer it as is, which is clearer than an error type converted back.
@@ -23,11 +29,13 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
+
+use crate::admin::auth::{self, Auth, Caller, Scope};
+use crate::admin::console::{self, ConsoleState};
 
 use crate::source::reader::ReaderStatus;
 use crate::delivery::router::{ReloadWebhooks, Router, WakeWebhook};
@@ -75,8 +83,11 @@ pub struct HttpState {
     pub store: Store,
     pub router: Addr<Router>,
     pub metrics: Metrics,
-    /// None: the API is open, which `run` allows on loopback addresses only.
-    pub admin_token: Option<String>,
+    /// The tokens and the console's sessions. No token: the API is open,
+    /// which `run` allows on loopback addresses only.
+    pub auth: Arc<Auth>,
+    /// What the console shows beyond the API: rules, throughput, the source's binlog, the instance lock.
+    pub console: Arc<ConsoleState>,
     /// The event types the config defines.
     pub event_types: Arc<Vec<String>>,
     pub secret_rotation_overlap: Duration,
@@ -107,9 +118,10 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .service(console::scope())
             .service(
                 web::scope("/api")
-                    .wrap(from_fn(require_token))
+                    .wrap(from_fn(authorize))
                     .service(
                         web::resource("/webhooks")
                             .post(create_webhook)
@@ -185,6 +197,13 @@ pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: 
                     async move { prometheus_text(text) }
                 }),
             )
+            .service(web::resource(["/console", "/console/{tail:.*}"]).to({
+                let reason = reason.clone();
+                move || {
+                    let reason = reason.clone();
+                    async move { console::standby_page(&reason) }
+                }
+            }))
             .default_service(web::to(move || {
                 let reason = reason.clone();
                 async move { fail(StatusCode::SERVICE_UNAVAILABLE, reason.as_str(), json!({"status": "standby"})) }
@@ -272,31 +291,158 @@ fn no_webhook(id: &str) -> HttpResponse {
 
 // ---------------------------------------------------------------- middleware
 
-/// Bearer token on `/api/*`, compared in constant time.
-async fn require_token<B: MessageBody + 'static>(
+/// What an admin change acted on, for its audit line: a handler that knows
+/// puts it in its response's extensions ([`audited`]); otherwise the `{id}`
+/// of a `/api/webhooks/{id}...` route is the webhook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditTarget {
+    pub webhook_id: Option<u64>,
+    pub delivery_id: Option<u64>,
+}
+
+/// `response`, marked with what it acted on.
+pub fn audited(mut response: HttpResponse, webhook_id: Option<u64>, delivery_id: Option<u64>) -> HttpResponse {
+    response.extensions_mut().insert(AuditTarget { webhook_id, delivery_id });
+    response
+}
+
+/// The caller of `/api/*` ([`identify`]), allowed by its scope; writes the
+/// audit line of every changing request.
+async fn authorize<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let expected = req.app_data::<State>().and_then(|s| s.admin_token.clone());
-    if let Some(expected) = expected {
-        let given = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
-        if !matches {
-            let reason = if given.is_empty() { "missing bearer token" } else { "wrong bearer token" };
-            let response = fail(
-                StatusCode::UNAUTHORIZED,
-                format!("{reason}: send Authorization: Bearer <[admin] token>"),
-                json!({}),
-            );
-            return Ok(req.into_response(response));
-        }
+    let Some(state) = req.app_data::<State>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let method = req.method().as_str().to_string();
+    let caller = match identify(req.request(), &state.auth) {
+        Ok(caller) => caller,
+        Err(response) => return Ok(req.into_response(response)),
+    };
+    let needed = auth::needs(&method);
+    let changing = needed == Scope::Admin;
+    if changing && !caller.can_change() {
+        let path = req.path().to_string();
+        let response = fail(
+            StatusCode::FORBIDDEN,
+            format!("token `{}` has scope read: {method} {path} needs scope admin", caller.name),
+            json!({"token": caller.name.as_ref(), "scope": caller.scope.as_str(), "needed": needed.as_str()}),
+        );
+        let route = req.request().resource_map().match_pattern(&path).unwrap_or_else(|| path.clone());
+        let target = AuditTarget { webhook_id: webhook_in_path(&route, &path), delivery_id: None };
+        audit(&caller, &method, &route, StatusCode::FORBIDDEN, target);
+        return Ok(req.into_response(response));
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    req.extensions_mut().insert(caller.clone());
+    let response = next.call(req).await?.map_into_boxed_body();
+    if changing {
+        let route = response.request().match_pattern().unwrap_or_else(|| response.request().path().to_string());
+        let mut target = response.response().extensions().get::<AuditTarget>().copied().unwrap_or_default();
+        if target.webhook_id.is_none() {
+            target.webhook_id = webhook_in_path(&route, response.request().path());
+        }
+        audit(&caller, &method, &route, response.status(), target);
+    }
+    Ok(response)
+}
+
+/// The webhook a `/api/webhooks/{id}...` route names.
+fn webhook_in_path(route: &str, path: &str) -> Option<u64> {
+    if !route.starts_with("/api/webhooks/{id}") {
+        return None;
+    }
+    path.split('/').nth(3)?.parse().ok()
+}
+
+/// One line per admin change: who (the token's name, never the token),
+/// how, what, with which result.
+fn audit(caller: &Caller, method: &str, route: &str, status: StatusCode, target: AuditTarget) {
+    tracing::info!(
+        target: "rowhook::audit",
+        token = %caller.name,
+        scope = caller.scope.as_str(),
+        via = caller.via.as_str(),
+        method,
+        route,
+        status = status.as_u16(),
+        webhook_id = target.webhook_id,
+        delivery_id = target.delivery_id,
+        "admin change"
+    );
+}
+
+/// Who calls, by the `Authorization: Bearer` header, else the console's
+/// session cookie (whose changing requests must carry its CSRF token);
+/// everyone when no token is configured (but a browser's cross-site request
+/// may change nothing even then). `Err`: the 401 or 403 to answer.
+pub fn identify(req: &HttpRequest, auth: &Auth) -> Result<Caller, HttpResponse> {
+    let changing = !auth::is_safe(req.method().as_str());
+    if auth.tokens.is_open() {
+        if changing && cross_site(req) {
+            return Err(fail(
+                StatusCode::FORBIDDEN,
+                "cross-site request refused: no token is configured, so only requests from this origin may change anything",
+                json!({}),
+            ));
+        }
+        return Ok(Caller::open());
+    }
+    if let Some(header) = req.headers().get("authorization") {
+        let given = header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        return match auth.tokens.check(given) {
+            Some(caller) => Ok(caller),
+            None => Err(unauthorized(if given.is_empty() { "missing bearer token" } else { "wrong bearer token" })),
+        };
+    }
+    let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok()).and_then(|c| auth::cookie(c, auth::SESSION_COOKIE));
+    if let Some(id) = cookie.filter(|id| !id.is_empty()) {
+        let Some(session) = auth.sessions.find(id) else {
+            return Err(unauthorized("console session expired or unknown (sign in again at /console/login)"));
+        };
+        if changing {
+            let sent = req.headers().get(auth::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !auth::same_secret(sent, &session.csrf) {
+                return Err(fail(
+                    StatusCode::FORBIDDEN,
+                    format!("missing or wrong CSRF token: a change made with the console's session cookie must send its token in {}", auth::CSRF_HEADER),
+                    json!({}),
+                ));
+            }
+        }
+        return Ok(session.caller);
+    }
+    Err(unauthorized("missing bearer token"))
+}
+
+fn unauthorized(reason: &str) -> HttpResponse {
+    let mut response = fail(
+        StatusCode::UNAUTHORIZED,
+        format!("{reason}: send Authorization: Bearer <token> (the [admin] token, or a token of [admin] tokens)"),
+        json!({}),
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::WWW_AUTHENTICATE,
+        actix_web::http::header::HeaderValue::from_static("Bearer realm=\"rowhook\""),
+    );
+    response
+}
+
+/// A browser's request from another site: `Sec-Fetch-Site` says so, or an
+/// `Origin` that is not this server's. (Clients other than browsers send neither.)
+pub fn cross_site(req: &HttpRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            origin_host != host
+        }
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// Counts every request by route pattern and status.
@@ -386,7 +532,7 @@ async fn create_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     tri!(reload(&state).await);
     let mut data = webhook_json(&view, &state);
     data["secret"] = Value::String(secret);
-    ok_with_meta(StatusCode::CREATED, data, json!({ "warnings": warnings }))
+    audited(ok_with_meta(StatusCode::CREATED, data, json!({ "warnings": warnings })), Some(view.id), None)
 }
 
 async fn list_webhooks(req: HttpRequest, state: State) -> HttpResponse {
@@ -463,7 +609,16 @@ async fn list_deliveries(req: HttpRequest, state: State) -> HttpResponse {
         return no_webhook(&id.to_string());
     };
     let ordering = webhook.ordering.as_deref().and_then(Ordering::parse).unwrap_or(state.default_ordering);
-    let filter = DeliveryFilter { status, event_type: query_value(&q, "event_type").map(str::to_string), ordering };
+    let since = tri!(query_value(&q, "since").map(|v| validation::time_filter("since", v)).transpose().map_err(bad_query));
+    let until = tri!(query_value(&q, "until").map(|v| validation::time_filter("until", v)).transpose().map_err(bad_query));
+    let filter = DeliveryFilter {
+        status,
+        event_type: query_value(&q, "event_type").map(str::to_string),
+        since,
+        until,
+        ordering,
+        ..DeliveryFilter::default()
+    };
     let (list, total) = tri!(state.store.list_deliveries(id, &filter, page, per_page).await.map_err(unavailable));
     ok_paged(serde_json::to_value(list).unwrap_or_default(), page, per_page, total)
 }
@@ -471,15 +626,19 @@ async fn list_deliveries(req: HttpRequest, state: State) -> HttpResponse {
 async fn retry_delivery(req: HttpRequest, state: State) -> HttpResponse {
     let id = tri!(path_id(&req, "delivery"));
     match tri!(state.store.retry_delivery(id).await.map_err(unavailable)) {
-        RetryOutcome::NotFound => fail(StatusCode::NOT_FOUND, format!("delivery {id} not found"), json!({})),
-        RetryOutcome::Inactive { webhook_id } => fail(
-            StatusCode::CONFLICT,
-            format!("webhook {webhook_id} is inactive: activate it (PUT /api/webhooks/{webhook_id} with is_active true) first"),
-            json!({"webhook_id": webhook_id}),
+        RetryOutcome::NotFound => audited(fail(StatusCode::NOT_FOUND, format!("delivery {id} not found"), json!({})), None, Some(id)),
+        RetryOutcome::Inactive { webhook_id } => audited(
+            fail(
+                StatusCode::CONFLICT,
+                format!("webhook {webhook_id} is inactive: activate it (PUT /api/webhooks/{webhook_id} with is_active true) first"),
+                json!({"webhook_id": webhook_id}),
+            ),
+            Some(webhook_id),
+            Some(id),
         ),
         RetryOutcome::Queued { webhook_id } => {
             state.router.do_send(WakeWebhook(webhook_id));
-            ok(StatusCode::ACCEPTED, json!({"delivery_id": id, "webhook_id": webhook_id, "status": "pending"}))
+            audited(ok(StatusCode::ACCEPTED, json!({"delivery_id": id, "webhook_id": webhook_id, "status": "pending"})), Some(webhook_id), Some(id))
         }
     }
 }
@@ -641,7 +800,11 @@ async fn test_event(req: HttpRequest, state: State) -> HttpResponse {
     let delivery = NewDelivery { webhook_id: id, event_id: &event_id, event_type: "webhook.test", payload: &body, group_key: None };
     let delivery_id = tri!(state.store.enqueue_one(&delivery).await.map_err(unavailable));
     state.router.do_send(WakeWebhook(id));
-    ok(StatusCode::ACCEPTED, json!({"delivery_id": delivery_id, "event_id": event_id, "status": "pending"}))
+    audited(
+        ok(StatusCode::ACCEPTED, json!({"delivery_id": delivery_id, "event_id": event_id, "status": "pending"})),
+        Some(id),
+        Some(delivery_id),
+    )
 }
 
 async fn rotate_secret(req: HttpRequest, state: State) -> HttpResponse {

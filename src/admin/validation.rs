@@ -318,10 +318,43 @@ pub fn status(value: &str) -> Result<String, FieldError> {
     }
 }
 
+/// A time of the history's `since` / `until` filters: RFC 3339
+/// (`2026-11-28T10:04:59Z`, `...+02:00`), or `YYYY-MM-DDTHH:MM[:SS]` read
+/// as UTC (what a browser's `datetime-local` field sends). Returned as the
+/// UTC `YYYY-MM-DD HH:MM:SS` the state database compares with.
+pub fn time_filter(field: &str, value: &str) -> Result<String, FieldError> {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    let value = value.trim();
+    let parsed = time::OffsetDateTime::parse(value, &Rfc3339)
+        .map(|t| t.to_offset(time::UtcOffset::UTC))
+        .or_else(|_| time::PrimitiveDateTime::parse(value, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]")).map(|t| t.assume_utc()))
+        .or_else(|_| time::PrimitiveDateTime::parse(value, format_description!("[year]-[month]-[day]T[hour]:[minute]")).map(|t| t.assume_utc()))
+        .map_err(|_| error(field, "must be a time such as 2026-11-28T10:04:59Z (RFC 3339), or 2026-11-28T10:04 in UTC"))?;
+    if !(1970..=9999).contains(&parsed.year()) {
+        return Err(error(field, "must be between the years 1970 and 9999"));
+    }
+    parsed
+        .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+        .map_err(|_| error(field, "cannot be written as a UTC time"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn history_times_are_utc_whatever_their_offset() {
+        assert_eq!(time_filter("since", "2026-11-28T10:04:59Z").unwrap(), "2026-11-28 10:04:59");
+        assert_eq!(time_filter("since", "2026-11-28T12:04:59+02:00").unwrap(), "2026-11-28 10:04:59");
+        assert_eq!(time_filter("until", "2026-11-28T10:04").unwrap(), "2026-11-28 10:04:00");
+        assert_eq!(time_filter("until", " 2026-11-28T10:04:07 ").unwrap(), "2026-11-28 10:04:07");
+        for bad in ["", "yesterday", "2026-13-01T00:00", "2026-11-28", "0001-01-01T00:00:00Z", "2026-11-28T10:04:59Z'; DROP TABLE x"] {
+            let e = time_filter("since", bad).unwrap_err();
+            assert_eq!(e.field, "since", "{bad}");
+        }
+    }
 
     fn known() -> Vec<String> {
         vec!["thread.created".into(), "note.added".into()]

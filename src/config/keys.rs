@@ -20,6 +20,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{
     rule_label, AdminConfig, ChangesSpec, Condition, Config, DeliveryConfig, EventRule, HttpConfig, LogConfig, SourceConfig, StateConfig,
+    TokenConfig,
 };
 
 /// The prefix of the environment variables that override keys.
@@ -146,8 +147,15 @@ fn table_keys(path: &[&str]) -> Option<&'static [&'static str]> {
         ["events"] => fields::<EventRule>(),
         ["events", "conditions"] => fields::<Condition>(),
         ["events", "changes"] => fields::<ChangesSpec>(),
+        ["admin", "tokens", _] => fields::<TokenConfig>(),
         _ => return None,
     })
+}
+
+/// Whether the table at `path` holds tables under names the user chooses,
+/// each with known keys (`[admin.tokens.NAME]`): its own keys are not checked.
+fn named_tables(path: &[&str]) -> bool {
+    matches!(path, ["admin", "tokens"])
 }
 
 /// The sections (top-level tables) and their keys, for "belongs in [admin]".
@@ -172,6 +180,7 @@ fn table_name(path: &[&str]) -> String {
     match path {
         [] => "the top level".to_string(),
         [section] => format!("[{section}]"),
+        ["admin", ..] => format!("[{}]", path.join(".")),
         _ => path.join("."),
     }
 }
@@ -233,8 +242,13 @@ impl FileWalk<'_> {
             let name: &str = key.get_ref();
             let here = if dotted.is_empty() { name.to_string() } else { format!("{dotted}.{name}") };
             self.origins.insert(here.clone(), self.at(key.span()));
-            let Some(known) = known else { continue };
-            if !known.contains(&name) {
+            let known = match known {
+                Some(known) => known,
+                // A name of the user's: its table's keys are checked one level down.
+                None if named_tables(names) => &[][..],
+                None => continue,
+            };
+            if !known.is_empty() && !known.contains(&name) {
                 let section = names.is_empty() && matches!(value.get_ref(), DeValue::Table(_));
                 let (key_text, hint) = if section {
                     let sections: Vec<&str> = sections().map(|(s, _)| s).collect();
@@ -259,7 +273,7 @@ impl FileWalk<'_> {
             match value.get_ref() {
                 DeValue::Table(inner) => {
                     let inner_within = match names.as_slice() {
-                        [_] => table_name(names),
+                        [_] | ["admin", ..] => table_name(names),
                         _ => format!("{within}, {name}"),
                     };
                     self.table(inner, names, &here, &inner_within);
@@ -322,6 +336,9 @@ pub fn check_environment(vars: impl IntoIterator<Item = (String, String)>) -> (O
         origins.insert(segments.join("."), Origin::Env(name.clone()));
         for depth in 0..segments.len() {
             let path = &segments[..depth];
+            if named_tables(path) {
+                continue; // a name of the user's
+            }
             let Some(known) = table_keys(path) else { break };
             let key = segments[depth];
             if known.contains(&key) {

@@ -117,16 +117,9 @@ impl Sender {
             return Attempt::refused(e.to_string(), false);
         }
         let timestamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let mut request = self
-            .client
-            .post(url.clone())
-            .header("content-type", "application/json")
-            .header("x-webhook-event", event_type)
-            .header("webhook-id", event_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signing::standard_signature_header(&target.keys, event_id, timestamp, body.as_bytes()));
-        if let Some(key) = target.keys.first() {
-            request = request.header("x-webhook-signature", signing::seed_signature(key, body.as_bytes()));
+        let mut request = self.client.post(url.clone());
+        for (name, value) in attempt_headers(event_id, event_type, timestamp, body.as_bytes(), Some(&target.keys)) {
+            request = request.header(name, value);
         }
         let started = Instant::now();
         let response = request.body(body.to_string()).send().await;
@@ -195,6 +188,35 @@ impl Sender {
     }
 }
 
+/// The headers of an attempt, in the order they are sent (the client adds
+/// `user-agent: `[`USER_AGENT`] and `content-length`). With `keys` None, a
+/// description without the secrets' work (for the console): each signature
+/// header says what it carries instead of a value.
+pub fn attempt_headers(event_id: &str, event_type: &str, timestamp: i64, body: &[u8], keys: Option<&[SigningKey]>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("x-webhook-event", event_type.to_string()),
+        ("webhook-id", event_id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+    ];
+    match keys {
+        Some(keys) => {
+            headers.push(("webhook-signature", signing::standard_signature_header(keys, event_id, timestamp, body)));
+            if let Some(key) = keys.first() {
+                headers.push(("x-webhook-signature", signing::seed_signature(key, body)));
+            }
+        }
+        None => {
+            headers.push((
+                "webhook-signature",
+                "v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">, one per valid secret (not shown)".to_string(),
+            ));
+            headers.push(("x-webhook-signature", "<hex HMAC-SHA256 of the body> (not shown)".to_string()));
+        }
+    }
+    headers
+}
+
 /// The error recorded for a redirect (3xx): redirects are not followed,
 /// since their target would skip the private-address check, so the receiver
 /// must be registered under its final URL. Names the target by its origin
@@ -241,6 +263,21 @@ fn describe(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_console_describes_the_headers_sent_without_the_signatures() {
+        let key = SigningKey::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sent = attempt_headers("evt_1", "thread.created", 1_700_000_000, b"{}", Some(std::slice::from_ref(&key)));
+        let shown = attempt_headers("evt_1", "thread.created", 1_700_000_000, b"{}", None);
+        let names = |h: &[(&'static str, String)]| h.iter().map(|(n, _)| *n).collect::<Vec<&'static str>>();
+        assert_eq!(names(&sent), names(&shown), "the same headers, in the same order");
+        assert_eq!(sent[..4], shown[..4], "everything but the signatures as sent");
+        for (name, value) in &shown[4..] {
+            assert!(value.ends_with("(not shown)"), "{name}: {value}");
+            assert!(!sent.iter().any(|(_, v)| v == value), "{name}");
+        }
+        assert!(sent[4].1.starts_with("v1,") && sent[5].1.len() == 64);
+    }
 
     #[test]
     fn a_redirect_is_a_failure_that_names_where_it_pointed() {

@@ -20,6 +20,21 @@ use mysql_async::prelude::*;
 
 use crate::config::{rule_label, EventRule};
 
+/// The server's binlog files and their sizes, oldest first (`SHOW BINARY LOGS`).
+pub async fn binary_logs(conn: &mut mysql_async::Conn) -> Result<Vec<(String, u64)>, mysql_async::Error> {
+    let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
+    Ok(rows.into_iter().filter_map(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?))).collect())
+}
+
+/// How many bytes of binlog the server has written after `position`: the
+/// rest of its file and all of every later one. None when the server no
+/// longer lists the file (or never did).
+pub fn bytes_behind(logs: &[(String, u64)], position: &crate::source::decoder::Position) -> Option<u64> {
+    let at = logs.iter().position(|(name, _)| *name == position.file)?;
+    let rest = logs[at].1.saturating_sub(position.pos);
+    Some(rest + logs[at + 1..].iter().map(|(_, size)| size).sum::<u64>())
+}
+
 /// Why the source cannot be used as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -497,6 +512,18 @@ pub fn check_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_behind_counts_the_rest_of_the_file_and_every_later_one() {
+        let logs = vec![("b.000001".to_string(), 1000), ("b.000002".to_string(), 500), ("b.000003".to_string(), 300)];
+        let at = |file: &str, pos| crate::source::decoder::Position { file: file.into(), pos };
+        assert_eq!(bytes_behind(&logs, &at("b.000003", 300)), Some(0), "caught up");
+        assert_eq!(bytes_behind(&logs, &at("b.000003", 100)), Some(200));
+        assert_eq!(bytes_behind(&logs, &at("b.000001", 900)), Some(100 + 500 + 300));
+        assert_eq!(bytes_behind(&logs, &at("b.000002", 9999)), Some(300), "a position past the size read so far is no negative");
+        assert_eq!(bytes_behind(&logs, &at("b.000000", 4)), None, "purged");
+        assert_eq!(bytes_behind(&[], &at("b.000001", 4)), None);
+    }
     use crate::config::Config;
 
     #[test]

@@ -99,6 +99,22 @@ pub async fn holder(opts: &mysql_async::Opts, name: &str) -> Result<Option<u64>,
     Ok(holder.flatten())
 }
 
+/// The sessions other than this one waiting in `GET_LOCK` on the state
+/// database (standby instances, which stand by in it): their connection id
+/// and client address. The server lists the sessions of the same user only,
+/// unless the user has the PROCESS privilege.
+pub async fn standbys(opts: &mysql_async::Opts) -> Result<Vec<(u64, String)>, mysql_async::Error> {
+    let mut conn = mysql_async::Conn::new(opts.clone()).await?;
+    let waiting: Vec<(u64, String)> = conn
+        .query(
+            "SELECT ID, HOST FROM information_schema.PROCESSLIST \
+             WHERE ID <> CONNECTION_ID() AND DB <=> DATABASE() AND INFO LIKE 'SELECT GET_LOCK(%' ORDER BY ID",
+        )
+        .await?;
+    let _ = conn.disconnect().await;
+    Ok(waiting)
+}
+
 impl InstanceLock {
     /// The lock holder's connection id on the state server.
     pub fn session(&self) -> u32 {

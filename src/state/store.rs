@@ -491,6 +491,14 @@ impl Store {
         }
         let (sql, params) = record_attempts_statement(records, health);
         let mut conn = self.pool.get_conn().await?;
+        // Failed attempts are kept one by one for the history (before the
+        // row's attempt count moves on, which numbers them). Only the history
+        // depends on it: a failure here is said and the recording goes on.
+        if let Some((log_sql, log_params)) = failed_attempts_statement(records) {
+            if let Err(e) = conn.exec_drop(&log_sql, log_params).await {
+                tracing::warn!(error = %e, "could not keep failed attempts in webhook_delivery_attempts; the deliveries are recorded");
+            }
+        }
         // Unrecorded attempts would be sent again: a statement InnoDB rolled
         // back for a lock conflict (with the router's inserts) is run again.
         let mut retries = 0;
@@ -595,6 +603,35 @@ fn record_attempts_statement(records: &[AttemptRecord], health: Option<WebhookHe
     (sql, params)
 }
 
+/// One INSERT of the failed attempts among `records` into
+/// `webhook_delivery_attempts`, numbered after their delivery's attempts so
+/// far; None when every attempt succeeded.
+fn failed_attempts_statement(records: &[AttemptRecord]) -> Option<(String, Vec<mysql_async::Value>)> {
+    let failed: Vec<&AttemptRecord> = records.iter().filter(|r| r.status != DeliveryStatus::Delivered).collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let mut sql = String::from(
+        "INSERT INTO webhook_delivery_attempts (delivery_id, attempt, response_status, response_body, error, duration_ms, attempted_at) \
+         SELECT d.id, d.attempts + 1, v.response_status, v.response_body, v.error, v.duration_ms, NOW(3) FROM webhook_deliveries d JOIN (",
+    );
+    let mut params: Vec<mysql_async::Value> = Vec::with_capacity(failed.len() * 5);
+    for (i, r) in failed.iter().enumerate() {
+        sql.push_str(if i == 0 {
+            "SELECT ? AS id, ? AS response_status, ? AS response_body, ? AS error, ? AS duration_ms"
+        } else {
+            " UNION ALL SELECT ?, ?, ?, ?, ?"
+        });
+        params.push(r.delivery_id.into());
+        params.push(r.response_status.into());
+        params.push(r.response_body.as_deref().into());
+        params.push(r.error.as_deref().into());
+        params.push(r.duration_ms.into());
+    }
+    sql.push_str(") v ON d.id = v.id");
+    Some((sql, params))
+}
+
 /// A webhook as the admin API shows it (never its secret).
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct WebhookView {
@@ -608,6 +645,9 @@ pub struct WebhookView {
     pub updated_at: Option<String>,
     /// Its own ordering (None: `[delivery] ordering`).
     pub ordering: Option<String>,
+    /// Since when its attempts have been failing without a success in
+    /// between (None: the last attempt succeeded, or none was made).
+    pub failing_since: Option<String>,
 }
 
 /// One delivery as the admin API shows it.
@@ -660,6 +700,48 @@ pub struct BackfillView {
     pub finished_at: Option<String>,
 }
 
+/// A failed attempt kept in `webhook_delivery_attempts`.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct AttemptView {
+    /// Counted from 1.
+    pub attempt: i64,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub attempted_at: Option<String>,
+}
+
+/// A webhook's deliveries by state ([`Store::delivery_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryCounts {
+    pub webhook_id: u64,
+    /// Pending (waiting or not).
+    pub pending: u64,
+    pub failed: u64,
+    /// Pending ones with an earlier pending one of their group: waiting, under `group` ordering.
+    pub behind_in_group: u64,
+}
+
+impl DeliveryCounts {
+    /// How many of the pending ones wait behind an earlier one, as the history counts `waiting` under `ordering`.
+    pub fn waiting(&self, ordering: Ordering) -> u64 {
+        match ordering {
+            Ordering::Group => self.behind_in_group,
+            Ordering::Webhook => self.pending.saturating_sub(1),
+            Ordering::None => 0,
+        }
+    }
+}
+
+/// The latest failed attempt of a webhook ([`Store::last_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastFailure {
+    pub response_status: Option<i64>,
+    pub error: Option<String>,
+    pub at: Option<String>,
+}
+
 /// What `retry_delivery` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryOutcome {
@@ -679,6 +761,12 @@ pub struct DeliveryFilter {
     /// `pending` (not waiting), `waiting`, `delivered` or `failed`.
     pub status: Option<String>,
     pub event_type: Option<String>,
+    /// This delivery only.
+    pub id: Option<u64>,
+    /// Created at or after this UTC time (`YYYY-MM-DD HH:MM:SS`).
+    pub since: Option<String>,
+    /// Created before this UTC time (`YYYY-MM-DD HH:MM:SS`).
+    pub until: Option<String>,
     /// The webhook's ordering, which says what a pending delivery waits for.
     pub ordering: Ordering,
 }
@@ -689,7 +777,7 @@ const UTC_MS: &str = "'%Y-%m-%dT%H:%i:%s.%fZ'";
 fn webhook_columns() -> String {
     format!(
         "id, url, CAST(events AS CHAR), is_active, failed_attempts, DATE_FORMAT(last_triggered_at, {UTC}), \
-         DATE_FORMAT(created_at, {UTC}), DATE_FORMAT(updated_at, {UTC}), ordering"
+         DATE_FORMAT(created_at, {UTC}), DATE_FORMAT(updated_at, {UTC}), ordering, DATE_FORMAT(failing_since, {UTC})"
     )
 }
 
@@ -703,10 +791,11 @@ type WebhookRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn webhook_view(
-    (id, url, events, is_active, failed, triggered, created, updated, ordering): WebhookRow,
+    (id, url, events, is_active, failed, triggered, created, updated, ordering, failing_since): WebhookRow,
 ) -> WebhookView {
     WebhookView {
         id,
@@ -718,6 +807,7 @@ fn webhook_view(
         created_at: created,
         updated_at: updated,
         ordering,
+        failing_since,
     }
 }
 
@@ -858,13 +948,20 @@ impl Store {
             Some("pending") => format!(" AND d.status = 'pending' AND {waiting_for} IS NULL"),
             Some(_) => " AND d.status = ?".to_string(),
         };
-        let condition = format!("d.webhook_id = ?{status} AND (? IS NULL OR d.event_type = ?)");
+        let condition = format!(
+            "d.webhook_id = ?{status} AND (? IS NULL OR d.event_type = ?) AND (? IS NULL OR d.created_at >= ?) AND (? IS NULL OR d.created_at < ?) \
+             AND (? IS NULL OR d.id = ?)"
+        );
         let mut params: Vec<mysql_async::Value> = vec![webhook_id.into()];
         if let Some(other) = filter.status.as_deref().filter(|s| !matches!(*s, "waiting" | "pending")) {
             params.push(other.into());
         }
-        params.push(filter.event_type.as_deref().into());
-        params.push(filter.event_type.as_deref().into());
+        for value in [&filter.event_type, &filter.since, &filter.until] {
+            params.push(value.as_deref().into());
+            params.push(value.as_deref().into());
+        }
+        params.push(filter.id.into());
+        params.push(filter.id.into());
         let total: Option<u64> = conn
             .exec_first(format!("SELECT COUNT(*) FROM webhook_deliveries d WHERE {condition}"), params.clone())
             .await?;
@@ -909,6 +1006,81 @@ impl Store {
             })
             .collect();
         Ok((views, total.unwrap_or(0)))
+    }
+
+    /// One delivery of a webhook, as the history shows it (None: not this webhook's, or gone).
+    pub async fn get_delivery(&self, webhook_id: u64, delivery_id: u64, ordering: Ordering) -> Result<Option<DeliveryView>, StoreError> {
+        let filter = DeliveryFilter { id: Some(delivery_id), ordering, ..DeliveryFilter::default() };
+        Ok(self.list_deliveries(webhook_id, &filter, 1, 1).await?.0.into_iter().next())
+    }
+
+    /// The failed attempts kept for a delivery, oldest first (its last
+    /// attempt, failed or not, is also on its row).
+    pub async fn failed_attempts(&self, delivery_id: u64) -> Result<Vec<AttemptView>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        type Row = (i64, Option<i64>, Option<String>, Option<String>, Option<u64>, Option<String>);
+        let rows: Vec<Row> = conn
+            .exec(
+                format!(
+                    "SELECT attempt, response_status, response_body, error, duration_ms, DATE_FORMAT(attempted_at, {UTC_MS}) \
+                     FROM webhook_delivery_attempts WHERE delivery_id = ? ORDER BY id LIMIT 100"
+                ),
+                (delivery_id,),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(attempt, response_status, response_body, error, duration_ms, attempted_at)| AttemptView {
+                attempt,
+                response_status,
+                response_body,
+                error,
+                duration_ms,
+                attempted_at,
+            })
+            .collect())
+    }
+
+    /// Per webhook: deliveries pending, failed, and pending behind an
+    /// earlier one of their group (each range read through `idx_pending_order`).
+    pub async fn delivery_counts(&self) -> Result<Vec<DeliveryCounts>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        type Row = (u64, Option<u64>, Option<u64>, Option<i64>);
+        let rows: Vec<Row> = conn
+            .query(
+                "SELECT w.id, \
+                 (SELECT COUNT(*) FROM webhook_deliveries d FORCE INDEX (idx_pending_order) WHERE d.webhook_id = w.id AND d.status = 'pending'), \
+                 (SELECT COUNT(*) FROM webhook_deliveries d FORCE INDEX (idx_pending_order) WHERE d.webhook_id = w.id AND d.status = 'failed'), \
+                 (SELECT COUNT(d.group_key) - COUNT(DISTINCT d.group_key) FROM webhook_deliveries d FORCE INDEX (idx_pending_order) \
+                  WHERE d.webhook_id = w.id AND d.status = 'pending') \
+                 FROM webhooks w ORDER BY w.id",
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(webhook_id, pending, failed, behind_in_group)| DeliveryCounts {
+                webhook_id,
+                pending: pending.unwrap_or(0),
+                failed: failed.unwrap_or(0),
+                behind_in_group: u64::try_from(behind_in_group.unwrap_or(0)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// The latest failed attempt of a webhook's deliveries still pending or failed, if any.
+    pub async fn last_failure(&self, webhook_id: u64) -> Result<Option<LastFailure>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<(Option<i64>, Option<String>, Option<String>)> = conn
+            .exec_first(
+                format!(
+                    "SELECT response_status, last_error, DATE_FORMAT(last_attempt_at, {UTC_MS}) FROM webhook_deliveries \
+                     FORCE INDEX (idx_pending_order) WHERE webhook_id = ? AND status IN ('pending', 'failed') AND attempts > 0 \
+                     ORDER BY last_attempt_at DESC LIMIT 1"
+                ),
+                (webhook_id,),
+            )
+            .await?;
+        Ok(row.map(|(response_status, error, at)| LastFailure { response_status, error, at }))
     }
 
     /// Queues a delivery for an attempt now, whatever its state.

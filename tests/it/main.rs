@@ -4,6 +4,7 @@
 mod api;
 mod backfill;
 mod charsets;
+mod console;
 #[path = "../corruption/mod.rs"]
 mod corruption;
 mod faults;
@@ -27,6 +28,7 @@ mod ssrf;
 mod startup;
 mod subscriptions;
 mod tls;
+mod tokens;
 mod support;
 mod types;
 mod verify;

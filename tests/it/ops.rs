@@ -180,6 +180,81 @@ fn alert_rules_pass_promtool_and_use_documented_metrics() {
     assert!(unknown.is_empty(), "alert rules use metrics rowhook does not export: {unknown:?}");
 }
 
+/// Every PromQL expression of the Grafana dashboard (panels' targets and template queries).
+fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("expr" | "definition", serde_json::Value::String(expr)) => found.push(expr.clone()),
+                        _ => walk(inner, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, found)),
+            _ => {}
+        }
+    }
+    walk(dashboard, &mut found);
+    found
+}
+
+#[test]
+fn grafana_dashboard_is_importable_and_uses_only_exported_metrics() {
+    let dashboard: serde_json::Value = serde_json::from_str(&read("docs/grafana/rowhook.json")).expect("docs/grafana/rowhook.json is JSON");
+    // Importable as it is: a data source input the import asks for, and panels that use it.
+    assert_eq!(dashboard["__inputs"][0]["name"], "DS_PROMETHEUS");
+    assert_eq!(dashboard["__inputs"][0]["pluginId"], "prometheus");
+    assert_eq!(dashboard["uid"], "rowhook");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut ids = BTreeSet::new();
+    for panel in panels {
+        assert!(ids.insert(panel["id"].as_u64().expect("a panel id")), "panel ids are unique: {}", panel["id"]);
+        assert!(panel["gridPos"]["w"].as_u64().is_some_and(|w| (1..=24).contains(&w)), "{}", panel["title"]);
+        if panel["type"] != "row" {
+            assert_eq!(panel["datasource"]["uid"], "${DS_PROMETHEUS}", "{}", panel["title"]);
+            assert!(!panel["targets"].as_array().unwrap().is_empty(), "{}", panel["title"]);
+        }
+    }
+    let titles: Vec<String> = panels.iter().map(|p| p["title"].as_str().unwrap().to_ascii_lowercase()).collect();
+    for needed in ["replication lag", "deliveries by outcome", "delivery latency", "queue depth", "failures by webhook"] {
+        assert!(titles.iter().any(|t| t.contains(needed)), "a panel for {needed}: {titles:?}");
+    }
+
+    // Every metric it queries exists (a histogram by its _bucket, _sum or _count).
+    let exported = metric_names(&read("src/metrics.rs"));
+    let queries = dashboard_queries(&dashboard);
+    assert!(queries.len() >= 15, "{queries:?}");
+    let used: BTreeSet<String> = queries.iter().flat_map(|q| metric_names(q)).collect();
+    let unknown: Vec<&String> = used
+        .iter()
+        .filter(|m| !exported.contains(*m) && !["_bucket", "_sum", "_count"].iter().any(|s| m.strip_suffix(s).is_some_and(|b| exported.contains(b))))
+        .collect();
+    assert!(unknown.is_empty(), "the dashboard queries metrics rowhook does not export: {unknown:?}");
+    for metric in ["rowhook_replication_lag_seconds", "rowhook_delivery_attempts_total", "rowhook_delivery_duration_seconds_bucket", "rowhook_deliveries_pending"] {
+        assert!(used.contains(metric), "the dashboard shows {metric}");
+    }
+
+    // Every query is PromQL Prometheus accepts: promtool checks them as recording rules, with
+    // Grafana's variables replaced as Grafana replaces them.
+    let rules: Vec<String> = queries
+        .iter()
+        .filter(|q| !q.starts_with("label_values("))
+        .enumerate()
+        .map(|(i, q)| {
+            let expr = q.replace("$__rate_interval", "5m").replace("$job", ".*");
+            format!("      - record: dashboard:query_{i}\n        expr: {}\n", serde_json::to_string(&expr).unwrap())
+        })
+        .collect();
+    let file = tempfile::Builder::new().suffix(".yml").tempfile().unwrap();
+    std::fs::write(file.path(), format!("groups:\n  - name: dashboard\n    rules:\n{}", rules.concat())).unwrap();
+    let out = run(Command::new(tool("promtool", "prometheus")).args(["check", "rules"]).arg(file.path()));
+    assert!(out.status.success(), "promtool refuses a dashboard query:\n{}", text(&out));
+    assert!(read("docs/metrics.md").contains("docs/grafana/rowhook.json") || read("docs/metrics.md").contains("grafana/rowhook.json"), "docs/metrics.md says how to import it");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Logs
 

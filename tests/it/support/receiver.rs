@@ -62,6 +62,8 @@ struct Behaviour {
     /// Bodies containing the text get 500, this many more times.
     failing: Vec<(String, usize)>,
     headers: Vec<(String, String)>,
+    /// The body of every answer (None: `ok`, or `status N` for other statuses).
+    body: Option<String>,
 }
 
 struct Shared {
@@ -92,7 +94,7 @@ async fn record(
             )
         })
         .collect();
-    let (status, delay, extra) = {
+    let (status, delay, extra, body_text) = {
         let mut b = shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
         let text = String::from_utf8_lossy(&body);
         let fail = b.failing.iter_mut().find(|(needle, left)| *left > 0 && text.contains(needle.as_str()));
@@ -103,7 +105,7 @@ async fn record(
             }
             None => b.status,
         };
-        (status, b.delay, b.headers.clone())
+        (status, b.delay, b.headers.clone(), b.body.clone())
     };
     shared
         .received
@@ -121,11 +123,7 @@ async fn record(
         actix_rt::time::sleep(delay).await;
     }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let text = if status.is_success() {
-        "ok".to_string()
-    } else {
-        format!("status {status}")
-    };
+    let text = body_text.unwrap_or_else(|| if status.is_success() { "ok".to_string() } else { format!("status {status}") });
     let mut response = HttpResponse::build(status);
     for (name, value) in extra {
         response.insert_header((name, value));
@@ -150,6 +148,7 @@ impl Receiver {
                 delay: Duration::ZERO,
                 failing: Vec::new(),
                 headers: Vec::new(),
+                body: None,
             }),
             received: Mutex::new(Vec::new()),
         });
@@ -206,6 +205,11 @@ impl Receiver {
             .unwrap_or_else(|e| e.into_inner())
             .headers
             .push((name.to_string(), value.to_string()));
+    }
+
+    /// Answers every later request with this body (as `text/plain`).
+    pub fn set_body(&self, body: &str) {
+        self.shared.behaviour.lock().unwrap_or_else(|e| e.into_inner()).body = Some(body.to_string());
     }
 
     /// Answers every later request with this status.
