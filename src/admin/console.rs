@@ -37,7 +37,7 @@ use crate::config::{EventRule, Ordering};
 use crate::metrics::{Metrics, Throughput};
 use crate::state::store::{DeliveryCounts, DeliveryFilter, StoreError, WebhookView};
 
-use render::{Deliveries, Nav, Page, WebhookRow};
+use render::{Backfills, Deliveries, Nav, Page, WebhookRow};
 
 const CSS: &str = include_str!("console/assets/console.css");
 const JS: &str = include_str!("console/assets/console.js");
@@ -166,6 +166,7 @@ pub fn scope() -> Scope {
         .route("/event-types", web::get().to(event_types))
         .route("/live/overview", web::get().to(live_overview))
         .route("/live/webhooks/{id}/deliveries", web::get().to(live_deliveries))
+        .route("/live/webhooks/{id}/backfills", web::get().to(live_backfills))
         .route("/live/webhooks/{id}/deliveries/{delivery}", web::get().to(live_delivery))
         .route("/assets/{name}", web::get().to(asset))
         .default_service(web::to(not_found))
@@ -515,17 +516,18 @@ async fn webhook(req: HttpRequest, state: State) -> HttpResponse {
     let Some(id) = id_in(&req, "id") else {
         return problem(&viewer, StatusCode::NOT_FOUND, "Not found", "No such webhook.");
     };
-    let result: Result<Option<(WebhookRow, Deliveries)>, StoreError> = async {
+    let result: Result<Option<(WebhookRow, Deliveries, Backfills)>, StoreError> = async {
         let Some(view) = state.store.get_webhook(id).await? else { return Ok(None) };
         let deliveries = deliveries_data(&req, &state, &view, viewer.can_change()).await?;
+        let backfills = backfills_data(&state, &view, viewer.can_change()).await?;
         let counts = state.store.delivery_counts().await?;
-        Ok(Some((webhook_row(&state, view, &counts).await?, deliveries)))
+        Ok(Some((webhook_row(&state, view, &counts).await?, deliveries, backfills)))
     }
     .await;
     match result {
-        Ok(Some((row, deliveries))) => {
+        Ok(Some((row, deliveries, backfills))) => {
             let title = format!("Webhook #{id}");
-            page(&viewer, &title, Nav::Webhooks, render::webhook(&row, &deliveries, &state.event_types, state.default_ordering))
+            page(&viewer, &title, Nav::Webhooks, render::webhook(&row, &deliveries, &backfills, &state.event_types, state.default_ordering))
         }
         Ok(None) => problem(&viewer, StatusCode::NOT_FOUND, "Not found", &format!("Webhook #{id} does not exist (any more).")),
         Err(e) => unavailable(&viewer, e),
@@ -544,6 +546,39 @@ async fn live_deliveries(req: HttpRequest, state: State) -> HttpResponse {
     };
     match deliveries_data(&req, &state, &view, viewer.can_change()).await {
         Ok(d) => html(StatusCode::OK, render::deliveries_live(&d)),
+        Err(e) => live_unavailable(e),
+    }
+}
+
+/// A webhook's backfills, what it may backfill, and whether a replay from the binlog runs.
+async fn backfills_data(state: &HttpState, view: &WebhookView, can_change: bool) -> Result<Backfills, StoreError> {
+    let subscribed = |t: &String| view.events.iter().any(|e| e == "*" || e == t);
+    Ok(Backfills {
+        webhook_id: view.id,
+        list: state.store.list_backfills(view.id).await?,
+        event_types: state.event_types.iter().filter(|t| subscribed(t) && state.mapper.rule_of(t).is_some()).cloned().collect(),
+        unavailable: state
+            .backfills
+            .is_none()
+            .then(|| "needs the state database on the source server (its watermarks pass through the source's binlog)".to_string()),
+        binlog_replay_running: state.replayer.running.load(std::sync::atomic::Ordering::SeqCst),
+        is_active: view.is_active,
+        can_change,
+    })
+}
+
+async fn live_backfills(req: HttpRequest, state: State) -> HttpResponse {
+    let viewer = signed_in_live!(req, state);
+    let Some(id) = id_in(&req, "id") else {
+        return html(StatusCode::NOT_FOUND, "<p>No such webhook.</p>".into());
+    };
+    let view = match state.store.get_webhook(id).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return html(StatusCode::NOT_FOUND, "<p>This webhook was deleted.</p>".into()),
+        Err(e) => return live_unavailable(e),
+    };
+    match backfills_data(&state, &view, viewer.can_change()).await {
+        Ok(b) => html(StatusCode::OK, render::backfills_live(&b)),
         Err(e) => live_unavailable(e),
     }
 }

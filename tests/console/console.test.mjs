@@ -40,6 +40,12 @@ function sql(statement) {
   execFileSync(SQL[0], [...SQL.slice(1), statement], { stdio: ["ignore", "pipe", "pipe"] });
 }
 
+// The first value of a query's answer.
+function sqlValue(statement) {
+  const out = execFileSync(SQL[0], [...SQL.slice(1, -1), "-N", "-B", "-e", statement], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+  return out.trim().split("\t")[0];
+}
+
 let passed = 0;
 let failed = 0;
 const problems = []; // console errors, page errors, dialogs: each fails the run
@@ -61,9 +67,14 @@ function expect(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+// A refusal a step provokes on purpose (the browser logs every 4xx answer as an error).
+let expectedRefusal = null;
+
 function watch(page, label) {
   page.on("console", (msg) => {
-    if (msg.type() === "error") problems.push(`${label}: console error: ${msg.text()}`);
+    if (msg.type() !== "error") return;
+    if (expectedRefusal && expectedRefusal.test(msg.text())) return;
+    problems.push(`${label}: console error: ${msg.text()}`);
   });
   page.on("pageerror", (error) => problems.push(`${label}: page error: ${error.message}`));
   page.on("dialog", async (dialog) => {
@@ -250,6 +261,38 @@ try {
     await page.click("#send-test");
     await until(page, () => [...document.querySelectorAll('#deliveries-live tr[data-status="delivered"]')].some((r) => r.textContent.includes("webhook.test")), null, "the test event delivered");
     await shot(page, "webhook", { docs: true });
+  });
+
+  await step("backfill and replay from the page, with their progress", async () => {
+    await page.goto(`${BASE}/console/webhooks/${okId}`);
+    await page.evaluate(() => { window.__samePage = true; });
+    const threads = Number(sqlValue("SELECT COUNT(*) FROM threads"));
+    expect(threads >= 2, `threads to backfill: ${threads}`);
+    await page.selectOption("#bf-type", "thread.created");
+    await page.click('#backfill-form button[type="submit"]');
+    await until(page, () => document.querySelector('#backfills-live tr[data-state="done"]') !== null, null, "the backfill done, without a reload", 30000);
+    const row = await page.textContent('#backfills-live tr[data-state="done"]');
+    expect(row.includes(`${threads} of ${threads} read`) && row.includes(`${threads} sent`), `its progress: ${row}`);
+    expect(await page.evaluate(() => window.__samePage === true), "the page was not reloaded");
+    // A bad filter is refused with the API's reason, next to the form.
+    await page.fill("#bf-filter", "not json");
+    await page.click('#backfill-form button[type="submit"]');
+    await until(page, () => /not JSON/.test(document.querySelector("#backfill-form .form-error").textContent), null, "the filter refused");
+    await page.fill("#bf-filter", '[{"column": "nope", "equals": 1}]');
+    expectedRefusal = /status of 422/;
+    await page.click('#backfill-form button[type="submit"]');
+    await until(page, () => /nope/.test(document.querySelector("#backfill-form .form-error").textContent), null, "the API's refusal shown");
+    expectedRefusal = null;
+    await page.fill("#bf-filter", "");
+    // Replay from the history: everything of the last hour again.
+    const hourAgo = new Date(Date.now() - 3600 * 1000).toISOString().slice(0, 16);
+    await page.fill("#rh-since", hourAgo);
+    await page.selectOption("#rh-status", "all");
+    await page.click('#replay-history-form button[type="submit"]');
+    await until(page, () => /Replay queued: \d+ deliveries queued again/.test(document.querySelector("#status").textContent), null, "the replay's count");
+    const replayed = Number(/(\d+) deliveries queued again/.exec(await page.textContent("#status"))[1]);
+    expect(replayed >= threads, `every delivery of the hour queued again: ${replayed}`);
+    await shot(page, "replay-backfill");
   });
 
   await step("hostile data stays text: a subject and a response body with markup run nothing", async () => {

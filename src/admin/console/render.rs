@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use crate::admin::auth::Caller;
 use crate::config::{EventRule, Ordering};
 use crate::metrics::Minute;
-use crate::state::store::{AttemptView, DeliveryView, LastFailure, WebhookView};
+use crate::state::store::{AttemptView, BackfillView, DeliveryView, LastFailure, WebhookView};
 
 /// Text made safe for HTML element content and double- or single-quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -530,7 +530,7 @@ impl Deliveries {
 }
 
 /// One webhook: its state, actions, settings, and its deliveries (live).
-pub fn webhook(row: &WebhookRow, deliveries: &Deliveries, event_types: &[String], default_ordering: Ordering) -> String {
+pub fn webhook(row: &WebhookRow, deliveries: &Deliveries, backfills: &Backfills, event_types: &[String], default_ordering: Ordering) -> String {
     let v = &row.view;
     let can_change = deliveries.can_change;
     let mut out = format!(
@@ -573,22 +573,182 @@ pub fn webhook(row: &WebhookRow, deliveries: &Deliveries, event_types: &[String]
     }
     out.push_str("</section>\n");
     out.push_str(&deliveries_section(deliveries, event_types));
-    out.push_str(&replay_backfill_section(v.id));
+    out.push_str(&replay_backfill_section(backfills));
     if can_change {
         out.push_str(&webhook_form(Some(row), event_types, default_ordering));
     }
     out
 }
 
-/// PLACEHOLDER for replay and backfill (issue 16, item 3): another branch
-/// builds them (routes in `admin/http.rs`); their controls and progress go
-/// here, in this section, with the same `data-api` buttons the other actions use.
-fn replay_backfill_section(webhook_id: u64) -> String {
-    format!(
-        "<section class=\"card\" id=\"replay-backfill\" aria-labelledby=\"replay-title\" data-webhook=\"{webhook_id}\">\n\
-         <h2 id=\"replay-title\">Replay and backfill</h2>\n<!-- replay/backfill: controls and progress go here -->\n\
-         <p class=\"small\">Replaying stored deliveries and backfilling a table's current rows are not in this version yet.</p>\n</section>\n"
-    )
+/// What the replay and backfill section shows of a webhook.
+#[derive(Debug, Clone, Default)]
+pub struct Backfills {
+    pub webhook_id: u64,
+    /// Its backfills, newest first.
+    pub list: Vec<BackfillView>,
+    /// The event types it may backfill: the rules' types it subscribes to.
+    pub event_types: Vec<String>,
+    /// Backfills need the state database on the source server (None: why not).
+    pub unavailable: Option<String>,
+    /// A replay from the binlog is running (one at a time, for any webhook).
+    pub binlog_replay_running: bool,
+    pub is_active: bool,
+    pub can_change: bool,
+}
+
+/// Replay (from the history or the binlog) and backfill: the forms, and the
+/// backfills with their progress (live).
+fn replay_backfill_section(b: &Backfills) -> String {
+    let id = b.webhook_id;
+    let mut out = format!(
+        "<section class=\"card\" id=\"replay-backfill\" aria-labelledby=\"replay-title\">\n<h2 id=\"replay-title\">Replay and backfill</h2>\n\
+         <div id=\"backfills-live\" data-live=\"/console/live/webhooks/{id}/backfills\" data-every=\"2000\">\n{}</div>\n",
+        backfills_live(b)
+    );
+    if !b.can_change {
+        out.push_str("</section>\n");
+        return out;
+    }
+    if !b.is_active {
+        out.push_str(
+            "<p class=\"small\">Enable the webhook to replay or backfill.</p>\n</section>\n",
+        );
+        return out;
+    }
+    match &b.unavailable {
+        Some(why) => {
+            let _ = writeln!(out, "<p class=\"small\">Backfill: {}</p>", esc(why));
+        }
+        None if b.event_types.is_empty() => out.push_str("<p class=\"small\">Backfill: the webhook subscribes to no event type a rule makes.</p>\n"),
+        None => {
+            let types: String = b.event_types.iter().map(|t| format!("<option value=\"{0}\">{0}</option>", esc(t))).collect();
+            let _ = writeln!(
+                out,
+                "<form id=\"backfill-form\" class=\"filters\" data-api-form data-fields data-api=\"POST\" data-path=\"/api/webhooks/{id}/backfills\" \
+                 data-done=\"reload-live\" data-saying=\"Backfill queued\">\n<h3 class=\"form-title\">Backfill: send the rows that exist now</h3>\n\
+                 <div class=\"filter\"><label for=\"bf-type\">Event type</label><select id=\"bf-type\" name=\"event_type\">{types}</select></div>\n\
+                 <div class=\"filter\"><label for=\"bf-limit\">At most (rows, optional)</label><input id=\"bf-limit\" name=\"limit\" type=\"number\" min=\"1\" step=\"1\"></div>\n\
+                 <div class=\"filter wide\"><label for=\"bf-filter\">Filter (JSON, optional)</label><input id=\"bf-filter\" name=\"filter\" data-json \
+                 placeholder='[{{\"column\": \"status\", \"equals\": \"open\"}}]' aria-describedby=\"bf-filter-help\"></div>\n\
+                 <button type=\"submit\">Start the backfill</button>\n\
+                 <p id=\"bf-filter-help\" class=\"small\">Rows in key order, each as if it had just been inserted, with its usual event id; \
+                 live events keep flowing. A filter is a list of conditions on the table's columns (docs/backfill.md).</p>\n\
+                 <p class=\"form-error\" role=\"alert\"></p>\n</form>"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "<form id=\"replay-history-form\" class=\"filters\" data-api-form data-fields data-api=\"POST\" data-path=\"/api/webhooks/{id}/replay\" \
+         data-done=\"reload-live\" data-saying=\"Replay queued\">\n<h3 class=\"form-title\">Replay from the history: send stored deliveries again</h3>\n\
+         <div class=\"filter\"><label for=\"rh-since\">From (UTC)</label><input id=\"rh-since\" name=\"since\" type=\"datetime-local\" required></div>\n\
+         <div class=\"filter\"><label for=\"rh-until\">Until (UTC, optional)</label><input id=\"rh-until\" name=\"until\" type=\"datetime-local\"></div>\n\
+         <div class=\"filter\"><label for=\"rh-status\">Which</label><select id=\"rh-status\" name=\"status\">\
+         <option value=\"failed\">failed only</option><option value=\"all\">delivered and failed</option></select></div>\n\
+         <button type=\"submit\">Replay</button>\n<p class=\"form-error\" role=\"alert\"></p>\n</form>"
+    );
+    let busy = if b.binlog_replay_running {
+        " disabled title=\"a replay from the binlog is running\""
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "<form id=\"replay-binlog-form\" class=\"filters\" data-api-form data-fields data-api=\"POST\" data-path=\"/api/webhooks/{id}/replay\" \
+         data-done=\"reload-live\" data-saying=\"Replay from the binlog started\">\n\
+         <h3 class=\"form-title\">Replay from the binlog: events the history no longer holds</h3>\n\
+         <input type=\"hidden\" name=\"from\" value=\"binlog\">\n\
+         <div class=\"filter\"><label for=\"rb-since\">From (UTC)</label><input id=\"rb-since\" name=\"since\" type=\"datetime-local\" required></div>\n\
+         <button type=\"submit\"{busy}>Replay from the binlog</button>\n\
+         <p class=\"small\">Reads what the server still has from that time on and sends this webhook's events again; 409 when that binlog is gone.</p>\n\
+         <p class=\"form-error\" role=\"alert\"></p>\n</form>\n</section>"
+    );
+    out
+}
+
+/// The backfills and their progress (what the live region polls).
+pub fn backfills_live(b: &Backfills) -> String {
+    let mut out = String::new();
+    if b.binlog_replay_running {
+        out.push_str("<p id=\"binlog-replay-running\"><span class=\"pill\">running</span> A replay from the binlog is running (the log says when it ends).</p>\n");
+    }
+    if b.list.is_empty() {
+        out.push_str("<p class=\"empty\">No backfill yet.</p>\n");
+        return out;
+    }
+    out.push_str(
+        "<div class=\"table-wrap\"><table class=\"backfills\">\n<caption class=\"visually-hidden\">Backfills, newest first</caption>\n\
+         <thead><tr><th scope=\"col\">Backfill</th><th scope=\"col\">Event type</th><th scope=\"col\">State</th>\
+         <th scope=\"col\">Progress</th><th scope=\"col\">Started</th><th scope=\"col\">Ended</th>",
+    );
+    out.push_str(if b.can_change { "<th scope=\"col\"><span class=\"visually-hidden\">Action</span></th></tr></thead>\n<tbody>\n" } else { "</tr></thead>\n<tbody>\n" });
+    for bf in &b.list {
+        let state_class = match bf.state.as_str() {
+            "done" => "ok",
+            "failed" => "bad",
+            "cancelled" => "off",
+            _ => "",
+        };
+        let progress = match bf.rows_estimate {
+            Some(estimate) if estimate > 0 => format!(
+                "<progress max=\"{estimate}\" value=\"{read}\" aria-label=\"Backfill #{id}: {read} of {estimate} rows read\"></progress> \
+                 {read_text} of {estimate_text} read",
+                id = bf.id,
+                read = bf.rows_read.min(estimate),
+                read_text = thousands(bf.rows_read),
+                estimate_text = thousands(estimate),
+            ),
+            _ => format!("{} read", thousands(bf.rows_read)),
+        };
+        let rate = bf
+            .rows_per_second
+            .filter(|r| *r > 0.0)
+            .map(|r| format!(", {} rows/s", thousands(r.round() as u64)))
+            .unwrap_or_default();
+        let filter = bf
+            .filter
+            .as_ref()
+            .map(|f| format!("<div class=\"small\">filter {}</div>", esc(&f.to_string())))
+            .unwrap_or_default();
+        let limit = bf
+            .limit
+            .map(|l| format!("<div class=\"small\">at most {}</div>", thousands(l)))
+            .unwrap_or_default();
+        let error = bf
+            .error
+            .as_deref()
+            .map(|e| format!("<div class=\"error\">{}</div>", esc(&truncate(e, 200))))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr id=\"backfill-{id}\" data-state=\"{state}\"><td>#{id}</td><td>{etype}{filter}{limit}</td>\
+             <td><span class=\"pill {state_class}\">{state}</span>{error}</td>\
+             <td>{progress}<div class=\"small\">{sent} sent{rate}</div></td><td>{started}</td><td>{ended}</td>",
+            id = bf.id,
+            state = esc(&bf.state),
+            etype = esc(&bf.event_type),
+            sent = thousands(bf.rows_sent),
+            started = opt_time(bf.started_at.as_deref(), "not yet"),
+            ended = opt_time(bf.finished_at.as_deref(), ""),
+        );
+        if b.can_change {
+            if matches!(bf.state.as_str(), "queued" | "running") {
+                let _ = write!(
+                    out,
+                    "<td><button type=\"button\" id=\"cancel-backfill-{id}\" data-api=\"DELETE\" data-path=\"/api/webhooks/{wid}/backfills/{id}\" \
+                     data-done=\"reload-live\" data-confirm=\"Cancel backfill #{id}? What it has queued is still delivered.\" \
+                     aria-label=\"Cancel backfill #{id}\">Cancel</button></td>",
+                    id = bf.id,
+                    wid = b.webhook_id,
+                );
+            } else {
+                out.push_str("<td></td>");
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
+    out
 }
 
 fn deliveries_section(d: &Deliveries, event_types: &[String]) -> String {
@@ -936,6 +1096,37 @@ mod tests {
         }
     }
 
+    fn hostile_backfill(state: &str) -> BackfillView {
+        BackfillView {
+            id: if state == "running" { 3 } else { 2 },
+            webhook_id: 7,
+            event_type: HOSTILE.into(),
+            filter: Some(serde_json::json!([{"column": HOSTILE, "equals": HOSTILE}])),
+            limit: Some(1000),
+            state: state.into(),
+            cursor: None,
+            rows_read: 512,
+            rows_sent: 500,
+            rows_estimate: Some(1000),
+            rows_left: Some(488),
+            rows_per_second: Some(1234.4),
+            error: Some(HOSTILE.into()),
+            created_at: None,
+            started_at: Some("2026-11-28T10:00:00Z".into()),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn backfill_progress_reads_as_rows_of_the_estimate() {
+        let b = Backfills { webhook_id: 7, list: vec![hostile_backfill("running")], ..Backfills::default() };
+        let html = backfills_live(&b);
+        assert!(html.contains("<progress max=\"1000\" value=\"512\""), "{html}");
+        assert!(html.contains("512 of 1,000 read") && html.contains("500 sent, 1,234 rows/s"), "{html}");
+        let empty = backfills_live(&Backfills { binlog_replay_running: true, ..Backfills::default() });
+        assert!(empty.contains("No backfill yet") && empty.contains("replay from the binlog is running"), "{empty}");
+    }
+
     #[test]
     fn escaping_covers_every_character_that_ends_text_or_an_attribute() {
         assert_eq!(esc("<a href=\"x\" title='y'>&amp;</a>"), "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;");
@@ -977,6 +1168,15 @@ mod tests {
             attempted_at: Some(HOSTILE.into()),
         }];
         let headers = crate::delivery::sender::attempt_headers(HOSTILE, HOSTILE, 1, b"", None);
+        let backfills = Backfills {
+            webhook_id: 7,
+            list: vec![hostile_backfill("running")],
+            event_types: vec![HOSTILE.into()],
+            unavailable: None,
+            binlog_replay_running: true,
+            is_active: true,
+            can_change: true,
+        };
         let o = Overview {
             reader_error: Some(HOSTILE.into()),
             position: HOSTILE.into(),
@@ -995,7 +1195,8 @@ mod tests {
         let rule = config.events[0].clone();
         for (what, html) in [
             ("webhooks", webhooks(&rows, &types, Ordering::Group, true)),
-            ("webhook", webhook(&rows[0], &deliveries, &types, Ordering::Group)),
+            ("webhook", webhook(&rows[0], &deliveries, &backfills, &types, Ordering::Group)),
+            ("backfills", backfills_live(&backfills)),
             ("delivery", delivery(&rows[0].view, &hostile_delivery(), &attempts, &headers, true)),
             ("overview", overview(&o)),
             ("event types", event_types(&[rule])),
@@ -1015,19 +1216,46 @@ mod tests {
     fn a_read_only_caller_gets_no_controls() {
         let r = row("https://example.com/h");
         let mut deliveries = Deliveries { webhook_id: 7, list: vec![hostile_delivery()], total: 1, page: 1, per_page: 25, ..Deliveries::default() };
+        let mut backfills = Backfills {
+            webhook_id: 7,
+            list: vec![hostile_backfill("running"), hostile_backfill("done")],
+            event_types: vec!["thread.created".into()],
+            is_active: true,
+            ..Backfills::default()
+        };
         let read_only = [
             webhooks(std::slice::from_ref(&r), &[], Ordering::Group, false),
-            webhook(&r, &deliveries, &[], Ordering::Group),
+            webhook(&r, &deliveries, &backfills, &[], Ordering::Group),
             delivery(&r.view, &hostile_delivery(), &[], &[], false),
         ];
         for html in &read_only {
             assert!(!html.contains("data-api"), "{html}");
         }
+        assert!(read_only[1].contains("id=\"backfills-live\""), "a read token sees the backfills");
         deliveries.can_change = true;
-        let admin = webhook(&r, &deliveries, &[], Ordering::Group);
-        for control in ["id=\"disable\"", "id=\"send-test\"", "id=\"rotate\"", "id=\"delete\"", "id=\"retry-11\"", "id=\"edit-form\""] {
+        backfills.can_change = true;
+        let admin = webhook(&r, &deliveries, &backfills, &[], Ordering::Group);
+        for control in [
+            "id=\"disable\"",
+            "id=\"send-test\"",
+            "id=\"rotate\"",
+            "id=\"delete\"",
+            "id=\"retry-11\"",
+            "id=\"edit-form\"",
+            "id=\"backfill-form\"",
+            "id=\"replay-history-form\"",
+            "id=\"replay-binlog-form\"",
+            "id=\"cancel-backfill-3\"",
+        ] {
             assert!(admin.contains(control), "{control}");
         }
+        assert_eq!(admin.matches("id=\"cancel-backfill-").count(), 1, "only a running or queued backfill can be cancelled");
+        backfills.unavailable = Some("needs the state database on the source server".into());
+        let no_backfill = webhook(&r, &deliveries, &backfills, &[], Ordering::Group);
+        assert!(!no_backfill.contains("id=\"backfill-form\"") && no_backfill.contains("needs the state database"), "{no_backfill}");
+        backfills.is_active = false;
+        let inactive = webhook(&r, &deliveries, &backfills, &[], Ordering::Group);
+        assert!(!inactive.contains("id=\"replay-history-form\"") && inactive.contains("Enable the webhook to replay or backfill"));
         assert!(webhooks(&[], &[], Ordering::Group, true).contains("id=\"new-form\""));
     }
 

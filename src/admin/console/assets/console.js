@@ -6,7 +6,8 @@
 // - button[data-api]: calls the admin API (method, path, JSON body) with the
 //   session cookie and its CSRF token, after a confirmation when data-confirm
 //   says so, then does what data-done says.
-// - form[data-api-form]: the same with the form's fields as the JSON body.
+// - form[data-api-form]: the same with the form's fields as the JSON body
+//   (a webhook's fields; or, with data-fields, each named field as it is).
 // Everything shown from an answer goes in as text (textContent), never as HTML.
 "use strict";
 (function () {
@@ -132,16 +133,48 @@
     return body;
   }
 
+  // A datetime-local value (shown as UTC) as RFC 3339.
+  function utc(value) {
+    return value.length === 16 ? value + ":00Z" : value + "Z";
+  }
+
+  // form[data-fields]: each named field with a value, as the JSON body: numbers
+  // as numbers, times as RFC 3339 in UTC, [data-json] fields parsed. Throws on bad JSON.
+  function fieldsBody(form) {
+    var body = {};
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!field.name || field.value.trim() === "") return;
+      var value = field.value.trim();
+      if (field.type === "number") body[field.name] = Number(value);
+      else if (field.type === "datetime-local") body[field.name] = utc(value);
+      else if (field.hasAttribute("data-json")) {
+        try { body[field.name] = JSON.parse(value); } catch (e) { throw new Error(field.labels[0].textContent + ": not JSON (" + e.message + ")"); }
+      } else body[field.name] = value;
+    });
+    return body;
+  }
+
+  // What an answer says beyond "done": how many deliveries a replay queued.
+  function summary(result) {
+    var data = result.data && result.data.data;
+    return data && typeof data.replayed === "number" ? ": " + data.replayed + " deliveries queued again" : "";
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target.closest("form[data-api-form]");
     if (!form) return;
     event.preventDefault();
     var error = form.querySelector(".form-error");
     var method = form.getAttribute("data-api");
-    var body = formBody(form, method);
-    if (!body.events.length) {
-      error.textContent = "Choose at least one event type.";
-      return;
+    var body;
+    if (form.hasAttribute("data-fields")) {
+      try { body = fieldsBody(form); } catch (e) { error.textContent = e.message; return; }
+    } else {
+      body = formBody(form, method);
+      if (!body.events.length) {
+        error.textContent = "Choose at least one event type.";
+        return;
+      }
     }
     error.textContent = "";
     var submit = form.querySelector('button[type="submit"]');
@@ -149,7 +182,7 @@
     api(method, form.getAttribute("data-path"), body).then(function (result) {
       submit.disabled = false;
       if (!result.ok) { error.textContent = errorOf(result); return; }
-      say("Saved" + warnings(result), false);
+      say((form.getAttribute("data-saying") || "Saved") + summary(result) + warnings(result), false);
       done(form.getAttribute("data-done"), result);
     }, function (e) {
       submit.disabled = false;
