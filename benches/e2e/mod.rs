@@ -406,7 +406,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         daemon.delete_webhook(hook).await?;
         daemon.stop();
         // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
-        state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
+        state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
         rows.push(Row {
             scenario: "Memory: rowhook idle (resident set)".into(),
             figure: mb(idle),
@@ -518,7 +518,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         }
         daemon.stop();
         // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
-        state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
+        state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
     }
     if opts.part == Part::FanOut {
         return Ok(());
@@ -574,7 +574,7 @@ async fn ordering(
             figures.insert((ordering, answer), figure);
             daemon.delete_webhook(hook).await?;
             daemon.stop();
-            state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
+            state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
         }
     }
     for answer in ["fast", "5 ms"] {
@@ -708,7 +708,7 @@ async fn backfill(
     });
     daemon.delete_webhook(hook).await?;
     daemon.stop();
-    state.query_drop("TRUNCATE TABLE webhook_deliveries").await?;
+    state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
     Ok(())
 }
 

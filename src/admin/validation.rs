@@ -237,13 +237,15 @@ pub fn replay_request(body: &Value, known_types: &[String], now: i64) -> Result<
     }
 }
 
-/// Checks a replay body; `now` is the default `until`.
+/// Checks a replay body; without `until`, the window ends after the
+/// current second `now` (whole seconds; deliveries are created with
+/// milliseconds, so one created earlier in this second is in it).
 pub fn replay(body: &Value, known_types: &[String], now: i64) -> Result<Replay, FieldError> {
     let body = object(body)?;
     reject_unknown(body, &["since", "until", "status", "event_types"], "")?;
     let since = instant("since", body.get("since").ok_or_else(|| error("since", "is required (RFC 3339)"))?)?;
     let until = match body.get("until") {
-        None | Some(Value::Null) => now,
+        None | Some(Value::Null) => now + 1,
         Some(value) => instant("until", value)?,
     };
     if until <= since {
@@ -413,7 +415,7 @@ mod tests {
     fn replay_windows() {
         let now = 1_800_000_000;
         let r = replay(&json!({"since": "2026-12-01T00:00:00Z"}), &known(), now).unwrap();
-        assert_eq!((r.since, r.until, r.failed_only, r.event_types), (1_796_083_200, now, true, None));
+        assert_eq!((r.since, r.until, r.failed_only, r.event_types), (1_796_083_200, now + 1, true, None), "until: the end of this second");
         let r = replay(
             &json!({"since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00+01:00", "status": "all", "event_types": ["note.added"]}),
             &known(),

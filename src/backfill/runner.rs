@@ -9,9 +9,9 @@
 //! (a restart or a `kill -9` resumes after the last chunk saved; a chunk read
 //! again gives the same event ids, so nothing is queued twice). Rows left
 //! out because they changed during their window are read again in a later
-//! window. Between chunks the runner waits until the webhook has sent most
-//! of the chunk before (throttle): a backfill never buries the webhook's
-//! live events under more than about a chunk of its own.
+//! window. Between chunks the runner waits until fewer than a chunk of the
+//! backfill's rows wait (throttle): at most about two chunks are queued, and
+//! the delivery actor sends live events before them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,8 +34,12 @@ use crate::state::store::{BackfillView, Store, StoreError};
 
 /// Rows per chunk.
 pub const CHUNK_ROWS: u64 = 512;
-/// A chunk is read only once the backfill's deliveries still waiting are fewer than this.
-const THROTTLE_PENDING: u64 = CHUNK_ROWS / 4;
+/// A chunk is read only once the backfill's deliveries still waiting are
+/// fewer than this: one chunk is read while the one before is sent (so the
+/// webhook never runs dry), and never more than about two are queued. Live
+/// events do not wait for them: a wave sends only a share of backfill rows
+/// and its live events first ([`crate::delivery::groups`]).
+const THROTTLE_PENDING: u64 = CHUNK_ROWS;
 /// How often a row that keeps changing under its window is read again.
 const MAX_REREADS: usize = 5;
 /// The longest a chunk waits for the router (the reader reconnecting, say) before it is read again.

@@ -383,6 +383,8 @@ async fn run_wave(wave: Wave, handed_over: Option<Vec<DueDelivery>>, mut holds: 
     }
     let source = if claimed_from_db { metrics::CLAIMED } else { metrics::HANDED_OVER };
     shared.metrics.delivery_waves.with_label_values(&[source]).inc();
+    // Backfill rows beyond the wave's share stay pending: the next wave claims them.
+    outcome.more |= plan.left_out();
     let concurrency = if ordering == DeliveryOrder::Webhook { 1 } else { shared.max_in_flight };
     let (results, left) = send_chains(&shared, &target, plan.into_chains(), concurrency).await;
     outcome.more |= left;

@@ -125,6 +125,14 @@ pub fn events_of(transaction: &Transaction, first: usize) -> Vec<OutgoingEvent> 
         .collect()
 }
 
+/// The prefix of every backfill event's id (and of no live event's).
+pub const BACKFILL_ID_PREFIX: &str = "bf_";
+
+/// Whether an event id is a backfill's (see [`backfill_event`]).
+pub fn is_backfill_event(event_id: &str) -> bool {
+    event_id.starts_with(BACKFILL_ID_PREFIX)
+}
+
 /// A backfill's event for one row (`key`: [`crate::source::decoder::row_key`])
 /// of chunk `chunk`: its id is `bf_<backfill>_<32 hex digits of the key's
 /// SHA-256>`, which no live event's (`evt_...`) can be and which is the same
@@ -133,7 +141,7 @@ pub fn events_of(transaction: &Transaction, first: usize) -> Vec<OutgoingEvent> 
 pub fn backfill_event(backfill: u64, chunk: u64, index: usize, last: bool, key: &str, mapped: &MappedRow, timestamp: u32) -> OutgoingEvent {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(key.as_bytes());
-    let mut id = format!("bf_{backfill}_");
+    let mut id = format!("{BACKFILL_ID_PREFIX}{backfill}_");
     for byte in &digest[..16] {
         let _ = write!(id, "{byte:02x}");
     }
