@@ -606,6 +606,14 @@ fn record_attempts_statement(records: &[AttemptRecord], health: Option<WebhookHe
 /// One INSERT of the failed attempts among `records` into
 /// `webhook_delivery_attempts`, numbered after their delivery's attempts so
 /// far; None when every attempt succeeded.
+/// Keeps the successful attempt of the delivered rows a condition (appended)
+/// names in the attempts table, before they go out again: a delivery's row
+/// holds only its last attempt, and a retry or replay must not erase one.
+const KEEP_DELIVERED_ATTEMPT: &str = "INSERT INTO webhook_delivery_attempts \
+     (delivery_id, attempt, response_status, response_body, error, duration_ms, attempted_at) \
+     SELECT id, attempts, response_status, response_body, NULL, duration_ms, COALESCE(last_attempt_at, delivered_at, NOW(3)) \
+     FROM webhook_deliveries WHERE status = 'delivered' AND attempts > 0 AND";
+
 fn failed_attempts_statement(records: &[AttemptRecord]) -> Option<(String, Vec<mysql_async::Value>)> {
     let failed: Vec<&AttemptRecord> = records.iter().filter(|r| r.status != DeliveryStatus::Delivered).collect();
     if failed.is_empty() {
@@ -1098,8 +1106,10 @@ impl Store {
         if active == Some(false) {
             return Ok(RetryOutcome::Inactive { webhook_id });
         }
-        conn.exec_drop("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = NOW(3) WHERE id = ?", (delivery_id,))
-            .await?;
+        let mut tx = conn.start_transaction(mysql_async::TxOpts::default()).await?;
+        tx.exec_drop(format!("{KEEP_DELIVERED_ATTEMPT} id = ?"), (delivery_id,)).await?;
+        tx.exec_drop("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = NOW(3) WHERE id = ?", (delivery_id,)).await?;
+        tx.commit().await?;
         Ok(RetryOutcome::Queued { webhook_id })
     }
 
@@ -1119,16 +1129,19 @@ impl Store {
         let mut conn = self.pool.get_conn().await?;
         let statuses = if failed_only { "'failed'" } else { "'failed', 'delivered'" };
         let mut sql = format!(
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = NOW(3) \
-             WHERE webhook_id = ? AND status IN ({statuses}) AND created_at >= FROM_UNIXTIME(?) AND created_at < FROM_UNIXTIME(?)"
+            "webhook_id = ? AND status IN ({statuses}) AND created_at >= FROM_UNIXTIME(?) AND created_at < FROM_UNIXTIME(?)"
         );
         let mut params: Vec<mysql_async::Value> = vec![webhook_id.into(), since.into(), until.into()];
         if let Some(types) = event_types {
             sql.push_str(&format!(" AND event_type IN ({})", vec!["?"; types.len()].join(",")));
             params.extend(types.iter().map(|t| mysql_async::Value::from(t.as_str())));
         }
-        conn.exec_drop(sql, params).await?;
-        Ok(conn.affected_rows())
+        let mut tx = conn.start_transaction(mysql_async::TxOpts::default()).await?;
+        tx.exec_drop(format!("{KEEP_DELIVERED_ATTEMPT} {sql}"), params.clone()).await?;
+        tx.exec_drop(format!("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = NOW(3) WHERE {sql}"), params).await?;
+        let replayed = tx.affected_rows();
+        tx.commit().await?;
+        Ok(replayed)
     }
 
     /// Queues deliveries again: a new row for each the history does not
@@ -1137,12 +1150,16 @@ impl Store {
     pub async fn requeue(&self, deliveries: &[NewDelivery<'_>]) -> Result<u64, StoreError> {
         let mut conn = self.pool.get_conn().await?;
         for chunk in deliveries.chunks(500) {
+            let mut tx = conn.start_transaction(mysql_async::TxOpts::default()).await?;
+            let keys = vec!["(?, ?)"; chunk.len()].join(",");
+            let key_params: Vec<mysql_async::Value> = chunk.iter().flat_map(|d| [d.webhook_id.into(), d.event_id.into()]).collect();
+            tx.exec_drop(format!("{KEEP_DELIVERED_ATTEMPT} (webhook_id, event_id) IN ({keys})"), key_params).await?;
             let rows = vec!["(?, ?, ?, ?, ?, 'pending', 0, NOW(3))"; chunk.len()].join(",");
             let mut params: Vec<mysql_async::Value> = Vec::with_capacity(chunk.len() * 5);
             for d in chunk {
                 params.extend([d.webhook_id.into(), d.event_id.into(), d.event_type.into(), d.group_key.into(), d.payload.into()]);
             }
-            conn.exec_drop(
+            tx.exec_drop(
                 format!(
                     "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, group_key, payload, status, attempts, next_attempt_at) \
                      VALUES {rows} ON DUPLICATE KEY UPDATE status = 'pending', next_attempt_at = NOW(3)"
@@ -1150,6 +1167,7 @@ impl Store {
                 params,
             )
             .await?;
+            tx.commit().await?;
         }
         Ok(deliveries.len() as u64)
     }

@@ -313,6 +313,33 @@ async fn the_history_keeps_every_failed_attempt_and_filters_by_time() {
     assert!(page.contains("Filter not applied: since: must be a time"), "the console says why");
     let (_, webhook) = get_json(&http, &format!("{base}/api/webhooks/{id}"), &session).await;
     assert!(webhook["data"]["failing_since"].is_null(), "healthy again: {webhook}");
+
+    // Sent again (a retry, then a replay of the window): the earlier successes stay in the history.
+    let retried = http.post(format!("{base}/api/webhooks/deliveries/{delivery}/retry")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(retried.status(), StatusCode::ACCEPTED);
+    assert_eq!(receiver.wait_for(4, Duration::from_secs(15)).await.len(), 4, "the retry");
+    let replayed = http
+        .post(format!("{base}/api/webhooks/{id}/replay"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"since": "2000-01-01T00:00:00Z", "status": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::ACCEPTED);
+    assert_eq!(replayed.json::<Value>().await.unwrap()["data"]["replayed"], 1);
+    assert_eq!(receiver.wait_for(5, Duration::from_secs(15)).await.len(), 5, "the replay");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let page = http.get(format!("{base}/console/webhooks/{id}/deliveries/{delivery}")).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+        if page.contains("Attempt 5") || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for attempt in ["Attempt 1", "Attempt 2", "Attempt 3", "Attempt 4", "Attempt 5"] {
+        assert!(page.contains(attempt), "{attempt}: every attempt kept across a retry and a replay:\n{page}");
+    }
+    assert_eq!(page.matches("HTTP 500").count(), 2, "two failed answers, three successes");
     rowhook.stop().await.expect("clean stop");
 }
 
