@@ -259,6 +259,7 @@ ANOTHER_URL=http://127.0.0.1:$RPORT/another
 REGISTER_JSON="{\"url\": \"$ANOTHER_URL\", \"events\": [\"*\"], \"secret\": \"$SECRET\"}"
 step "Try it"
 cat <<INFO
+    console       $API/console   (in a browser; sign in with the token below)
     admin API     $API/api/webhooks
     token         $TOKEN
                     export TOKEN=$TOKEN
@@ -298,6 +299,9 @@ if [ "$NONINTERACTIVE" = 1 ]; then
   verified=$(grep -c -- '^--- thread.created .*signatures OK' "$DEMO/listen.log" || true)
   [ "$verified" -ge 3 ] || die "rowhook listen verified $verified thread.created deliveries, expected 3 (.demo/listen.log)"
   info "the new thread reached both webhooks: $delivered deliveries delivered"
+  console=$(curl -sS -o /dev/null -w '%{http_code}' "$API/console/login") || console=000
+  [ "$console" = 200 ] || die "the console's sign-in page answered $console (log: .demo/rowhook.log)"
+  info "GET /console/login: 200"
   step "Demo OK"
   exit 0
 fi
