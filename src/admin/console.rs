@@ -534,15 +534,23 @@ async fn webhook(req: HttpRequest, state: State) -> HttpResponse {
     }
 }
 
+/// The webhook a live region's URL names; Err: the answer when there is none.
+async fn live_webhook(req: &HttpRequest, state: &HttpState) -> Result<WebhookView, HttpResponse> {
+    let Some(id) = id_in(req, "id") else {
+        return Err(html(StatusCode::NOT_FOUND, "<p>No such webhook.</p>".into()));
+    };
+    match state.store.get_webhook(id).await {
+        Ok(Some(view)) => Ok(view),
+        Ok(None) => Err(html(StatusCode::NOT_FOUND, "<p>This webhook was deleted.</p>".into())),
+        Err(e) => Err(live_unavailable(e)),
+    }
+}
+
 async fn live_deliveries(req: HttpRequest, state: State) -> HttpResponse {
     let viewer = signed_in_live!(req, state);
-    let Some(id) = id_in(&req, "id") else {
-        return html(StatusCode::NOT_FOUND, "<p>No such webhook.</p>".into());
-    };
-    let view = match state.store.get_webhook(id).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return html(StatusCode::NOT_FOUND, "<p>This webhook was deleted.</p>".into()),
-        Err(e) => return live_unavailable(e),
+    let view = match live_webhook(&req, &state).await {
+        Ok(view) => view,
+        Err(answer) => return answer,
     };
     match deliveries_data(&req, &state, &view, viewer.can_change()).await {
         Ok(d) => html(StatusCode::OK, render::deliveries_live(&d)),
@@ -569,13 +577,9 @@ async fn backfills_data(state: &HttpState, view: &WebhookView, can_change: bool)
 
 async fn live_backfills(req: HttpRequest, state: State) -> HttpResponse {
     let viewer = signed_in_live!(req, state);
-    let Some(id) = id_in(&req, "id") else {
-        return html(StatusCode::NOT_FOUND, "<p>No such webhook.</p>".into());
-    };
-    let view = match state.store.get_webhook(id).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return html(StatusCode::NOT_FOUND, "<p>This webhook was deleted.</p>".into()),
-        Err(e) => return live_unavailable(e),
+    let view = match live_webhook(&req, &state).await {
+        Ok(view) => view,
+        Err(answer) => return answer,
     };
     match backfills_data(&state, &view, viewer.can_change()).await {
         Ok(b) => html(StatusCode::OK, render::backfills_live(&b)),
