@@ -286,6 +286,7 @@ pub async fn run(
             tables: Arc::new(checked.tables.clone()),
             datetime_offset: config.source.time_zone.clone(),
             running: Arc::default(),
+            progress: Arc::default(),
         },
     };
     let server_handle = serve_admin(listener, state, &config)?;

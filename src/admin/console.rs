@@ -569,7 +569,7 @@ async fn backfills_data(state: &HttpState, view: &WebhookView, can_change: bool)
             .backfills
             .is_none()
             .then(|| "needs the state database on the source server (its watermarks pass through the source's binlog)".to_string()),
-        binlog_replay_running: state.replayer.running.load(std::sync::atomic::Ordering::SeqCst),
+        binlog_replay: state.replayer.progress(),
         is_active: view.is_active,
         can_change,
     })

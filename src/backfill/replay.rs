@@ -13,7 +13,7 @@
 //! a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use mysql_async::prelude::*;
@@ -64,6 +64,29 @@ pub struct Replayer {
     pub datetime_offset: Option<String>,
     /// Set while one runs.
     pub running: Arc<AtomicBool>,
+    /// The running replay's progress, or the last one's outcome.
+    pub progress: Arc<Mutex<Option<ReplayProgress>>>,
+}
+
+/// How far a replay from the binlog got (shown by the console).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayProgress {
+    pub webhook_id: u64,
+    /// `running`, `done` or `failed`.
+    pub state: &'static str,
+    /// Seconds since the epoch.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// Where it reads now, and where it stops (the source's position when it began).
+    pub position: String,
+    pub end: String,
+    /// Deliveries queued so far.
+    pub queued: u64,
+    pub error: Option<String>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Deliveries queued per statement.
@@ -143,9 +166,39 @@ impl Replayer {
         if self.running.swap(true, Ordering::SeqCst) {
             return Err(ReplayError::Busy);
         }
+        self.set_progress(|p| {
+            *p = Some(ReplayProgress {
+                webhook_id,
+                state: "running",
+                started_at: unix_now(),
+                finished_at: None,
+                position: from.to_string(),
+                end: String::new(),
+                queued: 0,
+                error: None,
+            })
+        });
         let result = self.read(webhook_id, events, from, gtid, since).await;
+        self.set_progress(|p| {
+            if let Some(p) = p {
+                p.state = if result.is_ok() { "done" } else { "failed" };
+                p.finished_at = Some(unix_now());
+                p.error = result.as_ref().err().map(ToString::to_string);
+            }
+        });
         self.running.store(false, Ordering::SeqCst);
         result
+    }
+
+    /// The running replay's progress, or the last one's outcome.
+    pub fn progress(&self) -> Option<ReplayProgress> {
+        self.progress.lock().map_or(None, |p| p.clone())
+    }
+
+    fn set_progress(&self, change: impl FnOnce(&mut Option<ReplayProgress>)) {
+        if let Ok(mut progress) = self.progress.lock() {
+            change(&mut progress);
+        }
     }
 
     async fn read(&self, webhook_id: u64, events: &[String], from: Position, gtid: Option<String>, since: Option<i64>) -> Result<u64, ReplayError> {
@@ -159,6 +212,11 @@ impl Replayer {
         let _ = info.disconnect().await;
         let end = status.and_then(|row| Some(Position { file: row.get::<String, _>(0)?, pos: row.get::<u64, _>(1)? }));
         let Some(end) = end else { return Ok(0) };
+        self.set_progress(|p| {
+            if let Some(p) = p {
+                p.end = end.to_string();
+            }
+        });
         let mut conn = self.connect().await?;
         let request = match &gtid {
             Some(state) if self.is_mariadb => {
@@ -192,6 +250,13 @@ impl Replayer {
                 if pending.len() >= BATCH {
                     queued += self.queue(webhook_id, &std::mem::take(&mut pending)).await?;
                 }
+                let at = decoder.position();
+                self.set_progress(|p| {
+                    if let Some(p) = p {
+                        p.position = at.to_string();
+                        p.queued = queued;
+                    }
+                });
             }
             let at = decoder.position();
             if !at.file.is_empty() && end.at_or_before(at) {
@@ -200,6 +265,12 @@ impl Replayer {
         }
         queued += self.queue(webhook_id, &pending).await?;
         let _ = stream.close().await;
+        self.set_progress(|p| {
+            if let Some(p) = p {
+                p.position = end.to_string();
+                p.queued = queued;
+            }
+        });
         Ok(queued)
     }
 

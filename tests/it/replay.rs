@@ -151,6 +151,18 @@ async fn replay_from_the_binlog_brings_back_pruned_history_and_reaches_a_webhook
     assert!(late_got.iter().all(|r| r.path == "/late"), "only the webhook replayed for");
     let stored: Vec<(u64, i64)> = db.conn.query("SELECT webhook_id, COUNT(*) FROM webhook_deliveries GROUP BY webhook_id ORDER BY webhook_id").await.unwrap();
     assert_eq!(stored, vec![(early, 40), (late, 40)]);
+    // The console shows the replay's outcome on its webhook's page (no token configured: open on loopback).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let progress = loop {
+        let html = reqwest::get(format!("{base}/console/live/webhooks/{late}/backfills")).await.unwrap().text().await.unwrap();
+        if html.contains("data-state=\"done\"") || std::time::Instant::now() > deadline {
+            break html;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(progress.contains("data-state=\"done\"") && progress.contains("40 deliveries queued"), "{progress}");
+    let other = reqwest::get(format!("{base}/console/live/webhooks/{early}/backfills")).await.unwrap().text().await.unwrap();
+    assert!(!other.contains("binlog-replay"), "another webhook's page does not show an ended replay: {other}");
     rowhook.stop().await.expect("clean stop");
 }
 

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use crate::admin::auth::Caller;
 use crate::config::{EventRule, Ordering};
 use crate::metrics::Minute;
+use crate::backfill::replay::ReplayProgress;
 use crate::state::store::{AttemptView, BackfillView, DeliveryView, LastFailure, WebhookView};
 
 /// Text made safe for HTML element content and double- or single-quoted attribute values.
@@ -590,8 +591,8 @@ pub struct Backfills {
     pub event_types: Vec<String>,
     /// Backfills need the state database on the source server (None: why not).
     pub unavailable: Option<String>,
-    /// A replay from the binlog is running (one at a time, for any webhook).
-    pub binlog_replay_running: bool,
+    /// The replay from the binlog running (one at a time, for any webhook), or the last one.
+    pub binlog_replay: Option<ReplayProgress>,
     pub is_active: bool,
     pub can_change: bool,
 }
@@ -647,7 +648,7 @@ fn replay_backfill_section(b: &Backfills) -> String {
          <option value=\"failed\">failed only</option><option value=\"all\">delivered and failed</option></select></div>\n\
          <button type=\"submit\">Replay</button>\n<p class=\"form-error\" role=\"alert\"></p>\n</form>"
     );
-    let busy = if b.binlog_replay_running {
+    let busy = if b.binlog_replay.as_ref().is_some_and(|r| r.state == "running") {
         " disabled title=\"a replay from the binlog is running\""
     } else {
         ""
@@ -666,11 +667,40 @@ fn replay_backfill_section(b: &Backfills) -> String {
     out
 }
 
+/// The replay from the binlog: this webhook's with its progress, another's only while it runs.
+fn binlog_replay(r: &ReplayProgress, webhook_id: u64) -> String {
+    let running = r.state == "running";
+    if r.webhook_id != webhook_id {
+        return if running {
+            format!("<p id=\"binlog-replay\" class=\"small\">A replay from the binlog for webhook #{} is running; one runs at a time.</p>\n", r.webhook_id)
+        } else {
+            String::new()
+        };
+    }
+    let class = match r.state {
+        "done" => "ok",
+        "failed" => "bad",
+        _ => "",
+    };
+    let when = |at: i64| time(&crate::events::envelope::rfc3339(at.clamp(0, i64::from(u32::MAX)) as u32));
+    let ended = r.finished_at.map(|at| format!(", ended {}", when(at))).unwrap_or_default();
+    let error = r.error.as_deref().map(|e| format!(" <span class=\"error\">{}</span>", esc(&truncate(e, 200)))).unwrap_or_default();
+    format!(
+        "<p id=\"binlog-replay\" data-state=\"{state}\">Replay from the binlog <span class=\"pill {class}\">{state}</span>{error}: \
+         {queued} deliveries queued, at <code>{position}</code>{end}; started {started}{ended}.</p>\n",
+        state = esc(r.state),
+        queued = thousands(r.queued),
+        position = esc(&r.position),
+        end = if r.end.is_empty() { String::new() } else { format!(" of <code>{}</code>", esc(&r.end)) },
+        started = when(r.started_at),
+    )
+}
+
 /// The backfills and their progress (what the live region polls).
 pub fn backfills_live(b: &Backfills) -> String {
     let mut out = String::new();
-    if b.binlog_replay_running {
-        out.push_str("<p id=\"binlog-replay-running\"><span class=\"pill\">running</span> A replay from the binlog is running (the log says when it ends).</p>\n");
+    if let Some(replay) = &b.binlog_replay {
+        out.push_str(&binlog_replay(replay, b.webhook_id));
     }
     if b.list.is_empty() {
         out.push_str("<p class=\"empty\">No backfill yet.</p>\n");
@@ -1117,14 +1147,40 @@ mod tests {
         }
     }
 
+    fn replay(webhook_id: u64, state: &'static str) -> ReplayProgress {
+        ReplayProgress {
+            webhook_id,
+            state,
+            started_at: 1_796_083_200,
+            finished_at: None,
+            position: "binlog.000002:1234".into(),
+            end: "binlog.000003:4".into(),
+            queued: 1500,
+            error: None,
+        }
+    }
+
     #[test]
     fn backfill_progress_reads_as_rows_of_the_estimate() {
         let b = Backfills { webhook_id: 7, list: vec![hostile_backfill("running")], ..Backfills::default() };
         let html = backfills_live(&b);
         assert!(html.contains("<progress max=\"1000\" value=\"512\""), "{html}");
         assert!(html.contains("512 of 1,000 read") && html.contains("500 sent, 1,234 rows/s"), "{html}");
-        let empty = backfills_live(&Backfills { binlog_replay_running: true, ..Backfills::default() });
-        assert!(empty.contains("No backfill yet") && empty.contains("replay from the binlog is running"), "{empty}");
+        let mut b = Backfills { webhook_id: 7, binlog_replay: Some(replay(7, "running")), ..Backfills::default() };
+        let html = backfills_live(&b);
+        assert!(html.contains("No backfill yet"), "{html}");
+        assert!(html.contains("1,500 deliveries queued, at <code>binlog.000002:1234</code> of <code>binlog.000003:4</code>"), "{html}");
+        assert!(html.contains("data-state=\"running\"") && !html.contains("ended"), "{html}");
+        b.can_change = true;
+        b.is_active = true;
+        assert!(webhook(&row("https://example.com/h"), &Deliveries::default(), &b, &[], Ordering::Group).contains("title=\"a replay from the binlog is running\""));
+        b.binlog_replay = Some(ReplayProgress { state: "failed", finished_at: Some(1_796_083_260), error: Some("the binlog is gone".into()), ..replay(7, "") });
+        let html = backfills_live(&b);
+        assert!(html.contains("pill bad\">failed</span> <span class=\"error\">the binlog is gone</span>") && html.contains("ended"), "{html}");
+        b.binlog_replay = Some(replay(8, "running"));
+        assert!(backfills_live(&b).contains("A replay from the binlog for webhook #8 is running"), "another webhook's, while it runs");
+        b.binlog_replay = Some(replay(8, "done"));
+        assert!(!backfills_live(&b).contains("binlog-replay"), "another webhook's, once ended: not shown");
     }
 
     #[test]
@@ -1173,7 +1229,7 @@ mod tests {
             list: vec![hostile_backfill("running")],
             event_types: vec![HOSTILE.into()],
             unavailable: None,
-            binlog_replay_running: true,
+            binlog_replay: Some(ReplayProgress { position: HOSTILE.into(), end: HOSTILE.into(), error: Some(HOSTILE.into()), ..replay(7, "failed") }),
             is_active: true,
             can_change: true,
         };
