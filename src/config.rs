@@ -213,6 +213,10 @@ pub struct AdminConfig {
     /// How long a console sign-in lasts; then the console asks for the token again.
     #[serde(default = "default_session_lifetime", with = "humantime_serde")]
     pub session_lifetime: Duration,
+    /// `/metrics` needs a bearer token too (either scope); by default it is
+    /// open, as Prometheus scrapes without one unless told.
+    #[serde(default)]
+    pub protect_metrics: bool,
 }
 
 impl Default for AdminConfig {
@@ -222,6 +226,7 @@ impl Default for AdminConfig {
             tokens: BTreeMap::new(),
             secret_rotation_overlap: default_rotation_overlap(),
             session_lifetime: default_session_lifetime(),
+            protect_metrics: false,
         }
     }
 }
@@ -346,6 +351,7 @@ impl std::fmt::Debug for AdminConfig {
             .field("tokens", &tokens)
             .field("secret_rotation_overlap", &self.secret_rotation_overlap)
             .field("session_lifetime", &self.session_lifetime)
+            .field("protect_metrics", &self.protect_metrics)
             .finish()
     }
 }

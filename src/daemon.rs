@@ -276,6 +276,7 @@ pub async fn run(
         backfills,
         mapper: mapper.clone(),
         tables: Arc::new(checked.tables.clone()),
+        protect_metrics: config.admin.protect_metrics,
         replayer: crate::backfill::replay::Replayer {
             store: store.clone(),
             source: checked.source_opts.clone(),

@@ -103,6 +103,8 @@ pub struct HttpState {
     pub mapper: Arc<Mapper>,
     /// Replays from the binlog.
     pub replayer: crate::backfill::replay::Replayer,
+    /// `[admin] protect_metrics`: `/metrics` asks for a token.
+    pub protect_metrics: bool,
     /// The mapped tables' columns (a backfill's filter names some).
     pub tables: Arc<std::collections::HashMap<String, crate::source::schema::TableSchema>>,
 }
@@ -828,7 +830,13 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(OPENAPI)
 }
 
-async fn metrics(state: State) -> HttpResponse {
+async fn metrics(req: HttpRequest, state: State) -> HttpResponse {
+    if state.protect_metrics {
+        // A token of either scope (or a console session): GET changes nothing.
+        if let Err(refused) = identify(&req, &state.auth) {
+            return refused;
+        }
+    }
     // Pending deliveries are counted where they live, at scrape time.
     if let Ok(pending) = state.store.pending_by_webhook().await {
         state.metrics.deliveries_pending.reset();

@@ -154,6 +154,33 @@ async fn each_scope_on_each_kind_of_route() {
 }
 
 #[actix_rt::test]
+async fn protected_metrics_ask_for_a_token_of_either_scope() {
+    let db = TestDb::new("metrics_token").await;
+    let mut config = test_config(&db.url);
+    config.admin.protect_metrics = true;
+    config.admin.tokens.insert("prometheus".into(), rowhook::config::TokenConfig { scope: rowhook::config::TokenScope::Read, hash: hash(READ) });
+    config.admin.tokens.insert("ops".into(), rowhook::config::TokenConfig { scope: rowhook::config::TokenScope::Admin, hash: hash(OPS) });
+    let rowhook = InProcess::start(config).await;
+    let base = rowhook.base_url.clone();
+    for token in [None, Some("wrong-token")] {
+        let (status, headers, answer) = call(&base, Method::GET, "/metrics", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {answer}");
+        assert_eq!(headers.get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer realm=\"rowhook\""));
+    }
+    for token in [READ, OPS] {
+        let (status, _, answer) = call(&base, Method::GET, "/metrics", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(answer.as_str().is_some_and(|text| text.contains("rowhook_active 1")), "{answer}");
+    }
+    // The probes stay open: an orchestrator has no token.
+    for probe in ["/healthz", "/readyz"] {
+        let (status, _, _) = call(&base, Method::GET, probe, None, None).await;
+        assert!(status.is_success(), "{probe}: {status}");
+    }
+    rowhook.stop().await.expect("clean stop");
+}
+
+#[actix_rt::test]
 async fn named_tokens_alone_let_rowhook_listen_beyond_loopback() {
     support::install_crypto_provider();
     // Named tokens alone count as tokens: rowhook may listen beyond loopback.
