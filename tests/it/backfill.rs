@@ -323,6 +323,17 @@ async fn the_backfill_and_replay_commands_talk_to_the_daemon_and_exit_non_zero_w
     assert!(ok, "{out}");
     assert!(out.contains("done: 1500 rows sent"), "{out}");
     assert_eq!(receiver.wait_for(1_500, Duration::from_secs(30)).await.len(), 1_500);
+    // Received is not yet recorded: the replay below counts what the history says was delivered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let delivered: Option<u64> =
+            db.conn.exec_first("SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ? AND status = 'delivered'", (webhook,)).await.unwrap();
+        if delivered == Some(1_500) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{delivered:?} of 1500 recorded delivered after 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let (ok, out) = run(vec!["backfill".into(), "--webhook".into(), webhook.to_string(), "--event-type".into(), "no.such".into()]).await;
     assert!(!ok, "refused: exits non-zero");
