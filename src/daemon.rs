@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::delivery::retry::RetryPolicy;
 use crate::source::schema::{self, Problem, Problems, SchemaError, ServerInfo, TableSchema};
 use crate::delivery::sender::Sender;
+use crate::state::secrets::Keyring;
 use crate::state::store::{SavedView, Store, StoreError};
 
 /// Why rowhook could not start or had to stop.
@@ -71,6 +72,14 @@ pub enum RunError {
     NoToken(std::net::SocketAddr),
     #[error("config: {0}")]
     Tokens(#[from] crate::admin::auth::TokenError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// The keys webhook secrets are sealed and opened with (`[admin] secrets_key`, `secrets_key_previous`).
+pub fn keyring(config: &Config) -> Result<Keyring, RunError> {
+    let (current, previous) = config.admin.secrets_keys()?;
+    Ok(Keyring::new(current, previous))
 }
 
 /// Where reading starts when there is no checkpoint, or when the operator says so.
@@ -113,6 +122,16 @@ pub async fn check(config: &Config) -> Result<Checked, RunError> {
         return Err(SchemaError::Refused(Problems(problems)).into());
     }
     Ok(Checked { server, database, tables, source_opts, source_target, warnings: problems })
+}
+
+/// What works, but less safely, in the config: `rowhook run` logs these and
+/// `rowhook check-config` lists them.
+pub fn config_warnings(config: &Config) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    if config.admin.secrets_key.is_none() && config.admin.secrets_key_file.is_none() {
+        warnings.push(Problem::SecretsInPlaintext);
+    }
+    warnings
 }
 
 /// The source's position now (current) or its oldest binlog (earliest).
@@ -179,6 +198,10 @@ pub async fn run(
         return Err(RunError::NoToken(listen));
     }
     let auth = Arc::new(crate::admin::auth::Auth::from_config(&config.admin)?);
+    let secrets = Arc::new(keyring(&config)?);
+    if let Some(id) = secrets.current_id() {
+        tracing::info!(key_id = id, "webhook secrets are sealed in the table ([admin] secrets_key)");
+    }
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Metrics::new();
     let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
@@ -203,7 +226,7 @@ pub async fn run(
 
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
+    let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight, &secrets)?;
     // Rules without `group_by` group by their table's primary key.
     // Key columns are read too: a backfill follows the rows it copies by their keys.
     let rules = crate::events::mapping::with_default_groups(&config.events, &checked.tables);
@@ -269,6 +292,7 @@ pub async fn run(
         console,
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
+        secrets: secrets.clone(),
         default_ordering: config.delivery.ordering,
         targets: crate::delivery::ssrf::TargetPolicy::of(&config.delivery),
         // Bounds the lookup as a delivery's connect_timeout bounds lookup and connect.
@@ -359,7 +383,7 @@ async fn become_active(
         full_row_metadata = checked.server.full_row_metadata,
         "source checked"
     );
-    for warning in &checked.warnings {
+    for warning in checked.warnings.iter().chain(config_warnings(config).iter()) {
         tracing::warn!(fix = %warning.fix(), "{warning}");
     }
     // Only the instance holding the lock reads and delivers; the checkpoint is read after.
@@ -449,7 +473,14 @@ async fn webhooks_followed(state_opts: &mysql_async::Opts, checked: &Checked) ->
 }
 
 /// What every delivery actor shares, from `[delivery]`.
-fn delivery_context(config: &Config, store: &Store, metrics: &Metrics, stopping: &Arc<AtomicBool>, in_flight: &Arc<AtomicUsize>) -> Result<DeliveryContext, RunError> {
+fn delivery_context(
+    config: &Config,
+    store: &Store,
+    metrics: &Metrics,
+    stopping: &Arc<AtomicBool>,
+    in_flight: &Arc<AtomicUsize>,
+    secrets: &Arc<Keyring>,
+) -> Result<DeliveryContext, RunError> {
     let d = &config.delivery;
     Ok(DeliveryContext {
         store: store.clone(),
@@ -467,6 +498,7 @@ fn delivery_context(config: &Config, store: &Store, metrics: &Metrics, stopping:
         in_flight: in_flight.clone(),
         metrics: metrics.clone(),
         state_writes: Arc::new(tokio::sync::Semaphore::new(STATE_WRITES)),
+        secrets: secrets.clone(),
     })
 }
 

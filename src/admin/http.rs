@@ -91,6 +91,8 @@ pub struct HttpState {
     /// The event types the config defines.
     pub event_types: Arc<Vec<String>>,
     pub secret_rotation_overlap: Duration,
+    /// Seals a new secret before it is stored (`[admin] secrets_key`; without one, stored as given).
+    pub secrets: Arc<crate::state::secrets::Keyring>,
     /// `[delivery] ordering`: for webhooks without their own.
     pub default_ordering: Ordering,
     /// The `[delivery]` settings a webhook URL must satisfy to be registered.
@@ -275,6 +277,11 @@ async fn vet_url(state: &HttpState, text: &str) -> Result<Option<String>, Target
 fn unavailable(e: StoreError) -> HttpResponse {
     tracing::warn!(error = %e, "admin request failed on the state database");
     fail(StatusCode::SERVICE_UNAVAILABLE, "state database unavailable; try again", json!({"reason": e.to_string()}))
+}
+
+/// A secret that cannot be sealed (longer than any the validation lets through).
+fn unsealable(e: crate::state::secrets::SecretsError) -> HttpResponse {
+    fail(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot seal the secret: {e}"), json!({}))
 }
 
 async fn not_found() -> HttpResponse {
@@ -528,7 +535,8 @@ async fn create_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     let new = tri!(validation::new_webhook(&body, &state.event_types).map_err(invalid));
     let warnings: Vec<String> = tri!(vet_url(&state, &new.url).await.map_err(refused_url)).into_iter().collect();
     let secret = new.secret.unwrap_or_else(signing::generate_secret);
-    let view = tri!(state.store.create_webhook(&new.url, &new.events, &secret, new.is_active, new.ordering).await.map_err(unavailable));
+    let stored = tri!(state.secrets.seal(&secret).map_err(unsealable));
+    let view = tri!(state.store.create_webhook(&new.url, &new.events, &stored, new.is_active, new.ordering).await.map_err(unavailable));
     tri!(reload(&state).await);
     let mut data = webhook_json(&view, &state);
     data["secret"] = Value::String(secret);
@@ -810,7 +818,8 @@ async fn test_event(req: HttpRequest, state: State) -> HttpResponse {
 async fn rotate_secret(req: HttpRequest, state: State) -> HttpResponse {
     let id = tri!(path_id(&req, "webhook"));
     let secret = signing::generate_secret();
-    if !tri!(state.store.rotate_secret(id, &secret, state.secret_rotation_overlap).await.map_err(unavailable)) {
+    let stored = tri!(state.secrets.seal(&secret).map_err(unsealable));
+    if !tri!(state.store.rotate_secret(id, &stored, state.secret_rotation_overlap).await.map_err(unavailable)) {
         return no_webhook(&id.to_string());
     }
     tri!(reload(&state).await);

@@ -87,7 +87,10 @@ pub struct SecretsKey {
 
 impl SecretsKey {
     pub fn new(bytes: [u8; KEY_BYTES]) -> SecretsKey {
-        SecretsKey { id: key_id(&bytes), cipher: ChaCha20Poly1305::new(&Key::from(bytes)) }
+        SecretsKey {
+            id: key_id(&bytes),
+            cipher: ChaCha20Poly1305::new(&Key::from(bytes)),
+        }
     }
 
     /// The key's id: the first 8 hex digits of its SHA-256.
@@ -101,7 +104,13 @@ impl SecretsKey {
         let aad = associated_data(&self.id);
         let sealed = self
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SecretsError::TooLong)?;
         let mut bytes = Vec::with_capacity(NONCE_BYTES + sealed.len());
         bytes.extend_from_slice(&nonce);
@@ -110,7 +119,9 @@ impl SecretsKey {
     }
 
     fn open(&self, body: &str) -> Result<String, SecretsError> {
-        let tampered = || SecretsError::Tampered { key_id: self.id.clone() };
+        let tampered = || SecretsError::Tampered {
+            key_id: self.id.clone(),
+        };
         let bytes = STANDARD.decode(body).map_err(|_| tampered())?;
         if bytes.len() < NONCE_BYTES + TAG_BYTES {
             return Err(tampered());
@@ -118,7 +129,16 @@ impl SecretsKey {
         let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| tampered())?;
         let aad = associated_data(&self.id);
-        let plain = self.cipher.decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: aad.as_bytes() }).map_err(|_| tampered())?;
+        let plain = self
+            .cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| tampered())?;
         String::from_utf8(plain).map_err(|_| tampered())
     }
 }
@@ -155,7 +175,10 @@ pub struct Keyring {
 
 impl Keyring {
     pub fn new(current: Option<[u8; KEY_BYTES]>, previous: Option<[u8; KEY_BYTES]>) -> Keyring {
-        Keyring { current: current.map(SecretsKey::new), previous: previous.map(SecretsKey::new) }
+        Keyring {
+            current: current.map(SecretsKey::new),
+            previous: previous.map(SecretsKey::new),
+        }
     }
 
     /// Whether secrets are sealed (a current key is configured).
@@ -192,7 +215,9 @@ impl Keyring {
             .into_iter()
             .flatten()
             .find(|k| k.id == id)
-            .ok_or_else(|| SecretsError::UnknownKey { key_id: id.to_string() })?;
+            .ok_or_else(|| SecretsError::UnknownKey {
+                key_id: id.to_string(),
+            })?;
         key.open(body)
     }
 
@@ -200,7 +225,9 @@ impl Keyring {
     /// when it is plaintext or sealed with another key; None when it is
     /// sealed with the current key already, or there is no current key.
     pub fn reseal(&self, stored: &str) -> Result<Option<String>, SecretsError> {
-        let Some(current) = &self.current else { return Ok(None) };
+        let Some(current) = &self.current else {
+            return Ok(None);
+        };
         if sealed_key_id(stored) == Some(current.id()) {
             return Ok(None);
         }
@@ -221,7 +248,9 @@ impl std::fmt::Debug for Keyring {
 
 impl std::fmt::Debug for SecretsKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretsKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SecretsKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -241,7 +270,10 @@ mod tests {
     fn a_sealed_secret_opens_to_itself_and_contains_nothing_of_it() {
         let keys = ring(Some(A), None);
         let sealed = keys.seal(SECRET).unwrap();
-        assert!(sealed.starts_with(&format!("enc:v1:{}:", key_id(&A))), "{sealed}");
+        assert!(
+            sealed.starts_with(&format!("enc:v1:{}:", key_id(&A))),
+            "{sealed}"
+        );
         assert!(!sealed.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") && !sealed.contains("whsec_"));
         assert_eq!(keys.open(&sealed).unwrap(), SECRET);
         // A fresh nonce each time: the same secret never seals the same twice.
@@ -261,11 +293,17 @@ mod tests {
         for other in [ring(Some(B), None), ring(None, None), ring(None, Some(B))] {
             let err = other.open(&sealed).unwrap_err();
             assert_eq!(err, SecretsError::UnknownKey { key_id: id.clone() });
-            assert!(err.to_string().contains(&id) && !err.to_string().contains(SECRET), "{err}");
+            assert!(
+                err.to_string().contains(&id) && !err.to_string().contains(SECRET),
+                "{err}"
+            );
         }
         // A different key that claims the same id does not open it either.
         let forged = sealed.replace(&id, &key_id(&B));
-        assert_eq!(ring(Some(B), None).open(&forged).unwrap_err(), SecretsError::Tampered { key_id: key_id(&B) });
+        assert_eq!(
+            ring(Some(B), None).open(&forged).unwrap_err(),
+            SecretsError::Tampered { key_id: key_id(&B) }
+        );
     }
 
     #[test]
@@ -277,14 +315,36 @@ mod tests {
         for i in [0, NONCE_BYTES, bytes.len() - 1] {
             bytes[i] ^= 1;
             let altered = format!("{head}:{}", STANDARD.encode(&bytes));
-            assert!(matches!(keys.open(&altered), Err(SecretsError::Tampered { .. })), "byte {i}");
+            assert!(
+                matches!(keys.open(&altered), Err(SecretsError::Tampered { .. })),
+                "byte {i}"
+            );
             bytes[i] ^= 1;
         }
-        for bad in [format!("{head}:"), format!("{head}:!!!"), format!("{head}:{}", STANDARD.encode([1u8; 27])), sealed[..sealed.len() - 4].to_string()] {
-            assert!(matches!(keys.open(&bad), Err(SecretsError::Tampered { .. })), "{bad}");
+        for bad in [
+            format!("{head}:"),
+            format!("{head}:!!!"),
+            format!("{head}:{}", STANDARD.encode([1u8; 27])),
+            sealed[..sealed.len() - 4].to_string(),
+        ] {
+            assert!(
+                matches!(keys.open(&bad), Err(SecretsError::Tampered { .. })),
+                "{bad}"
+            );
         }
-        for bad in ["enc:", "enc:v2:abcd:AAAA", "enc:v1:", "enc:v1:nothex:AAAA", "enc:v1::AAAA", "enc:v1:abcd"] {
-            assert_eq!(keys.open(bad).unwrap_err(), SecretsError::Malformed, "{bad}");
+        for bad in [
+            "enc:",
+            "enc:v2:abcd:AAAA",
+            "enc:v1:",
+            "enc:v1:nothex:AAAA",
+            "enc:v1::AAAA",
+            "enc:v1:abcd",
+        ] {
+            assert_eq!(
+                keys.open(bad).unwrap_err(),
+                SecretsError::Malformed,
+                "{bad}"
+            );
         }
     }
 
@@ -310,7 +370,10 @@ mod tests {
         assert!(key_id(&A).bytes().all(|b| b.is_ascii_hexdigit()));
         // The SHA-256 of 32 zero bytes begins 66687aad.
         assert_eq!(key_id(&[0; 32]), "66687aad");
-        assert_eq!(ring(Some(A), Some(B)).current_id(), Some(key_id(&A).as_str()));
+        assert_eq!(
+            ring(Some(A), Some(B)).current_id(),
+            Some(key_id(&A).as_str())
+        );
         let sealed = ring(Some(A), None).seal(SECRET).unwrap();
         assert_eq!(sealed_key_id(&sealed), Some(key_id(&A).as_str()));
         assert_eq!(sealed_key_id(SECRET), None);
@@ -320,20 +383,43 @@ mod tests {
     fn rotation_reseals_what_the_previous_key_or_nobody_sealed() {
         let old = ring(Some(A), None).seal(SECRET).unwrap();
         let rotating = ring(Some(B), Some(A));
-        assert_eq!(rotating.open(&old).unwrap(), SECRET, "the previous key still opens");
-        let new = rotating.reseal(&old).unwrap().expect("resealed with the current key");
+        assert_eq!(
+            rotating.open(&old).unwrap(),
+            SECRET,
+            "the previous key still opens"
+        );
+        let new = rotating
+            .reseal(&old)
+            .unwrap()
+            .expect("resealed with the current key");
         assert_eq!(sealed_key_id(&new), Some(key_id(&B).as_str()));
         assert_eq!(ring(Some(B), None).open(&new).unwrap(), SECRET);
-        assert_eq!(rotating.reseal(&new).unwrap(), None, "sealed with the current key already");
-        let from_plain = rotating.reseal(SECRET).unwrap().expect("plaintext gets sealed");
+        assert_eq!(
+            rotating.reseal(&new).unwrap(),
+            None,
+            "sealed with the current key already"
+        );
+        let from_plain = rotating
+            .reseal(SECRET)
+            .unwrap()
+            .expect("plaintext gets sealed");
         assert_eq!(rotating.open(&from_plain).unwrap(), SECRET);
-        assert!(matches!(ring(Some(B), None).reseal(&old), Err(SecretsError::UnknownKey { .. })));
+        assert!(matches!(
+            ring(Some(B), None).reseal(&old),
+            Err(SecretsError::UnknownKey { .. })
+        ));
     }
 
     #[test]
     fn debug_shows_key_ids_only() {
         let text = format!("{:?}", ring(Some(A), Some(B)));
-        assert!(text.contains(&key_id(&A)) && text.contains(&key_id(&B)), "{text}");
-        assert!(!text.contains(&STANDARD.encode(A)) && !text.contains("7, 7"), "{text}");
+        assert!(
+            text.contains(&key_id(&A)) && text.contains(&key_id(&B)),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&STANDARD.encode(A)) && !text.contains("7, 7"),
+            "{text}"
+        );
     }
 }
