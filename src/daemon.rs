@@ -74,6 +74,8 @@ pub enum RunError {
     Tokens(#[from] crate::admin::auth::TokenError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Tls(#[from] crate::admin::tls::TlsError),
 }
 
 /// The keys webhook secrets are sealed and opened with (`[admin] secrets_key`, `secrets_key_previous`).
@@ -199,12 +201,16 @@ pub async fn run(
     }
     let auth = Arc::new(crate::admin::auth::Auth::from_config(&config.admin)?);
     let secrets = Arc::new(keyring(&config)?);
+    // HTTPS: the certificate reloaded on SIGHUP for as long as this runs.
+    let cert = crate::admin::tls::CertResolver::load(&config.http)?;
+    let tls = cert.as_ref().map(|c| c.server_config()).transpose()?;
+    let _reload_certificate = cert.map(|c| AbortOnDrop(actix_rt::spawn(crate::admin::tls::reload_on_sighup(c))));
     if let Some(id) = secrets.current_id() {
         tracing::info!(key_id = id, "webhook secrets are sealed in the table ([admin] secrets_key)");
     }
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Metrics::new();
-    let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
+    let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, tls.as_ref(), &metrics, shutdown.as_mut()).await? else {
         return Ok(());
     };
 
@@ -312,7 +318,7 @@ pub async fn run(
             running: Arc::default(),
         },
     };
-    let server_handle = serve_admin(listener, state, &config)?;
+    let server_handle = serve_admin(listener, state, &config, tls)?;
 
     let pruner = actix_rt::spawn(prune_history(store.clone(), config.delivery.retention, metrics_for_pruner, stopping.clone()));
 
@@ -370,6 +376,7 @@ struct Active {
 async fn become_active(
     config: &Config,
     listener: &std::net::TcpListener,
+    tls: Option<&rustls::ServerConfig>,
     metrics: &Metrics,
     shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<Active>, RunError> {
@@ -389,7 +396,7 @@ async fn become_active(
     // Only the instance holding the lock reads and delivers; the checkpoint is read after.
     let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
-    let Some((lock, waited)) = take_instance_lock(&state_opts, &lock_name, listener, metrics, shutdown).await? else {
+    let Some((lock, waited)) = take_instance_lock(&state_opts, &lock_name, listener, tls, metrics, shutdown).await? else {
         store.disconnect().await;
         return Ok(None);
     };
@@ -514,11 +521,17 @@ fn event_types(config: &Config) -> Vec<String> {
 }
 
 /// Starts the admin HTTP server on `listener`; its handle stops it.
-fn serve_admin(listener: std::net::TcpListener, state: HttpState, config: &Config) -> Result<actix_web::dev::ServerHandle, RunError> {
-    let server = http::serve(listener, state)?;
+fn serve_admin(
+    listener: std::net::TcpListener,
+    state: HttpState,
+    config: &Config,
+    tls: Option<rustls::ServerConfig>,
+) -> Result<actix_web::dev::ServerHandle, RunError> {
+    let https = tls.is_some();
+    let server = http::serve(listener, state, tls)?;
     let handle = server.handle();
     actix_rt::spawn(server);
-    tracing::info!(listen = ?config.http.listen, "rowhook running");
+    tracing::info!(listen = ?config.http.listen, https, "rowhook running");
     Ok(handle)
 }
 
@@ -558,6 +571,7 @@ async fn take_instance_lock(
     opts: &mysql_async::Opts,
     name: &str,
     listener: &std::net::TcpListener,
+    tls: Option<&rustls::ServerConfig>,
     metrics: &Metrics,
     mut shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<(InstanceLock, bool)>, RunError> {
@@ -571,7 +585,7 @@ async fn take_instance_lock(
          connection {holder} on the state server); this one takes over when that one stops"
     );
     tracing::warn!("{reason}");
-    let standby = http::serve_standby(listener.try_clone()?, metrics.clone(), reason)?;
+    let standby = http::serve_standby(listener.try_clone()?, metrics.clone(), reason, tls.cloned())?;
     let standby_handle = standby.handle();
     actix_rt::spawn(standby);
     let mut unreachable = false;

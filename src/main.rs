@@ -105,7 +105,7 @@ enum Command {
 struct ApiArgs {
     #[arg(long, default_value = "config/rowhook.toml")]
     config: PathBuf,
-    /// The admin API, e.g. http://127.0.0.1:8080 (default: the config's [http] listen).
+    /// The admin API, e.g. http://127.0.0.1:8080 (default: the config's [http] listen, https:// with [http] tls_cert).
     #[arg(long)]
     api: Option<String>,
     /// The admin token (default: ROWHOOK__ADMIN__TOKEN, then the config's).
@@ -115,12 +115,16 @@ struct ApiArgs {
 
 impl ApiArgs {
     fn api(&self) -> anyhow::Result<rowhook::client::Api> {
+        // https:// needs a crypto provider (reqwest is built without one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if let Some(base) = &self.api {
             return Ok(rowhook::client::Api::new(base, self.token.clone()));
         }
         let config = Config::load(&self.config).with_context(|| "reading the config for the admin API's address (or give --api URL)")?;
         let token = self.token.clone().or(config.admin.token.clone());
-        Ok(rowhook::client::Api::new(&format!("http://{}", config.http.listen), token))
+        // With [http] tls_cert, https:// (its certificate checked against the system's trust store).
+        let scheme = if config.http.tls() { "https" } else { "http" };
+        Ok(rowhook::client::Api::new(&format!("{scheme}://{}", config.http.listen), token))
     }
 }
 

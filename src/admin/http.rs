@@ -111,8 +111,8 @@ pub struct HttpState {
 
 type State = web::Data<HttpState>;
 
-/// Starts serving on `listener`; stop it through the returned handle.
-pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Result<actix_web::dev::Server> {
+/// Starts serving on `listener` (HTTPS with `tls`); stop it through the returned handle.
+pub fn serve(listener: std::net::TcpListener, state: HttpState, tls: Option<rustls::ServerConfig>) -> std::io::Result<actix_web::dev::Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -173,16 +173,24 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
     })
     .workers(2)
     .disable_signals()
-    .shutdown_timeout(2)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(2);
+    // Plain HTTP, or only HTTPS (a plain request then fails its handshake).
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// What a standby instance serves while another instance is active: alive at
 /// `/healthz`, not ready at `/readyz` (with the reason), its metrics at
 /// `/metrics` (`rowhook_active 0`), and 503 with the reason everywhere else.
-pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: String) -> std::io::Result<actix_web::dev::Server> {
+pub fn serve_standby(
+    listener: std::net::TcpListener,
+    metrics: Metrics,
+    reason: String,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<actix_web::dev::Server> {
     let reason = Arc::new(reason);
     let server = HttpServer::new(move || {
         let reason = reason.clone();
@@ -213,10 +221,12 @@ pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: 
     })
     .workers(1)
     .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(1);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 // ---------------------------------------------------------------- responses

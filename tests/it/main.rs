@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one private MariaDB (started on first use,
 //! a database per test), real HTTP receivers on ephemeral ports.
 
+mod admin_tls;
 mod api;
 mod backfill;
 mod charsets;
