@@ -204,7 +204,7 @@ pub async fn run(
     // HTTPS: the certificate reloaded on SIGHUP for as long as this runs.
     let cert = crate::admin::tls::CertResolver::load(&config.http)?;
     let tls = cert.as_ref().map(|c| c.server_config()).transpose()?;
-    let _reload_certificate = cert.map(|c| AbortOnDrop(actix_rt::spawn(crate::admin::tls::reload_on_sighup(c))));
+    let _reload_certificate = AbortOnDrop(actix_rt::spawn(crate::admin::tls::reload_on_sighup(cert)));
     if let Some(id) = secrets.current_id() {
         tracing::info!(key_id = id, "webhook secrets are sealed in the table ([admin] secrets_key)");
     }

@@ -117,8 +117,10 @@ impl ResolvesServerCert for CertResolver {
     }
 }
 
-/// Reloads the certificate on every SIGHUP until dropped (aborted).
-pub async fn reload_on_sighup(resolver: Arc<CertResolver>) {
+/// Reloads the certificate on every SIGHUP until dropped (aborted). Without
+/// TLS (`resolver` None) a SIGHUP is said in the log and changes nothing: it
+/// never stops rowhook, so `systemctl reload` is always safe.
+pub async fn reload_on_sighup(resolver: Option<Arc<CertResolver>>) {
     #[cfg(unix)]
     {
         let mut hangups = match tokio::signal::unix::signal(
@@ -131,11 +133,12 @@ pub async fn reload_on_sighup(resolver: Arc<CertResolver>) {
             }
         };
         while hangups.recv().await.is_some() {
-            match resolver.reload() {
-                Ok(()) => tracing::info!(
+            match resolver.as_ref().map(|r| r.reload()) {
+                None => tracing::info!("SIGHUP: nothing to reload (no [http] tls_cert)"),
+                Some(Ok(())) => tracing::info!(
                     "SIGHUP: the admin server's certificate is reloaded; new connections use it"
                 ),
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::error!(error = %e, "SIGHUP: the admin server's certificate could not be reloaded; the current one stays in use")
                 }
             }
