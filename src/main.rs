@@ -304,6 +304,15 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
     if !warnings.is_empty() {
         println!("config:{}", Problems(warnings).list());
     }
+    // The files parse (checked at load); here also whether rustls can use the key and it is the certificate's.
+    match rowhook::admin::tls::CertResolver::load(&config.http) {
+        Ok(Some(_)) => println!("https: the certificate of [http] tls_cert and its key load"),
+        Ok(None) => {}
+        Err(e) => {
+            println!("error: {e}");
+            errors += 1;
+        }
+    }
     let store = daemon::state_store(config).await?;
     match store.check_migrated().await {
         Ok(()) => println!("state database: migrated"),

@@ -187,6 +187,35 @@ async fn https_with_a_checked_certificate_reloaded_on_sighup() {
         daemon.0.try_wait().unwrap().is_none(),
         "a failed reload does not stop rowhook"
     );
+
+    // check-config says the same of a key that is not the certificate's, and passes the right pair.
+    let check = |key: &Path| {
+        std::process::Command::new(crate::support::rowhook_bin())
+            .args([
+                "check-config",
+                "--config",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config/rowhook.toml"),
+            ])
+            .env("ROWHOOK__SOURCE__URL", &db.url)
+            .env("ROWHOOK__HTTP__TLS_CERT", &cert)
+            .env("ROWHOOK__HTTP__TLS_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let wrong = check(&key_one);
+    let said = String::from_utf8_lossy(&wrong.stdout);
+    assert!(
+        !wrong.status.success()
+            && said.contains("error: http.tls_key: the key does not belong to the certificate"),
+        "{said}"
+    );
+    let right = check(&key_two);
+    let said = String::from_utf8_lossy(&right.stdout);
+    assert!(
+        right.status.success()
+            && said.contains("https: the certificate of [http] tls_cert and its key load"),
+        "{said}"
+    );
 }
 
 #[test]
