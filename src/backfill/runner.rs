@@ -165,10 +165,11 @@ impl Runner {
         let started = Instant::now();
         let mut last_log = Instant::now();
         loop {
+            self.throttle(backfill).await?;
+            // Asked after the throttle's wait: a cancel during it reads no further chunk.
             if self.stopping.load(Ordering::SeqCst) || !self.store.backfill_wanted(backfill.id).await? {
                 return Ok(false);
             }
-            self.throttle(backfill).await?;
             let asked = backfill.limit.map_or(CHUNK_ROWS, |l| l.saturating_sub(read_so_far).min(CHUNK_ROWS));
             let main = !main_done && asked > 0;
             // The table in key order first; then the rows left out of their windows.

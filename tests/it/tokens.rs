@@ -65,15 +65,27 @@ async fn each_scope_on_each_kind_of_route() {
     let delivery = test["data"]["delivery_id"].as_u64().unwrap();
     receiver.wait_for(1, Duration::from_secs(10)).await;
 
+    // A backfill to read and cancel (the tables are empty: it ends at once).
+    let (status, _, backfill) =
+        call(&base, Method::POST, &format!("/api/webhooks/{id}/backfills"), Some(OPS), Some(json!({"event_type": "thread.created"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{backfill}");
+    let backfill = backfill["data"]["id"].as_u64().unwrap();
+
+    let since = (time::OffsetDateTime::now_utc() - time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap();
     let body_for = |method: &str, path: &str| -> Option<Value> {
         match (method, path) {
             ("POST", "/api/webhooks") => Some(json!({"url": receiver.url(), "events": ["note.added"]})),
+            ("POST", "/api/webhooks/{id}/replay") => Some(json!({"since": since})),
+            ("POST", "/api/webhooks/{id}/backfills") => Some(json!({"event_type": "thread.created"})),
             ("PUT", _) => Some(json!({"events": ["*"]})),
             _ => None,
         }
     };
     for (method, pattern) in rowhook::admin::http::ROUTES {
-        let path = pattern.replace("deliveries/{id}", &format!("deliveries/{delivery}")).replace("{id}", &id.to_string());
+        let path = pattern
+            .replace("deliveries/{id}", &format!("deliveries/{delivery}"))
+            .replace("{backfill}", &backfill.to_string())
+            .replace("{id}", &id.to_string());
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let changing = *method != "GET";
         let open = !path.starts_with("/api/");
@@ -114,6 +126,15 @@ async fn each_scope_on_each_kind_of_route() {
             assert!(status.is_success(), "admin token, {method} {path}: {status} {answer}");
         }
     }
+
+    // Cancelling a backfill: refused for read; an admin token gets past the
+    // scope check (200, or 409 when the backfill of empty tables has ended).
+    let path = format!("/api/webhooks/{id}/backfills/{backfill}");
+    let (status, _, answer) = call(&base, Method::DELETE, &path, Some(READ), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["details"]["needed"], "admin");
+    let (status, _, answer) = call(&base, Method::DELETE, &path, Some(OPS), None).await;
+    assert!(status == StatusCode::OK || (status == StatusCode::CONFLICT && answer["error"].as_str().unwrap().contains("has ended")), "{status} {answer}");
 
     // Delete: refused for read, done with admin.
     let path = format!("/api/webhooks/{id}");
