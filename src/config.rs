@@ -15,7 +15,7 @@ pub mod keys;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -183,11 +183,62 @@ pub struct StateConfig {
 pub struct HttpConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// The server's certificate chain, PEM (leaf first): with `tls_key`, the
+    /// server speaks only HTTPS. Read again on SIGHUP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_listen() }
+        HttpConfig { listen: default_listen(), tls_cert: None, tls_key: None }
+    }
+}
+
+/// A certificate chain and its key, as read from `[http] tls_cert` and `tls_key`.
+pub struct TlsFiles {
+    pub certs: Vec<rustls_pki_types::CertificateDer<'static>>,
+    pub key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+impl HttpConfig {
+    /// Whether the server speaks HTTPS (both files are set).
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// The certificate chain and key the files hold now (None: no TLS);
+    /// an error names the key, the file and what is wrong with it. Called
+    /// at load (validation), at start and on every SIGHUP.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        use rustls_pki_types::pem::PemObject as _;
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => return Err(invalid("http.tls_key", "is missing: tls_cert needs its key (both or neither)")),
+            (None, Some(_)) => return Err(invalid("http.tls_cert", "is missing: tls_key needs its certificate (both or neither)")),
+        };
+        let read = |name: &str, path: &Path| {
+            std::fs::read(path).map_err(|e| invalid(format!("http.{name}"), format!("cannot read {}: {e}", path.display())))
+        };
+        let pem = read("tls_cert", cert)?;
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid("http.tls_cert", format!("{} is not a PEM certificate chain: {e}", cert.display())))?;
+        if certs.is_empty() {
+            return Err(invalid(
+                "http.tls_cert",
+                format!("{} holds no certificate (-----BEGIN CERTIFICATE-----)", cert.display()),
+            ));
+        }
+        let pem = read("tls_key", key)?;
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+            invalid("http.tls_key", format!("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}", key.display()))
+        })?;
+        Ok(Some(TlsFiles { certs, key }))
     }
 }
 
@@ -217,6 +268,19 @@ pub struct AdminConfig {
     /// open, as Prometheus scrapes without one unless told.
     #[serde(default)]
     pub protect_metrics: bool,
+    /// The key webhook secrets are sealed with in the table: standard base64
+    /// of 32 random bytes (`openssl rand -base64 32`). None: stored as given.
+    #[serde(default)]
+    pub secrets_key: Option<String>,
+    /// ... or the file holding it.
+    #[serde(default)]
+    pub secrets_key_file: Option<PathBuf>,
+    /// The key before a rotation: it still opens secrets, it seals none.
+    #[serde(default)]
+    pub secrets_key_previous: Option<String>,
+    /// ... or the file holding it.
+    #[serde(default)]
+    pub secrets_key_previous_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -227,6 +291,10 @@ impl Default for AdminConfig {
             secret_rotation_overlap: default_rotation_overlap(),
             session_lifetime: default_session_lifetime(),
             protect_metrics: false,
+            secrets_key: None,
+            secrets_key_file: None,
+            secrets_key_previous: None,
+            secrets_key_previous_file: None,
         }
     }
 }
@@ -237,6 +305,50 @@ impl AdminConfig {
     pub fn has_tokens(&self) -> bool {
         self.token.as_deref().is_some_and(|t| !t.is_empty()) || !self.tokens.is_empty()
     }
+}
+
+/// The bytes of a secrets key.
+pub type SecretsKeyBytes = [u8; 32];
+
+impl AdminConfig {
+    /// The current and the previous secrets key, each from its value or its
+    /// file (not both). An error names the key and what to do.
+    pub fn secrets_keys(&self) -> Result<(Option<SecretsKeyBytes>, Option<SecretsKeyBytes>), ConfigError> {
+        let current = secrets_key("admin.secrets_key", self.secrets_key.as_deref(), self.secrets_key_file.as_deref())?;
+        let previous =
+            secrets_key("admin.secrets_key_previous", self.secrets_key_previous.as_deref(), self.secrets_key_previous_file.as_deref())?;
+        if current.is_none() && previous.is_some() {
+            return Err(invalid(
+                "admin.secrets_key_previous",
+                "is set without secrets_key: set secrets_key to the new key (the previous one only opens what it sealed)",
+            ));
+        }
+        if current.is_some() && current == previous {
+            return Err(invalid("admin.secrets_key_previous", "is the same key as secrets_key: set it to the key before the rotation"));
+        }
+        Ok((current, previous))
+    }
+}
+
+/// One secrets key from its value (`key`) or its file (`key` + `_file`).
+fn secrets_key(key: &str, value: Option<&str>, file: Option<&Path>) -> Result<Option<SecretsKeyBytes>, ConfigError> {
+    let (text, name) = match (value, file) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return Err(invalid(key, format!("is set twice, as {key} and {key}_file: keep one"))),
+        (Some(text), None) => (text.to_string(), key.to_string()),
+        (None, Some(path)) => {
+            let name = format!("{key}_file");
+            let text = std::fs::read_to_string(path).map_err(|e| invalid(&name, format!("cannot read {}: {e}", path.display())))?;
+            (text, name)
+        }
+    };
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| invalid(&name, "is not base64 of 32 bytes: make a key with `openssl rand -base64 32`"))?;
+    let bytes = SecretsKeyBytes::try_from(bytes.as_slice())
+        .map_err(|_| invalid(&name, format!("is {} bytes, not 32: make a key with `openssl rand -base64 32`", bytes.len())))?;
+    Ok(Some(bytes))
 }
 
 fn default_rotation_overlap() -> Duration {
@@ -352,6 +464,10 @@ impl std::fmt::Debug for AdminConfig {
             .field("secret_rotation_overlap", &self.secret_rotation_overlap)
             .field("session_lifetime", &self.session_lifetime)
             .field("protect_metrics", &self.protect_metrics)
+            .field("secrets_key", &self.secrets_key.as_ref().map(|_| "***"))
+            .field("secrets_key_file", &self.secrets_key_file)
+            .field("secrets_key_previous", &self.secrets_key_previous.as_ref().map(|_| "***"))
+            .field("secrets_key_previous_file", &self.secrets_key_previous_file)
             .finish()
     }
 }
@@ -745,7 +861,8 @@ impl Config {
 }
 
 impl Config {
-    /// `[admin]`: token names and hashes, the session lifetime.
+    /// `[admin]`: token names and hashes, the session lifetime, the secrets
+    /// keys; and `[http]`'s TLS files (readable, PEM).
     fn validate_admin(&self) -> Result<(), ConfigError> {
         let admin = &self.admin;
         if admin.token.as_deref().is_some_and(|t| t.trim_start().starts_with("sha256:")) {
@@ -777,6 +894,8 @@ impl Config {
         if admin.session_lifetime < Duration::from_secs(1) {
             return Err(invalid("admin.session_lifetime", "must be at least 1s"));
         }
+        admin.secrets_keys()?;
+        self.http.tls_files()?;
         Ok(())
     }
 }
@@ -914,6 +1033,56 @@ url = "mysql://root@127.0.0.1:3306/helpdesk"
     fn source_url_must_name_a_database() {
         let err = Config::from_toml("[source]\nurl = \"mysql://root@localhost:3306\"\n").unwrap_err();
         assert!(err.to_string().contains("source.url"), "{err}");
+    }
+
+    #[test]
+    fn secrets_keys_come_from_a_value_or_a_file() {
+        use base64::Engine as _;
+        let b64 = |bytes: [u8; 32]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let with = |admin: &str| Config::from_toml(&format!("{MINIMAL}\n[admin]\n{admin}\n"));
+        let c = with(&format!("secrets_key = \"{}\"\nsecrets_key_previous = \"{}\"", b64([1; 32]), b64([2; 32]))).unwrap();
+        assert_eq!(c.admin.secrets_keys().unwrap(), (Some([1; 32]), Some([2; 32])));
+        assert!(!format!("{c:?}").contains(&b64([1; 32])), "no key in Debug");
+        assert_eq!(Config::from_toml(MINIMAL).unwrap().admin.secrets_keys().unwrap(), (None, None));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("{}\n", b64([3; 32]))).unwrap();
+        let c = with(&format!("secrets_key_file = \"{}\"", file.path().display())).unwrap();
+        assert_eq!(c.admin.secrets_keys().unwrap(), (Some([3; 32]), None));
+        for (admin, key, says) in [
+            ("secrets_key = \"not base64!\"".to_string(), "admin.secrets_key", "openssl rand -base64 32"),
+            (format!("secrets_key = \"{}\"", base64::engine::general_purpose::STANDARD.encode([1u8; 16])), "admin.secrets_key", "16 bytes"),
+            (format!("secrets_key = \"{}\"\nsecrets_key_file = \"/k\"", b64([1; 32])), "admin.secrets_key", "keep one"),
+            ("secrets_key_file = \"/nonexistent/key\"".to_string(), "admin.secrets_key_file", "/nonexistent/key"),
+            (format!("secrets_key_previous = \"{}\"", b64([1; 32])), "admin.secrets_key_previous", "without secrets_key"),
+            (format!("secrets_key = \"{0}\"\nsecrets_key_previous = \"{0}\"", b64([1; 32])), "admin.secrets_key_previous", "same key"),
+        ] {
+            let err = with(&admin).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{admin}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files_readable_and_in_pem() {
+        let with = |http: &str| Config::from_toml(&format!("{MINIMAL}\n[http]\n{http}\n"));
+        assert!(!Config::from_toml(MINIMAL).unwrap().http.tls());
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, junk) = (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("junk.pem"));
+        std::fs::write(&junk, "not a pem file\n").unwrap();
+        // A structurally valid PEM (rustls checks the key's type when it loads it).
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n").unwrap();
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n").unwrap();
+        let c = with(&format!("tls_cert = {:?}\ntls_key = {:?}", cert, key)).unwrap();
+        assert!(c.http.tls() && c.http.tls_files().unwrap().is_some());
+        for (http, says) in [
+            (format!("tls_cert = {cert:?}"), "http.tls_key: is missing"),
+            (format!("tls_key = {key:?}"), "http.tls_cert: is missing"),
+            (format!("tls_cert = \"/nonexistent.pem\"\ntls_key = {key:?}"), "http.tls_cert: cannot read /nonexistent.pem"),
+            (format!("tls_cert = {junk:?}\ntls_key = {key:?}"), "holds no certificate"),
+            (format!("tls_cert = {cert:?}\ntls_key = {junk:?}"), "http.tls_key"),
+        ] {
+            let err = with(&http).unwrap_err().to_string();
+            assert!(err.contains(says), "{http}: {err}");
+        }
     }
 
     #[test]

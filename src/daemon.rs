@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::delivery::retry::RetryPolicy;
 use crate::source::schema::{self, Problem, Problems, SchemaError, ServerInfo, TableSchema};
 use crate::delivery::sender::Sender;
+use crate::state::secrets::Keyring;
 use crate::state::store::{SavedView, Store, StoreError};
 
 /// Why rowhook could not start or had to stop.
@@ -71,6 +72,16 @@ pub enum RunError {
     NoToken(std::net::SocketAddr),
     #[error("config: {0}")]
     Tokens(#[from] crate::admin::auth::TokenError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Tls(#[from] crate::admin::tls::TlsError),
+}
+
+/// The keys webhook secrets are sealed and opened with (`[admin] secrets_key`, `secrets_key_previous`).
+pub fn keyring(config: &Config) -> Result<Keyring, RunError> {
+    let (current, previous) = config.admin.secrets_keys()?;
+    Ok(Keyring::new(current, previous))
 }
 
 /// Where reading starts when there is no checkpoint, or when the operator says so.
@@ -113,6 +124,16 @@ pub async fn check(config: &Config) -> Result<Checked, RunError> {
         return Err(SchemaError::Refused(Problems(problems)).into());
     }
     Ok(Checked { server, database, tables, source_opts, source_target, warnings: problems })
+}
+
+/// What works, but less safely, in the config: `rowhook run` logs these and
+/// `rowhook check-config` lists them.
+pub fn config_warnings(config: &Config) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    if config.admin.secrets_key.is_none() && config.admin.secrets_key_file.is_none() {
+        warnings.push(Problem::SecretsInPlaintext);
+    }
+    warnings
 }
 
 /// The source's position now (current) or its oldest binlog (earliest).
@@ -179,9 +200,17 @@ pub async fn run(
         return Err(RunError::NoToken(listen));
     }
     let auth = Arc::new(crate::admin::auth::Auth::from_config(&config.admin)?);
+    let secrets = Arc::new(keyring(&config)?);
+    // HTTPS: the certificate reloaded on SIGHUP for as long as this runs.
+    let cert = crate::admin::tls::CertResolver::load(&config.http)?;
+    let tls = cert.as_ref().map(|c| c.server_config()).transpose()?;
+    let _reload_certificate = AbortOnDrop(actix_rt::spawn(crate::admin::tls::reload_on_sighup(cert)));
+    if let Some(id) = secrets.current_id() {
+        tracing::info!(key_id = id, "webhook secrets are sealed in the table ([admin] secrets_key)");
+    }
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Metrics::new();
-    let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, &metrics, shutdown.as_mut()).await? else {
+    let Some(Active { store, checked, lock, state_opts, lock_name }) = become_active(&config, &listener, tls.as_ref(), &metrics, shutdown.as_mut()).await? else {
         return Ok(());
     };
 
@@ -203,7 +232,7 @@ pub async fn run(
 
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight)?;
+    let delivery = delivery_context(&config, &store, &metrics, &stopping, &in_flight, &secrets)?;
     // Rules without `group_by` group by their table's primary key.
     // Key columns are read too: a backfill follows the rows it copies by their keys.
     let rules = crate::events::mapping::with_default_groups(&config.events, &checked.tables);
@@ -269,6 +298,7 @@ pub async fn run(
         console,
         event_types: Arc::new(event_types(&config)),
         secret_rotation_overlap: config.admin.secret_rotation_overlap,
+        secrets: secrets.clone(),
         default_ordering: config.delivery.ordering,
         targets: crate::delivery::ssrf::TargetPolicy::of(&config.delivery),
         // Bounds the lookup as a delivery's connect_timeout bounds lookup and connect.
@@ -290,7 +320,7 @@ pub async fn run(
             progress: Arc::default(),
         },
     };
-    let server_handle = serve_admin(listener, state, &config)?;
+    let server_handle = serve_admin(listener, state, &config, tls)?;
 
     let pruner = actix_rt::spawn(prune_history(store.clone(), config.delivery.retention, metrics_for_pruner, stopping.clone()));
 
@@ -348,6 +378,7 @@ struct Active {
 async fn become_active(
     config: &Config,
     listener: &std::net::TcpListener,
+    tls: Option<&rustls::ServerConfig>,
     metrics: &Metrics,
     shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<Active>, RunError> {
@@ -361,13 +392,13 @@ async fn become_active(
         full_row_metadata = checked.server.full_row_metadata,
         "source checked"
     );
-    for warning in &checked.warnings {
+    for warning in checked.warnings.iter().chain(config_warnings(config).iter()) {
         tracing::warn!(fix = %warning.fix(), "{warning}");
     }
     // Only the instance holding the lock reads and delivers; the checkpoint is read after.
     let state_opts = crate::dburl::opts(config.state_url()).map_err(|e| StoreError::Url(e.to_string()))?;
     let lock_name = instance::lock_name(state_opts.db_name().unwrap_or_default());
-    let Some((lock, waited)) = take_instance_lock(&state_opts, &lock_name, listener, metrics, shutdown).await? else {
+    let Some((lock, waited)) = take_instance_lock(&state_opts, &lock_name, listener, tls, metrics, shutdown).await? else {
         store.disconnect().await;
         return Ok(None);
     };
@@ -451,7 +482,14 @@ async fn webhooks_followed(state_opts: &mysql_async::Opts, checked: &Checked) ->
 }
 
 /// What every delivery actor shares, from `[delivery]`.
-fn delivery_context(config: &Config, store: &Store, metrics: &Metrics, stopping: &Arc<AtomicBool>, in_flight: &Arc<AtomicUsize>) -> Result<DeliveryContext, RunError> {
+fn delivery_context(
+    config: &Config,
+    store: &Store,
+    metrics: &Metrics,
+    stopping: &Arc<AtomicBool>,
+    in_flight: &Arc<AtomicUsize>,
+    secrets: &Arc<Keyring>,
+) -> Result<DeliveryContext, RunError> {
     let d = &config.delivery;
     Ok(DeliveryContext {
         store: store.clone(),
@@ -469,6 +507,7 @@ fn delivery_context(config: &Config, store: &Store, metrics: &Metrics, stopping:
         in_flight: in_flight.clone(),
         metrics: metrics.clone(),
         state_writes: Arc::new(tokio::sync::Semaphore::new(STATE_WRITES)),
+        secrets: secrets.clone(),
     })
 }
 
@@ -484,11 +523,17 @@ fn event_types(config: &Config) -> Vec<String> {
 }
 
 /// Starts the admin HTTP server on `listener`; its handle stops it.
-fn serve_admin(listener: std::net::TcpListener, state: HttpState, config: &Config) -> Result<actix_web::dev::ServerHandle, RunError> {
-    let server = http::serve(listener, state)?;
+fn serve_admin(
+    listener: std::net::TcpListener,
+    state: HttpState,
+    config: &Config,
+    tls: Option<rustls::ServerConfig>,
+) -> Result<actix_web::dev::ServerHandle, RunError> {
+    let https = tls.is_some();
+    let server = http::serve(listener, state, tls)?;
     let handle = server.handle();
     actix_rt::spawn(server);
-    tracing::info!(listen = ?config.http.listen, "rowhook running");
+    tracing::info!(listen = ?config.http.listen, https, "rowhook running");
     Ok(handle)
 }
 
@@ -528,6 +573,7 @@ async fn take_instance_lock(
     opts: &mysql_async::Opts,
     name: &str,
     listener: &std::net::TcpListener,
+    tls: Option<&rustls::ServerConfig>,
     metrics: &Metrics,
     mut shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<(InstanceLock, bool)>, RunError> {
@@ -541,7 +587,7 @@ async fn take_instance_lock(
          connection {holder} on the state server); this one takes over when that one stops"
     );
     tracing::warn!("{reason}");
-    let standby = http::serve_standby(listener.try_clone()?, metrics.clone(), reason)?;
+    let standby = http::serve_standby(listener.try_clone()?, metrics.clone(), reason, tls.cloned())?;
     let standby_handle = standby.handle();
     actix_rt::spawn(standby);
     let mut unreachable = false;

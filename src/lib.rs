@@ -20,8 +20,10 @@
 //! - [`backfill`]: a table's current rows sent to one webhook, interleaved
 //!   with the live stream by watermarks (between the events and delivery stages).
 //! - [`state`]: the state database (webhooks, queue, history, checkpoint,
-//!   migrations) and the instance lock.
-//! - [`admin`]: the HTTP server: admin API, validation, OpenAPI, metrics.
+//!   migrations), the instance lock, and webhook secrets sealed at rest
+//!   (`[admin] secrets_key`; opened where the delivery stage signs).
+//! - [`admin`]: the HTTP server: admin API, validation, OpenAPI, metrics,
+//!   HTTPS with its certificate reloaded on SIGHUP.
 //!
 //! Dependencies point one way, along the flow: `events` uses `source`'s
 //! types, `backfill` uses both, `delivery` uses those three, and all of

@@ -1,5 +1,5 @@
 //! The `rowhook` command: `run`, `migrate`, `check-config`, `listen`,
-//! `hash-token`, and `backfill` / `replay` against a running daemon's admin API.
+//! `hash-token`, `rotate-secrets-key`, and `backfill` / `replay` against a running daemon's admin API.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -84,6 +84,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: std::net::SocketAddr,
     },
+    /// Seal every webhook secret with [admin] secrets_key: plaintext ones, and those sealed with
+    /// secrets_key_previous (after a key rotation). Safe to repeat, and while rowhook runs.
+    RotateSecretsKey {
+        #[arg(long, default_value = "config/rowhook.toml")]
+        config: PathBuf,
+    },
     /// Print the `sha256:` hash of a token, for `hash` of an [admin.tokens.NAME]: the token is
     /// read from standard input (its line end is not part of it), so it stays out of the shell's
     /// history. With --new, make a random token and print it and its hash.
@@ -99,7 +105,7 @@ enum Command {
 struct ApiArgs {
     #[arg(long, default_value = "config/rowhook.toml")]
     config: PathBuf,
-    /// The admin API, e.g. http://127.0.0.1:8080 (default: the config's [http] listen).
+    /// The admin API, e.g. http://127.0.0.1:8080 (default: the config's [http] listen, https:// with [http] tls_cert).
     #[arg(long)]
     api: Option<String>,
     /// The admin token (default: ROWHOOK__ADMIN__TOKEN, then the config's).
@@ -109,12 +115,16 @@ struct ApiArgs {
 
 impl ApiArgs {
     fn api(&self) -> anyhow::Result<rowhook::client::Api> {
+        // https:// needs a crypto provider (reqwest is built without one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if let Some(base) = &self.api {
             return Ok(rowhook::client::Api::new(base, self.token.clone()));
         }
         let config = Config::load(&self.config).with_context(|| "reading the config for the admin API's address (or give --api URL)")?;
         let token = self.token.clone().or(config.admin.token.clone());
-        Ok(rowhook::client::Api::new(&format!("http://{}", config.http.listen), token))
+        // With [http] tls_cert, https:// (its certificate checked against the system's trust store).
+        let scheme = if config.http.tls() { "https" } else { "http" };
+        Ok(rowhook::client::Api::new(&format!("{scheme}://{}", config.http.listen), token))
     }
 }
 
@@ -195,7 +205,45 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::HashToken { new } => hash_token(new),
+        Command::RotateSecretsKey { config } => {
+            let config = load(&config)?;
+            rotate_secrets_key(&config).await
+        }
     }
+}
+
+/// `rowhook rotate-secrets-key`: every stored secret sealed with the current key.
+async fn rotate_secrets_key(config: &Config) -> anyhow::Result<()> {
+    let keys = daemon::keyring(config)?;
+    let Some(current) = keys.current_id().map(str::to_string) else {
+        anyhow::bail!(
+            "no [admin] secrets_key to seal with: set it (or secrets_key_file, or ROWHOOK__ADMIN__SECRETS_KEY) to a key made with \
+             `openssl rand -base64 32`, and the old key, if any, as secrets_key_previous"
+        );
+    };
+    let store = daemon::state_store(config).await?;
+    store.check_migrated().await?;
+    let report = store.reseal_secrets(&keys).await;
+    store.disconnect().await;
+    let report = report?;
+    println!(
+        "sealed with key id {current}: {} secret{} now, {} already; {} changed meanwhile (run again)",
+        report.resealed,
+        if report.resealed == 1 { "" } else { "s" },
+        report.current,
+        report.changed_meanwhile
+    );
+    for (id, column, error) in &report.failed {
+        println!("webhook {id}, {column}: {error}");
+    }
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} secret{} could not be opened, listed above: they are left as they are",
+            report.failed.len(),
+            if report.failed.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 /// `rowhook hash-token`: the hash of the token on standard input, or a new token and its hash.
@@ -252,6 +300,19 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
         }
         Err(other) => return Err(other.into()),
     };
+    let warnings = daemon::config_warnings(config);
+    if !warnings.is_empty() {
+        println!("config:{}", Problems(warnings).list());
+    }
+    // The files parse (checked at load); here also whether rustls can use the key and it is the certificate's.
+    match rowhook::admin::tls::CertResolver::load(&config.http) {
+        Ok(Some(_)) => println!("https: the certificate of [http] tls_cert and its key load"),
+        Ok(None) => {}
+        Err(e) => {
+            println!("error: {e}");
+            errors += 1;
+        }
+    }
     let store = daemon::state_store(config).await?;
     match store.check_migrated().await {
         Ok(()) => println!("state database: migrated"),

@@ -91,6 +91,8 @@ pub struct HttpState {
     /// The event types the config defines.
     pub event_types: Arc<Vec<String>>,
     pub secret_rotation_overlap: Duration,
+    /// Seals a new secret before it is stored (`[admin] secrets_key`; without one, stored as given).
+    pub secrets: Arc<crate::state::secrets::Keyring>,
     /// `[delivery] ordering`: for webhooks without their own.
     pub default_ordering: Ordering,
     /// The `[delivery]` settings a webhook URL must satisfy to be registered.
@@ -111,8 +113,8 @@ pub struct HttpState {
 
 type State = web::Data<HttpState>;
 
-/// Starts serving on `listener`; stop it through the returned handle.
-pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Result<actix_web::dev::Server> {
+/// Starts serving on `listener` (HTTPS with `tls`); stop it through the returned handle.
+pub fn serve(listener: std::net::TcpListener, state: HttpState, tls: Option<rustls::ServerConfig>) -> std::io::Result<actix_web::dev::Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -173,16 +175,24 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Resu
     })
     .workers(2)
     .disable_signals()
-    .shutdown_timeout(2)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(2);
+    // Plain HTTP, or only HTTPS (a plain request then fails its handshake).
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// What a standby instance serves while another instance is active: alive at
 /// `/healthz`, not ready at `/readyz` (with the reason), its metrics at
 /// `/metrics` (`rowhook_active 0`), and 503 with the reason everywhere else.
-pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: String) -> std::io::Result<actix_web::dev::Server> {
+pub fn serve_standby(
+    listener: std::net::TcpListener,
+    metrics: Metrics,
+    reason: String,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<actix_web::dev::Server> {
     let reason = Arc::new(reason);
     let server = HttpServer::new(move || {
         let reason = reason.clone();
@@ -213,10 +223,12 @@ pub fn serve_standby(listener: std::net::TcpListener, metrics: Metrics, reason: 
     })
     .workers(1)
     .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(1);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 // ---------------------------------------------------------------- responses
@@ -277,6 +289,11 @@ async fn vet_url(state: &HttpState, text: &str) -> Result<Option<String>, Target
 fn unavailable(e: StoreError) -> HttpResponse {
     tracing::warn!(error = %e, "admin request failed on the state database");
     fail(StatusCode::SERVICE_UNAVAILABLE, "state database unavailable; try again", json!({"reason": e.to_string()}))
+}
+
+/// A secret that cannot be sealed (longer than any the validation lets through).
+fn unsealable(e: crate::state::secrets::SecretsError) -> HttpResponse {
+    fail(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot seal the secret: {e}"), json!({}))
 }
 
 async fn not_found() -> HttpResponse {
@@ -530,7 +547,8 @@ async fn create_webhook(req: HttpRequest, payload: web::Payload, state: State) -
     let new = tri!(validation::new_webhook(&body, &state.event_types).map_err(invalid));
     let warnings: Vec<String> = tri!(vet_url(&state, &new.url).await.map_err(refused_url)).into_iter().collect();
     let secret = new.secret.unwrap_or_else(signing::generate_secret);
-    let view = tri!(state.store.create_webhook(&new.url, &new.events, &secret, new.is_active, new.ordering).await.map_err(unavailable));
+    let stored = tri!(state.secrets.seal(&secret).map_err(unsealable));
+    let view = tri!(state.store.create_webhook(&new.url, &new.events, &stored, new.is_active, new.ordering).await.map_err(unavailable));
     tri!(reload(&state).await);
     let mut data = webhook_json(&view, &state);
     data["secret"] = Value::String(secret);
@@ -812,7 +830,8 @@ async fn test_event(req: HttpRequest, state: State) -> HttpResponse {
 async fn rotate_secret(req: HttpRequest, state: State) -> HttpResponse {
     let id = tri!(path_id(&req, "webhook"));
     let secret = signing::generate_secret();
-    if !tri!(state.store.rotate_secret(id, &secret, state.secret_rotation_overlap).await.map_err(unavailable)) {
+    let stored = tri!(state.secrets.seal(&secret).map_err(unsealable));
+    if !tri!(state.store.rotate_secret(id, &stored, state.secret_rotation_overlap).await.map_err(unavailable)) {
         return no_webhook(&id.to_string());
     }
     tri!(reload(&state).await);

@@ -123,6 +123,9 @@ pub fn new_webhook(body: &Value, known_types: &[String]) -> Result<NewWebhook, F
             if secret.len() > 255 {
                 return Err(error("secret", "must be at most 255 bytes"));
             }
+            if secret.starts_with(crate::state::secrets::SEALED_PREFIX) {
+                return Err(error("secret", "must not start with \"enc:\", which marks a secret sealed with [admin] secrets_key"));
+            }
             if let Err(e) = crate::delivery::signing::SigningKey::from_secret(secret) {
                 return Err(error("secret", e.to_string()));
             }
@@ -386,6 +389,7 @@ mod tests {
             (json!({"url": "https://x.example", "events": "*"}), "events"),
             (json!({"url": "https://x.example", "events": ["*"], "secret": "short"}), "secret"),
             (json!({"url": "https://x.example", "events": ["*"], "secret": "whsec_!!!!not-base64!!!!"}), "secret"),
+            (json!({"url": "https://x.example", "events": ["*"], "secret": "enc:v1:0123abcd:AAAAAAAAAAAA"}), "secret"),
             (json!({"url": "https://x.example", "events": ["*"], "is_active": "yes"}), "is_active"),
             (json!({"url": "https://x.example", "events": ["*"], "colour": "red"}), "colour"),
         ];

@@ -36,6 +36,7 @@ use crate::metrics::{self, Metrics};
 use crate::delivery::retry::{RetryPolicy, Verdict};
 use crate::delivery::sender::{Attempt, Sender, Target};
 use crate::delivery::signing::SigningKey;
+use crate::state::secrets::Keyring;
 use crate::state::store::{AttemptRecord, DeliveryStatus, DueDelivery, Store, StoreError, Webhook, WebhookHealth};
 
 /// Rows a claim reads per query, due or not ([`Store::scan_pending`]) ...
@@ -80,6 +81,8 @@ pub struct DeliveryContext {
     pub metrics: Metrics,
     /// How many waves may claim or record at once, across all actors.
     pub state_writes: Arc<tokio::sync::Semaphore>,
+    /// Opens the webhooks' secrets (sealed in the table with `[admin] secrets_key`, or plaintext).
+    pub secrets: Arc<Keyring>,
 }
 
 /// Something was enqueued for this webhook: by the router, which handed the
@@ -130,7 +133,7 @@ pub struct DeliveryActor {
 
 impl DeliveryActor {
     pub fn new(webhook: Webhook, shared: DeliveryContext, handoff: Arc<HandOff>) -> DeliveryActor {
-        let target = make_target(&webhook);
+        let target = make_target(&webhook, &shared.secrets);
         DeliveryActor {
             webhook,
             target,
@@ -276,7 +279,7 @@ impl Handler<UpdateWebhook> for DeliveryActor {
     type Result = ();
     fn handle(&mut self, UpdateWebhook(webhook): UpdateWebhook, ctx: &mut Context<Self>) {
         let reactivated = webhook.is_active && !self.webhook.is_active;
-        self.target = make_target(&webhook);
+        self.target = make_target(&webhook, &self.shared.secrets);
         self.webhook = webhook;
         self.order.forget_order();
         self.holds.clear();
@@ -301,11 +304,33 @@ impl Handler<UpdateWebhook> for DeliveryActor {
     }
 }
 
-fn make_target(webhook: &Webhook) -> Option<Target> {
-    match SigningKey::from_secret(&webhook.secret) {
+/// The webhook's URL and signing keys: its secrets opened (when sealed) and
+/// made keys. None when the current secret cannot be used: its deliveries
+/// wait, pending, until it is fixed (said in the log, naming the key id of a
+/// secret no configured key opens); other webhooks are not affected.
+fn make_target(webhook: &Webhook, secrets: &Keyring) -> Option<Target> {
+    let key = match secrets.open(&webhook.secret) {
+        Ok(secret) => SigningKey::from_secret(&secret).map_err(|e| e.to_string()),
+        Err(e) => {
+            tracing::error!(
+                webhook_id = webhook.id,
+                key_id = e.key_id().unwrap_or("-"),
+                error = %e,
+                "webhook secret cannot be opened; its deliveries stay pending until it can"
+            );
+            return None;
+        }
+    };
+    match key {
         Ok(key) => {
             // During a rotation's overlap, the previous secret signs too.
-            let previous = webhook.previous_secret.as_deref().and_then(|s| SigningKey::from_secret(s).ok());
+            let previous = webhook.previous_secret.as_deref().and_then(|stored| match secrets.open(stored) {
+                Ok(secret) => SigningKey::from_secret(&secret).ok(),
+                Err(e) => {
+                    tracing::warn!(webhook_id = webhook.id, key_id = e.key_id().unwrap_or("-"), error = %e, "the previous secret cannot be opened; only the current one signs");
+                    None
+                }
+            });
             Some(Target { url: webhook.url.clone(), keys: std::iter::once(key).chain(previous).collect() })
         }
         Err(e) => {

@@ -145,6 +145,7 @@ impl Router {
 
     /// A webhook as it is now: a new actor, or its actor told of the change.
     fn upsert_webhook(&mut self, webhook: Webhook) {
+        self.seal_plaintext(&webhook);
         match self.webhooks.get_mut(&webhook.id) {
             Some(known) => {
                 // The actor's own health writes come back here too: only
@@ -161,6 +162,48 @@ impl Router {
                 self.webhooks.insert(webhook.id, Subscriber { webhook, actor, handoff });
             }
         }
+    }
+
+    /// With `[admin] secrets_key`, a plaintext secret seen (at start, in a
+    /// binlog row image of a row the PHP app or SQL wrote, in a poll) is
+    /// sealed in the table: an `UPDATE` guarded by the plaintext, so it does
+    /// nothing when the row changed meanwhile, and whose own row image holds
+    /// the sealed secret, so it is not sealed again (no loop). In the
+    /// background: the webhook's deliveries use the plaintext meanwhile.
+    fn seal_plaintext(&self, webhook: &Webhook) {
+        let keys = &self.delivery.secrets;
+        if !keys.seals() {
+            return;
+        }
+        let plain = |stored: &str| !crate::state::secrets::is_sealed(stored);
+        let columns = [(false, Some(&webhook.secret)), (true, webhook.previous_secret.as_ref())];
+        let work: Vec<(bool, String, String)> = columns
+            .into_iter()
+            .filter_map(|(previous, stored)| {
+                let stored = stored.filter(|s| plain(s))?;
+                match keys.seal(stored) {
+                    Ok(sealed) => Some((previous, stored.clone(), sealed)),
+                    Err(e) => {
+                        tracing::warn!(webhook_id = webhook.id, error = %e, "a plaintext secret could not be sealed; it stays plaintext");
+                        None
+                    }
+                }
+            })
+            .collect();
+        if work.is_empty() {
+            return;
+        }
+        let (store, id) = (self.delivery.store.clone(), webhook.id);
+        actix_rt::spawn(async move {
+            for (previous, plain, sealed) in work {
+                let column = if previous { "previous_secret" } else { "secret" };
+                match store.replace_stored_secret(id, previous, &plain, &sealed).await {
+                    Ok(true) => tracing::info!(webhook_id = id, column, "a plaintext webhook secret is sealed in the table now"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(webhook_id = id, column, error = %e, "could not seal a plaintext webhook secret; tried again when the row is seen next"),
+                }
+            }
+        });
     }
 
     fn remove_webhook(&mut self, id: u64) {

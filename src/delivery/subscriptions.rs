@@ -112,7 +112,8 @@ fn text<'a>(image: &'a RowImage, column: &'static str) -> Result<Option<&'a str>
 /// A webhook as [`crate::state::store::Store::load_webhooks`] would read this row:
 /// the same defaults (`is_active` NULL is active, `events` that are not a
 /// JSON array of strings subscribe to nothing), the previous secret only
-/// while its overlap lasts.
+/// while its overlap lasts. Secrets as the row holds them, sealed or
+/// plaintext ([`crate::state::secrets`]): the delivery actor opens them.
 pub fn webhook_of(image: &RowImage, now_unix: i64) -> Result<Webhook, RowError> {
     let id = id_of(image)?;
     let url = text(image, "url")?.ok_or(RowError::Missing("url"))?.to_string();

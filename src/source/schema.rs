@@ -73,6 +73,9 @@ pub enum Problem {
         /// The database's table closest to `table`, if one is close.
         near: Option<String>,
     },
+    /// A warning: `[admin] secrets_key` is not set.
+    #[error("no [admin] secrets_key: webhook secrets are stored in plaintext in the webhooks table")]
+    SecretsInPlaintext,
     #[error("{rule}: table `{table}` has no column `{column}`")]
     UnknownColumn {
         rule: String,
@@ -100,7 +103,7 @@ pub enum Restart {
 impl Problem {
     /// rowhook works anyway, less well.
     pub fn is_warning(&self) -> bool {
-        matches!(self, Problem::NoRowMetadata(_))
+        matches!(self, Problem::NoRowMetadata(_) | Problem::SecretsInPlaintext)
     }
 
     /// What fixes it: the SQL to run or the setting to change, and what to know about it.
@@ -145,6 +148,10 @@ impl Problem {
                 "GRANT SELECT ON `{database}`.* TO {user}; (rowhook reads the mapped tables' columns from \
                  information_schema, which shows a table only to a user with a privilege on it), or fix the rules' `table`"
             ),
+            Problem::SecretsInPlaintext => "set [admin] secrets_key (or secrets_key_file, or ROWHOOK__ADMIN__SECRETS_KEY) to a key \
+                 made with `openssl rand -base64 32` and restart rowhook: new secrets are sealed, plaintext ones as rowhook \
+                 sees them, and `rowhook rotate-secrets-key` seals every row at once (docs/security.md)"
+                .to_string(),
             Problem::UnknownTable { near: Some(near), .. } => format!("did you mean `{near}`? Fix the rule's `table`"),
             Problem::UnknownTable { .. } => "fix the rule's `table`, or create the table".to_string(),
             Problem::UnknownColumn { column, columns, .. } => match crate::config::keys::closest(column, &as_strs(columns)) {
@@ -157,7 +164,7 @@ impl Problem {
     pub fn restart(&self) -> Restart {
         match self {
             Problem::BinlogOff => Restart::Needed,
-            Problem::UnknownTable { .. } | Problem::UnknownColumn { .. } => Restart::NotTheServer,
+            Problem::UnknownTable { .. } | Problem::UnknownColumn { .. } | Problem::SecretsInPlaintext => Restart::NotTheServer,
             _ => Restart::NotNeeded,
         }
     }

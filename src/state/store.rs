@@ -52,8 +52,11 @@ pub struct Webhook {
     pub url: String,
     /// Subscribed event types; `"*"` means all.
     pub events: Vec<String>,
+    /// The secret as the table holds it: plaintext, or sealed with
+    /// `[admin] secrets_key` ([`crate::state::secrets`]); opened only where
+    /// it signs (the delivery actor).
     pub secret: String,
-    /// The secret before a rotation, while its overlap lasts.
+    /// The secret before a rotation, while its overlap lasts (as stored, too).
     pub previous_secret: Option<String>,
     pub is_active: bool,
     pub failed_attempts: u32,
@@ -640,6 +643,19 @@ fn failed_attempts_statement(records: &[AttemptRecord]) -> Option<(String, Vec<m
     Some((sql, params))
 }
 
+/// What [`Store::reseal_secrets`] did.
+#[derive(Debug, Default)]
+pub struct ResealReport {
+    /// Secrets sealed with the current key now.
+    pub resealed: usize,
+    /// Sealed with the current key already.
+    pub current: usize,
+    /// Changed by someone else between the read and the update (left as they are now).
+    pub changed_meanwhile: usize,
+    /// (webhook id, column, why): secrets no configured key opens.
+    pub failed: Vec<(u64, &'static str, crate::state::secrets::SecretsError)>,
+}
+
 /// A webhook as the admin API shows it (never its secret).
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct WebhookView {
@@ -926,6 +942,53 @@ impl Store {
         )
         .await?;
         Ok(conn.affected_rows() > 0)
+    }
+
+    /// Replaces a stored secret (`previous`: the `previous_secret` column)
+    /// with `new` if it is still `old`, byte for byte: sealing a plaintext
+    /// secret, or re-sealing one with the current key. Nothing else of the
+    /// row changes (`updated_at` neither). True when it was replaced.
+    pub async fn replace_stored_secret(&self, id: u64, previous: bool, old: &str, new: &str) -> Result<bool, StoreError> {
+        let column = if previous { "previous_secret" } else { "secret" };
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            format!("UPDATE webhooks SET {column} = ?, updated_at = updated_at WHERE id = ? AND BINARY {column} = BINARY ?"),
+            (new, id, old),
+        )
+        .await?;
+        Ok(conn.affected_rows() > 0)
+    }
+
+    /// Every webhook's stored `secret` and `previous_secret` (expired or
+    /// not), for `rowhook rotate-secrets-key`.
+    pub async fn stored_secrets(&self) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        Ok(conn.query("SELECT id, secret, previous_secret FROM webhooks ORDER BY id").await?)
+    }
+
+    /// Seals every stored secret that is not sealed with the keyring's
+    /// current key (plaintext, or sealed with the previous key), each with a
+    /// guarded [`Store::replace_stored_secret`]; a secret no key opens is
+    /// left as it is and reported.
+    pub async fn reseal_secrets(&self, keys: &crate::state::secrets::Keyring) -> Result<ResealReport, StoreError> {
+        let mut report = ResealReport::default();
+        for (id, secret, previous) in self.stored_secrets().await? {
+            for (is_previous, stored) in [(false, Some(secret)), (true, previous)] {
+                let Some(stored) = stored else { continue };
+                match keys.reseal(&stored) {
+                    Ok(None) => report.current += 1,
+                    Ok(Some(sealed)) => {
+                        if self.replace_stored_secret(id, is_previous, &stored, &sealed).await? {
+                            report.resealed += 1;
+                        } else {
+                            report.changed_meanwhile += 1;
+                        }
+                    }
+                    Err(e) => report.failed.push((id, if is_previous { "previous_secret" } else { "secret" }, e)),
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Newest first.

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one private MariaDB (started on first use,
 //! a database per test), real HTTP receivers on ephemeral ports.
 
+mod admin_tls;
 mod api;
 mod backfill;
 mod charsets;
@@ -24,6 +25,7 @@ mod refusals;
 mod replay;
 mod rowhook;
 mod schema_changes;
+mod secrets;
 mod ssrf;
 mod startup;
 mod subscriptions;
