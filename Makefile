@@ -1,8 +1,10 @@
 # rowhook developer commands. `make test` is all CI runs (through .ci/run).
 #
-#   make test        run every test (unit + integration; the integration tests start their own
-#                    private MariaDB); first installs what they need when it is missing
-#                    (scripts/test-deps.sh: mariadb-server, promtool, php-cli, ...; root + apt)
+#   make test        the supply-chain check (cargo deny: licences, duplicate crates, crates.io
+#                    only), then every test (unit + integration; the integration tests start their
+#                    own private MariaDB; schemathesis fuzzes the admin API); first installs what
+#                    they need when it is missing (scripts/test-deps.sh: mariadb-server, promtool,
+#                    php-cli, ... with apt as root; schemathesis with pip; cargo-deny with cargo)
 #   make test-faults the full-size fault tests and benchmarks (`make test` runs smaller ones):
 #                    release build, figures printed (peak RSS, drain rate); minutes, not seconds
 #   make demo        build, start a private MariaDB in ./.demo, run rowhook against it and show
@@ -27,7 +29,7 @@ TEST_ARGS ?=
 .PHONY: test test-deps test-faults check-mariadb demo build install fmt fmt-check lint clean-demo help bench
 
 help:
-	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 test-deps:
 	@bash scripts/test-deps.sh
@@ -41,7 +43,9 @@ check-mariadb:
 	  exit 1; \
 	fi
 
+# The supply-chain check first (a second; deny.toml says what is allowed), then every test.
 test: test-deps
+	$(CARGO) deny --locked check licenses bans sources
 	$(CARGO) test --locked --no-fail-fast $(TEST_ARGS)
 
 # The #[ignore]d tests whose path contains "faults", one at a time (each measures itself).
