@@ -24,6 +24,7 @@ mod refusals;
 mod replay;
 mod rowhook;
 mod schema_changes;
+mod schemathesis;
 mod ssrf;
 mod startup;
 mod subscriptions;
