@@ -15,6 +15,10 @@
 #   make install     cargo install --locked --path .: the release binary as ~/.cargo/bin/rowhook
 #                    (cargo's root: $CARGO_INSTALL_ROOT, else $CARGO_HOME, else ~/.cargo);
 #                    PREFIX=/some/dir puts it in /some/dir/bin instead
+#   make fuzz        each fuzz target (fuzz/: binlog decoder, config and [[events]] rules,
+#                    rowhook listen's signature checks) for FUZZ_SECONDS (60) with cargo fuzz
+#                    (nightly; cargo-fuzz installed when missing); binlog seeds cut from the
+#                    fixture binlogs; crashes land in fuzz/artifacts/; never part of make test
 #   make fmt         format the code
 #   make lint        clippy, warnings denied (skipped with a note when clippy is not installed)
 #   make clean-demo  stop the demo's MariaDB and remove ./.demo
@@ -26,10 +30,10 @@ TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: test test-deps test-faults check-mariadb demo build install fmt fmt-check lint clean-demo help bench
+.PHONY: fuzz test test-deps test-faults check-mariadb demo build install fmt fmt-check lint clean-demo help bench
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,25p' Makefile | sed 's/^# \{0,1\}//'
 
 test-deps:
 	@bash scripts/test-deps.sh
@@ -54,6 +58,27 @@ test-faults: test-deps
 
 demo:
 	bash scripts/demo.sh
+
+# libFuzzer through cargo fuzz, nightly toolchain. The binlog corpus starts from the fixture
+# binlogs (../shared/fixtures/binlogs beside the checkout, or $ROWHOOK_FIXTURES), cut into seeds
+# at run time by fuzz/seed-binlogs.py; the rules corpus from fuzz/seeds/rules/. Corpora grow in
+# fuzz/corpus/ (ignored by git) and are reused by the next run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= binlog rules signatures
+FIXTURES ?= $(or $(ROWHOOK_FIXTURES),../shared/fixtures/binlogs)
+
+fuzz:
+	@$(CARGO) +nightly --version >/dev/null 2>&1 || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@mkdir -p fuzz/corpus/binlog fuzz/corpus/rules fuzz/corpus/signatures
+	@if [ -d "$(FIXTURES)" ]; then python3 fuzz/seed-binlogs.py "$(FIXTURES)" fuzz/corpus/binlog; \
+	else echo "make fuzz: no fixture binlogs at $(FIXTURES) (set ROWHOOK_FIXTURES): binlog starts from its corpus as it is"; fi
+	@cp fuzz/seeds/rules/* fuzz/corpus/rules/
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$target for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && $(CARGO) +nightly fuzz run -O $$target corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=131072 -print_final_stats=1) || exit 1; \
+	done
 
 # rowhook's speed beside references measured in the same run (a private MariaDB, release build,
 # python-mysql-replication in a venv under target/): prints one table and writes
