@@ -9,6 +9,10 @@
 #   chromium, npm    the console's browser test: Debian's chromium driven by playwright-core,
 #                    installed with `npm ci` into tests/console/node_modules (pinned by its
 #                    package-lock.json; no browser is downloaded)
+#   python3-venv     schemathesis (pinned below), from PyPI with pip into target/schemathesis-venv:
+#                    the API fuzzed against its OpenAPI document (tests/it/schemathesis.rs)
+#   cargo-deny       (pinned below) `cargo install --locked` from crates.io when missing or another
+#                    version: `make test` runs `cargo deny check licenses bans sources` (deny.toml)
 # `make test` runs it first, and so does CI (.ci/run).
 set -euo pipefail
 
@@ -65,6 +69,7 @@ command -v openssl >/dev/null 2>&1 || MISSING+=(openssl)
 command -v mariadb >/dev/null 2>&1 || MISSING+=(mariadb-client)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || MISSING+=(chromium)
 command -v npm >/dev/null 2>&1 || MISSING+=(npm)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || MISSING+=(python3-venv)
 if [ "${#MISSING[@]}" -gt 0 ]; then apt_install "${MISSING[@]}"; fi
 
 # playwright-core for the console's browser test, at the version package-lock.json pins.
@@ -75,10 +80,28 @@ if [ "$want" != "$have" ]; then
   (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# schemathesis for tests/it/schemathesis.rs, in a venv of its own (the version the test expects).
+SCHEMATHESIS_VERSION=4.32.5
+VENV=target/schemathesis-venv
+if [ "$("$VENV/bin/st" --version 2>/dev/null)" != "st, version $SCHEMATHESIS_VERSION" ]; then
+  echo "test-deps: pip install schemathesis==$SCHEMATHESIS_VERSION into $VENV (from PyPI)"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# cargo-deny for the supply-chain check of `make test` (about 3 to 5 minutes to compile on 2 cores).
+CARGO_DENY_VERSION=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  echo "test-deps: cargo install cargo-deny $CARGO_DENY_VERSION (from crates.io; a few minutes)"
+  cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
+fi
+
 echo "test-deps: $(cargo --version)"
 echo "test-deps: $(rustc --version)"
 echo "test-deps: $("$MARIADBD" --version)"
 echo "test-deps: $(systemd-analyze --version | sed -n 1p); $(promtool --version 2>&1 | sed -n 1p)"
 echo "test-deps: $(python3 --version 2>&1); node $(node --version); $(php --version | sed -n 1p)"
+echo "test-deps: $("$VENV/bin/st" --version); $(cargo deny --version)"
 echo "test-deps: $(chromium --version 2>/dev/null || /usr/bin/chromium --version); playwright-core $(node -p 'require("./tests/console/node_modules/playwright-core/package.json").version')"
 

@@ -35,33 +35,53 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
+/// The signature headers of one delivery, as received (absent: empty).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signed<'a> {
+    /// `webhook-signature`: space-separated `v1,<base64>` entries.
+    pub signature: &'a str,
+    /// `webhook-id`.
+    pub id: &'a str,
+    /// `webhook-timestamp`: Unix seconds.
+    pub timestamp: &'a str,
+    /// `X-Webhook-Signature`: the seed's hex HMAC of the body.
+    pub seed_signature: &'a str,
+}
+
+/// Whether both signatures of a delivery verify at `now` (Unix seconds,
+/// five minutes' tolerance): the verdict line `rowhook listen` prints, as
+/// `Ok` when both do. Pure, so that it is fuzzed (`fuzz/`) as it runs here.
+pub fn verdict(key: &SigningKey, signed: &Signed<'_>, body: &[u8], now: i64) -> Result<String, String> {
+    let standard = signing::verify_standard(key, signed.signature, signed.id, signed.timestamp, body, now, Duration::from_secs(300));
+    let seed = match signed.seed_signature {
+        "" => Err("missing header".to_string()),
+        given => signing::verify_seed(key, given, body).map_err(|e| e.to_string()),
+    };
+    match (standard, seed) {
+        (Ok(()), Ok(())) => Ok("signatures OK (webhook-signature, X-Webhook-Signature)".to_string()),
+        (Err(e), _) => Err(format!("BAD webhook-signature: {e}")),
+        (_, Err(e)) => Err(format!("BAD X-Webhook-Signature: {e}")),
+    }
+}
+
 async fn receive(req: HttpRequest, body: web::Bytes, key: web::Data<SigningKey>) -> HttpResponse {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let standard = signing::verify_standard(
-        &key,
-        header(&req, "webhook-signature"),
-        header(&req, "webhook-id"),
-        header(&req, "webhook-timestamp"),
-        &body,
-        now,
-        Duration::from_secs(300),
-    );
-    let seed = match header(&req, "x-webhook-signature") {
-        "" => Err("missing header".to_string()),
-        given => signing::verify_seed(&key, given, &body).map_err(|e| e.to_string()),
+    let signed = Signed {
+        signature: header(&req, "webhook-signature"),
+        id: header(&req, "webhook-id"),
+        timestamp: header(&req, "webhook-timestamp"),
+        seed_signature: header(&req, "x-webhook-signature"),
     };
-    let verdict = match (&standard, &seed) {
-        (Ok(()), Ok(())) => "signatures OK (webhook-signature, X-Webhook-Signature)".to_string(),
-        (Err(e), _) => format!("BAD webhook-signature: {e}"),
-        (_, Err(e)) => format!("BAD X-Webhook-Signature: {e}"),
-    };
+    let verdict = verdict(&key, &signed, &body, now);
     let pretty = serde_json::from_slice::<serde_json::Value>(&body)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-    println!("--- {} {} -> {verdict}\n{pretty}", header(&req, "x-webhook-event"), header(&req, "webhook-id"));
-    if standard.is_ok() && seed.is_ok() {
-        HttpResponse::Ok().body("ok")
-    } else {
-        HttpResponse::Unauthorized().body(verdict)
+    let line = match &verdict {
+        Ok(line) | Err(line) => line,
+    };
+    println!("--- {} {} -> {line}\n{pretty}", header(&req, "x-webhook-event"), header(&req, "webhook-id"));
+    match verdict {
+        Ok(_) => HttpResponse::Ok().body("ok"),
+        Err(line) => HttpResponse::Unauthorized().body(line),
     }
 }

@@ -119,9 +119,9 @@ pub fn serve(listener: std::net::TcpListener, state: HttpState, tls: Option<rust
         App::new()
             .app_data(web::Data::new(state.clone()))
             .wrap(from_fn(count_requests))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .service(web::resource("/healthz").get(healthz).default_service(web::to(method_not_allowed)))
+            .service(web::resource("/readyz").get(readyz).default_service(web::to(method_not_allowed)))
+            .service(web::resource("/metrics").get(metrics).default_service(web::to(method_not_allowed)))
             .service(console::scope())
             .service(
                 web::scope("/api")
@@ -300,8 +300,21 @@ async fn not_found() -> HttpResponse {
     fail(StatusCode::NOT_FOUND, "no such route", json!({}))
 }
 
+/// 405 with the `Allow` header RFC 9110 asks for: the methods [`ROUTES`] lists for the route.
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed here", req.method()), json!({}))
+    let mut response = fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed here", req.method()), json!({}));
+    if let Some(allow) = req.match_pattern().as_deref().and_then(allowed_methods) {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+        }
+    }
+    response
+}
+
+/// The methods of a route pattern (`/api/webhooks/{id}`), as an `Allow` header's value.
+fn allowed_methods(pattern: &str) -> Option<String> {
+    let methods: Vec<&str> = ROUTES.iter().filter(|(_, path)| *path == pattern).map(|(method, _)| *method).collect();
+    (!methods.is_empty()).then(|| methods.join(", "))
 }
 
 fn no_webhook(id: &str) -> HttpResponse {
@@ -903,6 +916,13 @@ async fn readyz(state: State) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_lists_the_methods_of_a_route() {
+        assert_eq!(allowed_methods("/api/webhooks/{id}").as_deref(), Some("GET, PUT, DELETE"));
+        assert_eq!(allowed_methods("/healthz").as_deref(), Some("GET"));
+        assert_eq!(allowed_methods("/api/nothing"), None);
+    }
 
     #[test]
     fn the_openapi_document_describes_every_route() {

@@ -306,7 +306,7 @@ pub fn backfill(
 pub fn page(page: Option<&str>, per_page: Option<&str>) -> Result<(u64, u64), FieldError> {
     let page = match page {
         None => 1,
-        Some(p) => p.parse::<u64>().ok().filter(|p| (1..=1_000_000).contains(p)).ok_or_else(|| error("page", "must be a whole number from 1"))?,
+        Some(p) => p.parse::<u64>().ok().filter(|p| (1..=1_000_000).contains(p)).ok_or_else(|| error("page", "must be a whole number from 1 to 1,000,000"))?,
     };
     let per_page = match per_page {
         None => 20,

@@ -306,6 +306,16 @@ async fn every_route_is_served_and_described() {
             assert_ne!(body["error"], "no such route", "{method} {path} is not routed");
         }
     }
+    // Any other method: 405 naming the route's methods in Allow (RFC 9110), the probes too
+    // (schemathesis found 404s there and 405s without Allow).
+    for (_, pattern) in rowhook::admin::http::ROUTES {
+        let expected: Vec<&str> = rowhook::admin::http::ROUTES.iter().filter(|(_, p)| p == pattern).map(|(m, _)| *m).collect();
+        let path = pattern.replace("{id}", "1").replace("{backfill}", "1");
+        let response = api.client.request(Method::TRACE, format!("{}{path}", api.base)).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "TRACE {path}");
+        let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(allow, Some(expected.join(", ")), "TRACE {path}");
+    }
     rowhook.stop().await.expect("clean stop");
 }
 

@@ -25,6 +25,7 @@ mod refusals;
 mod replay;
 mod rowhook;
 mod schema_changes;
+mod schemathesis;
 mod secrets;
 mod ssrf;
 mod startup;
