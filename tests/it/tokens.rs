@@ -276,6 +276,16 @@ async fn every_admin_change_has_one_audit_line_without_secrets() {
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = call(&base, Method::POST, "/api/webhooks", Some("not-a-token-at-all"), Some(json!({}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, backfill) =
+        call(&base, Method::POST, &format!("/api/webhooks/{id}/backfills"), Some(OPS), Some(json!({"event_type": "thread.created"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{backfill}");
+    let backfill = backfill["data"]["id"].as_u64().unwrap();
+    let (status, _, _) =
+        call(&base, Method::POST, &format!("/api/webhooks/{id}/replay"), Some(OPS), Some(json!({"since": "2000-01-01T00:00:00Z"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // The backfill of empty tables may have ended: cancelling it answers 200 or 409, audited either way.
+    let (cancel_status, _, _) = call(&base, Method::DELETE, &format!("/api/webhooks/{id}/backfills/{backfill}"), Some(OPS), None).await;
+    assert!(cancel_status == StatusCode::OK || cancel_status == StatusCode::CONFLICT, "{cancel_status}");
     let (status, _, _) = call(&base, Method::DELETE, &format!("/api/webhooks/{id}"), Some(SINGLE), None).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -330,6 +340,9 @@ async fn every_admin_change_has_one_audit_line_without_secrets() {
             (s("ops"), s("PUT"), s("/api/webhooks/{id}"), 200, Some(id), None),
             (s("ops"), s("POST"), s("/api/webhooks/deliveries/{id}/retry"), 202, Some(id), Some(delivery)),
             (s("dashboard"), s("PUT"), s("/api/webhooks/{id}"), 403, Some(id), None),
+            (s("ops"), s("POST"), s("/api/webhooks/{id}/backfills"), 202, Some(id), None),
+            (s("ops"), s("POST"), s("/api/webhooks/{id}/replay"), 202, Some(id), None),
+            (s("ops"), s("DELETE"), s("/api/webhooks/{id}/backfills/{backfill}"), u64::from(cancel_status.as_u16()), Some(id), None),
             (s("token"), s("DELETE"), s("/api/webhooks/{id}"), 200, Some(id), None),
         ],
         "one audit line per change, none for reads or unknown tokens:\n{output}"
