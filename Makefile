@@ -19,7 +19,8 @@
 #                    rowhook listen's signature checks) for FUZZ_SECONDS (60) with cargo fuzz
 #                    (nightly; cargo-fuzz installed when missing); binlog seeds cut from the
 #                    fixture binlogs; crashes land in fuzz/artifacts/; never part of make test
-#   make fmt         format the code
+#   make fmt         cargo fmt on the whole tree; the tree is not rustfmt-clean (long lines kept
+#                    on purpose), so this rewrites most files: format the files you add instead
 #   make lint        clippy, warnings denied (skipped with a note when clippy is not installed)
 #   make clean-demo  stop the demo's MariaDB and remove ./.demo
 
@@ -33,7 +34,7 @@ TEST_ARGS ?=
 .PHONY: fuzz test test-deps test-faults check-mariadb demo build install fmt fmt-check lint clean-demo help bench
 
 help:
-	@sed -n '3,25p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,26p' Makefile | sed 's/^# \{0,1\}//'
 
 test-deps:
 	@bash scripts/test-deps.sh
