@@ -441,7 +441,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 let enqueue_events = &events_kept[..events_kept.len().min(DELIVERIES / fan_out)];
                 let mut rates = Vec::new();
                 for _ in 0..runs.min(3) {
-                    state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
+                    state.query_drop(e2e::CLEAR_DELIVERIES).await?;
                     let (n, elapsed) = enqueue(&store, enqueue_events, &webhooks[..fan_out], &workload.mapped_file).await?;
                     rates.push(rate(n, elapsed));
                 }
@@ -468,7 +468,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         state
             .query_drop("SET GLOBAL innodb_flush_log_at_trx_commit = 0, GLOBAL sync_binlog = 0")
             .await?;
-        state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
+        state.query_drop(e2e::CLEAR_DELIVERIES).await?;
         drop(state);
         store.disconnect().await;
     }

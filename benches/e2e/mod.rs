@@ -38,6 +38,10 @@ use mysql_async::prelude::*;
 use crate::{median, met, rate, say, thousands, BoxError, Row};
 
 const DB: &str = "bench_e2e";
+/// Empties the delivery history between measurements: TRUNCATE, not DELETE
+/// (purging deleted rows would load the next measurement); the attempts'
+/// foreign key refuses a TRUNCATE of the deliveries, so it is off meanwhile.
+pub const CLEAR_DELIVERIES: &str = "SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1";
 /// Webhooks a receiver can tell apart (paths `/0` .. `/15`).
 const MAX_WEBHOOKS: usize = 16;
 
@@ -406,7 +410,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         daemon.delete_webhook(hook).await?;
         daemon.stop();
         // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
-        state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
+        state.query_drop(CLEAR_DELIVERIES).await?;
         rows.push(Row {
             scenario: "Memory: rowhook idle (resident set)".into(),
             figure: mb(idle),
@@ -518,7 +522,7 @@ pub async fn run(opts: Options<'_>, rows: &mut Vec<Row>, notes: &mut Vec<String>
         }
         daemon.stop();
         // TRUNCATE, not DELETE: purging deleted rows would load the next measurement.
-        state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
+        state.query_drop(CLEAR_DELIVERIES).await?;
     }
     if opts.part == Part::FanOut {
         return Ok(());
@@ -574,7 +578,7 @@ async fn ordering(
             figures.insert((ordering, answer), figure);
             daemon.delete_webhook(hook).await?;
             daemon.stop();
-            state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
+            state.query_drop(CLEAR_DELIVERIES).await?;
         }
     }
     for answer in ["fast", "5 ms"] {
@@ -708,7 +712,7 @@ async fn backfill(
     });
     daemon.delete_webhook(hook).await?;
     daemon.stop();
-    state.query_drop("SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE webhook_delivery_attempts; TRUNCATE TABLE webhook_deliveries; SET FOREIGN_KEY_CHECKS = 1").await?;
+    state.query_drop(CLEAR_DELIVERIES).await?;
     Ok(())
 }
 

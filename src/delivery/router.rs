@@ -270,6 +270,15 @@ impl Actor for Router {
     }
 }
 
+/// The webhooks table, with the binlog position it was read at when routing follows the binlog.
+async fn read_webhooks(store: crate::state::store::Store, binlog: bool) -> Result<(Vec<Webhook>, Option<crate::state::store::BinlogPosition>), StoreError> {
+    if binlog {
+        store.load_webhooks_at().await
+    } else {
+        store.load_webhooks().await.map(|list| (list, None))
+    }
+}
+
 impl Handler<LoadWebhooks> for Router {
     type Result = AtomicResponse<Self, Result<(), StoreError>>;
 
@@ -278,7 +287,7 @@ impl Handler<LoadWebhooks> for Router {
         let binlog = self.follows_binlog();
         let save = store.clone();
         AtomicResponse::new(Box::pin(
-            async move { if binlog { store.load_webhooks_at().await } else { store.load_webhooks().await.map(|list| (list, None)) } }
+            read_webhooks(store, binlog)
                 .into_actor(self)
                 .map(move |loaded, act, _| {
                     let (list, as_of) = loaded?;
@@ -323,7 +332,7 @@ impl Handler<ReloadWebhooks> for Router {
         let store = self.delivery.store.clone();
         let binlog = self.follows_binlog();
         AtomicResponse::new(Box::pin(
-            async move { if binlog { store.load_webhooks_at().await } else { store.load_webhooks().await.map(|list| (list, None)) } }
+            read_webhooks(store, binlog)
                 .into_actor(self)
                 .map(move |loaded, act, _| {
                     let (list, as_of) = loaded?;

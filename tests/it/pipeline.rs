@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use rowhook::delivery::signing::{self, SigningKey};
 
 use crate::rowhook::{test_config, InProcess, TestDb};
 use crate::support::{Received, Receiver};
@@ -18,20 +17,7 @@ fn by_type(received: &[Received]) -> HashMap<String, serde_json::Value> {
 }
 
 fn assert_signed(r: &Received, secret: &str) {
-    let key = SigningKey::from_secret(secret).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    signing::verify_standard(
-        &key,
-        r.header("webhook-signature").expect("webhook-signature"),
-        r.header("webhook-id").expect("webhook-id"),
-        r.header("webhook-timestamp").expect("webhook-timestamp"),
-        &r.body,
-        now,
-        Duration::from_secs(300),
-    )
-    .expect("Standard Webhooks signature verifies");
-    signing::verify_seed(&key, r.header("x-webhook-signature").expect("X-Webhook-Signature"), &r.body)
-        .expect("seed signature verifies");
+    crate::support::assert_signed_with(r, secret);
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert!(r.header("user-agent").unwrap_or("").starts_with("rowhook/"));
     let body = r.json();

@@ -13,7 +13,7 @@ use mysql_async::prelude::*;
 use serde_json::{json, Value};
 
 use crate::rowhook::{server_id, test_config, InProcess, TestDb};
-use crate::support::{Received, Receiver};
+use crate::support::{assert_signed_with, Received, Receiver};
 use rowhook::delivery::signing::{self, SigningKey};
 use rowhook::state::secrets::{key_id, Keyring};
 
@@ -51,33 +51,28 @@ async fn register(base: &str, url: &str) -> (u64, String) {
     (answer["data"]["id"].as_u64().unwrap(), secret)
 }
 
+/// Rotates webhook `id`'s secret through the API; the new secret, shown once.
+async fn rotate_secret(base: &str, id: u64) -> String {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/api/webhooks/{id}/rotate-secret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["data"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the new secret is shown once: {answer}"))
+        .to_string()
+}
+
 /// (secret, previous_secret) of every webhook, as the table holds them.
 async fn stored(db: &mut TestDb) -> Vec<(u64, String, Option<String>)> {
     db.conn
         .query("SELECT id, secret, previous_secret FROM webhooks ORDER BY id")
         .await
         .unwrap()
-}
-
-/// Both signatures of a delivery verify with this plaintext secret.
-fn assert_signed_with(got: &Received, secret: &str) {
-    let key = SigningKey::from_secret(secret).unwrap();
-    signing::verify_seed(&key, got.header("x-webhook-signature").unwrap(), &got.body)
-        .expect("X-Webhook-Signature verifies with the plaintext secret");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    signing::verify_standard(
-        &key,
-        got.header("webhook-signature").unwrap(),
-        got.header("webhook-id").unwrap(),
-        got.header("webhook-timestamp").unwrap(),
-        &got.body,
-        now,
-        Duration::from_secs(300),
-    )
-    .expect("webhook-signature verifies with the plaintext secret");
 }
 
 /// Nothing of the secret in what the table holds: not the secret, not its key part, sealed with `key`.
@@ -144,18 +139,7 @@ async fn api_secrets_are_sealed_in_the_table_and_deliveries_verify() {
     assert_signed_with(&got[0], &secret);
 
     // Rotated: both columns sealed, the new secret shown once, both sign meanwhile.
-    let answer: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/api/webhooks/{id}/rotate-secret",
-            rowhook.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let rotated = answer["data"]["secret"].as_str().unwrap().to_string();
+    let rotated = rotate_secret(&rowhook.base_url, id).await;
     let rows = stored(&mut db).await;
     assert_sealed(&rows[0].1, &rotated, KEY_A);
     assert_sealed(rows[0].2.as_deref().unwrap(), &secret, KEY_A);
@@ -319,18 +303,7 @@ async fn rotate_secrets_key_reseals_every_row_and_deliveries_still_verify() {
     let (_, second_secret) =
         register(&rowhook.base_url, &format!("{}?second", receiver.url())).await;
     // Rotated: its previous secret is sealed too, and re-sealed with the rest.
-    let answer: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/api/webhooks/{first}/rotate-secret",
-            rowhook.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let first_secret = answer["data"]["secret"].as_str().unwrap().to_string();
+    let first_secret = rotate_secret(&rowhook.base_url, first).await;
     rowhook.stop().await.expect("clean stop");
     // And one the PHP app inserted while rowhook was stopped.
     db.add_webhook(
